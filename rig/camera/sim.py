@@ -1,0 +1,124 @@
+"""The simulated camera: renders the sim scene at the rail's focus position."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from rig.camera.base import Frame
+from rig.config import CameraConfig
+from rig.errors import CameraError
+
+log = logging.getLogger(__name__)
+PREVIEW_FACTOR = 4
+
+
+class SimCamera:
+    def __init__(self, cfg: CameraConfig, focus: Callable[[], float] | None = None) -> None:
+        self.cfg = cfg.sim
+        self._focus = focus or (lambda: self.cfg.near_um)
+        self._scene = None
+        self._preview_scene = None
+        self._lock = threading.Lock()
+        self._captures = 0
+        self._frames_rendered = 0
+        self._injected: str | None = None
+        self.unplugged = False
+        self.closed = False
+        self._released = threading.Event()
+
+    # -- fault injection -----------------------------------------------------------
+    def inject_fault(self, message: str) -> None:
+        """Make the next capture fail with ``message`` (e.g. 'card full')."""
+        self._injected = message
+
+    def unplug(self) -> None:
+        self.unplugged = True
+
+    # -- rendering -----------------------------------------------------------------
+    def _scenes(self):
+        from rig.camera.scene import downscale, make_scene
+
+        with self._lock:
+            if self._scene is None:
+                self._scene = make_scene(self.cfg.subject, self.cfg.width, self.cfg.height,
+                                         self.cfg.depth_um, self.cfg.seed)
+                self._preview_scene = downscale(self._scene, PREVIEW_FACTOR)
+            return self._scene, self._preview_scene
+
+    def render(self, focus_um: float | None = None, preview: bool = False):
+        import numpy as np
+
+        from rig.camera.scene import render
+
+        scene, small = self._scenes()
+        focus = self._focus() if focus_um is None else focus_um
+        with self._lock:
+            self._frames_rendered += 1
+            rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
+        factor = PREVIEW_FACTOR if preview else 1
+        return render(small if preview else scene, focus - self.cfg.near_um,
+                      blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor, breathing=self.cfg.breathing,
+                      depth_um=self.cfg.depth_um, noise=self.cfg.noise, rng=rng)
+
+    # -- Camera protocol --------------------------------------------------------------
+    def capture(self) -> Frame:
+        import cv2
+
+        self._check()
+        self._captures += 1
+        if self.cfg.fail_after_captures and self._captures >= self.cfg.fail_after_captures:
+            raise CameraError(f"simulated camera fault on capture {self._captures}")
+        self._released.clear()
+        if self.cfg.capture_s and self._released.wait(self.cfg.capture_s):
+            raise CameraError("capture aborted")
+        img = self.render()
+        self._check()
+        ext = self.cfg.format
+        params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == "jpg" else []
+        ok, buf = cv2.imencode("." + ext, img, params)
+        if not ok:
+            raise CameraError(f"could not encode a {ext} frame")
+        return Frame(data=buf.tobytes(), ext=ext, meta={"focus": self._focus()})
+
+    def _check(self) -> None:
+        if self.closed:
+            raise CameraError("camera is closed")
+        if self.unplugged:
+            raise CameraError("camera disconnected (simulated unplug)")
+        if self._injected:
+            message, self._injected = self._injected, None
+            raise CameraError(message)
+
+    def frame_saved(self, frame: Frame) -> None:
+        pass
+
+    def preview(self) -> bytes:
+        import cv2
+
+        if self.closed or self.unplugged:
+            raise CameraError("camera not available")
+        ok, buf = cv2.imencode(".jpg", self.render(preview=True), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise CameraError("could not encode a preview frame")
+        return buf.tobytes()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def info(self) -> dict[str, Any]:
+        return {"model": "rig simulated camera", "subject": self.cfg.subject,
+                "resolution": f"{self.cfg.width}x{self.cfg.height}", "format": self.cfg.format,
+                "captures": self._captures}
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": not (self.closed or self.unplugged), "backend": "sim",
+                "error": "unplugged" if self.unplugged else None}
+
+    def close(self) -> None:
+        self.release()
+        self.closed = True
+
+

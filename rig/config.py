@@ -1,0 +1,263 @@
+"""Machine config and stack profiles: TOML files -> frozen, validated dataclasses.
+
+The machine config (``--config FILE``; default: the simulated rig) says which rail and
+camera backends to use and their parameters. Profiles (per lens and subject) live as TOML
+files in ``$XDG_CONFIG_HOME/rig/profiles/``. Every option is documented in docs/config.md,
+which ``tests/test_docs.py`` keeps in step with these classes.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.config_schema import from_table, option, to_table, validate
+from rig.errors import ConfigError
+
+RAIL_BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")
+CAMERA_BACKENDS = ("sim", "gphoto", "shutter", "picam")
+RUN_MODES = ("full", "preview-images", "preview")
+PIN = (0, 27)
+
+
+# ---------------------------------------------------------------- rail backends
+@dataclass(frozen=True)
+class SimRailConfig:
+    time_scale: float = option(0.0, range=(0, 100), help="0 = instant moves; 1 = real time from speed and acceleration")
+    start_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="power-on position")
+    fail_after_moves: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth move (0 = never)")
+
+
+@dataclass(frozen=True)
+class GpioRailConfig:
+    step_pin: int = option(17, range=PIN, help="BCM pin to the driver's STEP input")
+    dir_pin: int = option(27, range=PIN, help="BCM pin to the driver's DIR input")
+    enable_pin: int | None = option(None, range=PIN, help="BCM pin to the driver's EN input (omit if hard-wired)")
+    enable_active_low: bool = option(True, help="A4988/DRV8825/TMC2209 enable when EN is low")
+    dir_invert: bool = option(False, help="swap the direction of travel")
+    microsteps: int = option(16, range=(1, 256), help="microstepping set on the driver (documentation; steps_per_mm includes it)")
+    step_pulse_us: float = option(5.0, range=(1, 1000), unit="us", help="STEP high time")
+    min_limit_pin: int | None = option(None, range=PIN, help="BCM pin of the limit switch at the near end")
+    max_limit_pin: int | None = option(None, range=PIN, help="BCM pin of the limit switch at the far end")
+    home_pin: int | None = option(None, range=PIN, help="BCM pin of the home switch")
+    switch_active_low: bool = option(True, help="switches pull the pin to ground when pressed (pull-up enabled)")
+    home_offset_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="position assigned at the home switch")
+    home_direction: str = option("backward", choices=("forward", "backward"), help="direction to seek the home switch")
+
+
+@dataclass(frozen=True)
+class StackShotRailConfig:
+    port: str = option("", help="serial device; empty = auto-detect the FTDI 'StackShot' adapter")
+    timeout_s: float = option(2.0, range=(0.1, 60), unit="s", help="reply timeout for one frame")
+    poll_s: float = option(0.1, range=(0.02, 2), unit="s", help="status poll interval while moving")
+    move_timeout_s: float = option(120.0, range=(1, 3600), unit="s", help="longest a single move may take")
+    trailer: int = option(0x69, range=(0, 255), help="trailing byte of host frames (checksum algorithm unverified)")
+
+
+@dataclass(frozen=True)
+class PicoRailConfig:
+    port: str = option("", help="serial device of the Pico (USB CDC); empty = auto-detect")
+    baud: int = option(115200, range=(9600, 4_000_000), help="ignored by USB CDC, used by UART bridges")
+    timeout_s: float = option(1.0, range=(0.1, 60), unit="s", help="reply timeout")
+    ping_s: float = option(0.2, range=(0.02, 5), unit="s", help="keep-alive interval while moving")
+    watchdog_ms: int = option(1000, range=(100, 60000), unit="ms", help="firmware stops if the host is silent this long")
+    move_timeout_s: float = option(120.0, range=(1, 3600), unit="s", help="longest a single move may take")
+
+
+@dataclass(frozen=True)
+class LensRailConfig:
+    driver: str = option("gphoto", choices=("gphoto", "picam"), help="whose focus motor to step")
+    gphoto_step: str = option("Far 1", help="manualfocusdrive choice for one drive step toward far (gphoto)")
+    dioptres_per_step: float = option(0.05, range=(0.0001, 5), unit="dioptre", help="LensPosition change per step (picam)")
+    settle_frames: int = option(3, range=(0, 100), help="frames to wait after a LensPosition change (picam)")
+
+
+@dataclass(frozen=True)
+class RailConfig:
+    backend: str = option("sim", choices=RAIL_BACKENDS, help="which rail driver to use")
+    steps_per_mm: float = option(3200.0, range=(1, 1e6), unit="steps/mm", help="motor (micro)steps per mm of travel")
+    min_um: float = option(0.0, range=(-1e7, 1e7), unit="um", help="soft travel limit, near end")
+    max_um: float = option(100_000.0, range=(-1e7, 1e7), unit="um", help="soft travel limit, far end")
+    max_speed_mm_s: float = option(5.0, range=(0.001, 200), unit="mm/s", help="top speed")
+    accel_mm_s2: float = option(20.0, range=(0.001, 10000), unit="mm/s^2", help="acceleration of the trapezoidal ramp")
+    backlash_um: float = option(0.0, range=(0, 10000), unit="um", help="overshoot so every target is approached the same way")
+    approach: str = option("forward", choices=("forward", "backward"), help="direction every target is approached from")
+    disable_when_idle: bool = option(False, help="release the driver between stacks (less heat, less holding force)")
+    sim: SimRailConfig = option(SimRailConfig)
+    gpio: GpioRailConfig = option(GpioRailConfig)
+    stackshot: StackShotRailConfig = option(StackShotRailConfig)
+    pico: PicoRailConfig = option(PicoRailConfig)
+    lens: LensRailConfig = option(LensRailConfig)
+
+    def __post_init__(self) -> None:
+        if self.min_um >= self.max_um:
+            raise ConfigError(f"rail.min_um ({self.min_um:g}) must be below rail.max_um ({self.max_um:g})")
+
+    @property
+    def units(self) -> str:
+        return "steps" if self.backend == "lens" else "um"
+
+
+# ---------------------------------------------------------------- camera backends
+@dataclass(frozen=True)
+class SimCameraConfig:
+    width: int = option(1600, range=(64, 8000), unit="px", help="rendered frame width")
+    height: int = option(1200, range=(48, 6000), unit="px", help="rendered frame height")
+    seed: int = option(1, range=(0, 2**31 - 1), help="scene and noise seed (deterministic per seed)")
+    subject: str = option("coin", choices=("coin", "bug"), help="the 3-D subject rendered")
+    near_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point")
+    depth_um: float = option(1500.0, range=(10, 1e5), unit="um", help="relief depth of the subject")
+    blur_px_per_mm: float = option(16.0, range=(0, 1000), unit="px/mm", help="defocus blur (sigma) per mm out of focus")
+    breathing: float = option(0.01, range=(0, 0.05), help="magnification change across the subject depth (focus breathing)")
+    noise: float = option(0.01, range=(0, 0.2), help="sensor noise, standard deviation as a fraction of full scale")
+    format: str = option("jpg", choices=("jpg", "png", "tiff"), help="file format of full frames")
+    capture_s: float = option(0.0, range=(0, 60), unit="s", help="simulated exposure + download time")
+    fail_after_captures: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth capture (0 = never)")
+
+
+@dataclass(frozen=True)
+class GphotoCameraConfig:
+    port: str = option("", help="libgphoto2 port (e.g. 'usb:001,004'); empty = first camera found")
+    capture_target: str = option("card", choices=("card", "ram"), help="where the camera stores each frame")
+    delete_from_card: bool = option(False, help="delete each frame from the camera after a verified download")
+    keep_on_card_only: bool = option(False, help="do not download frames (they stay on the card)")
+    timeout_s: float = option(30.0, range=(1, 3600), unit="s", help="longest a capture + download may take")
+    retries: int = option(1, range=(0, 5), help="retries after a transient USB error")
+
+
+@dataclass(frozen=True)
+class ShutterCameraConfig:
+    focus_pin: int | None = option(23, range=PIN, help="BCM pin driving the focus (half-press) opto-isolator")
+    shutter_pin: int = option(24, range=PIN, help="BCM pin driving the shutter opto-isolator")
+    active_high: bool = option(True, help="the opto-isolator's LED conducts when the pin is high")
+    prefocus_s: float = option(0.3, range=(0, 10), unit="s", help="focus line held before the shutter")
+    pulse_s: float = option(0.15, range=(0.01, 10), unit="s", help="shutter pulse length")
+    exposure_s: float = option(1.0, range=(0, 3600), unit="s", help="wait for the exposure and card write")
+    mirror_lockup_s: float = option(0.0, range=(0, 30), unit="s", help="extra delay after a mirror-lockup first press (0 = off)")
+
+
+@dataclass(frozen=True)
+class PicamCameraConfig:
+    camera_num: int = option(0, range=(0, 7), help="which attached camera")
+    width: int | None = option(None, range=(64, 16000), unit="px", help="still width (omit = sensor maximum)")
+    height: int | None = option(None, range=(48, 12000), unit="px", help="still height (omit = sensor maximum)")
+    preview_width: int = option(640, range=(64, 4000), unit="px", help="preview stream width")
+    preview_height: int = option(480, range=(48, 3000), unit="px", help="preview stream height")
+    format: str = option("jpg", choices=("jpg", "png", "dng"), help="file format of full frames")
+    quality: int = option(95, range=(1, 100), help="JPEG quality")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    backend: str = option("sim", choices=CAMERA_BACKENDS, help="which camera driver to use")
+    sim: SimCameraConfig = option(SimCameraConfig)
+    gphoto: GphotoCameraConfig = option(GphotoCameraConfig)
+    shutter: ShutterCameraConfig = option(ShutterCameraConfig)
+    picam: PicamCameraConfig = option(PicamCameraConfig)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    root: str = option("~/rig-stacks", help="folder that relative output templates live under")
+    min_free_mb: float = option(200.0, range=(0, 1e7), unit="MB", help="refuse to start a stack with less free space")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = option("127.0.0.1", help="address to bind; 0.0.0.0 opens LAN access (pairing token required)")
+    port: int = option(8080, range=(1, 65535), help="TCP port")
+    allowed_hosts: tuple[str, ...] = option((), help="extra Host header names accepted (DNS-rebinding guard)")
+    threads: int = option(24, range=(4, 256), help="waitress worker threads (each SSE/MJPEG viewer holds one)")
+    max_live_viewers: int = option(4, range=(1, 64), help="concurrent live-view streams")
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    rail: RailConfig = option(RailConfig)
+    camera: CameraConfig = option(CameraConfig)
+    output: OutputConfig = option(OutputConfig)
+    web: WebConfig = option(WebConfig)
+    source: str = "<built-in simulated rig>"
+
+    def summary(self) -> dict:
+        """The backends and limits, for ``rig check`` and stack manifests."""
+        return {
+            "source": self.source,
+            "rail": {"backend": self.rail.backend, "units": self.rail.units, "min": self.rail.min_um,
+                     "max": self.rail.max_um, "steps_per_mm": self.rail.steps_per_mm},
+            "camera": {"backend": self.camera.backend},
+        }
+
+
+def load_config(path: str | os.PathLike | None) -> MachineConfig:
+    """Load and validate a machine config; ``None`` gives the simulated rig."""
+    if path is None:
+        return MachineConfig()
+    table = read_toml(Path(path))
+    table.pop("source", None)
+    cfg = from_table(MachineConfig, table, str(path))
+    return _with_source(cfg, str(path))
+
+
+def _with_source(cfg: MachineConfig, source: str) -> MachineConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, source=source)
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+# ---------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Profile:
+    slices: int | None = option(None, range=(2, 999), help="number of frames (default 20 when no start/end)")
+    step_um: float | None = option(None, range=(0.01, 100_000), unit="um",
+                                   help="distance between frames (drive steps on the lens rail; default 100)")
+    start_um: float | None = option(None, range=(-1e7, 1e7), unit="um", help="first position (default: where the rail is)")
+    end_um: float | None = option(None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow")
+    settle_s: float = option(0.5, range=(0, 600), unit="s", help="wait after each move before the shot")
+    exposure_s: float = option(0.0, range=(0, 3600), unit="s", help="extra wait after each shot (long exposures, flash recharge)")
+    mode: str = option("full", choices=RUN_MODES, help="full run, preview sweep with low-res images, or sweep only")
+    out: str = option("@GRP/@GCT4", help="output template; relative to output.root unless absolute or ~")
+    return_to_start: bool = option(True, help="move back to the first position when the stack ends or is cancelled")
+    merge: bool = option(False, help="merge the frames after a full run (in a child process)")
+    description: str = option("", help="free text (lens, subject, lighting)")
+
+    def checked(self, where: str = "profile") -> Profile:
+        validate(self, where)
+        if self.start_um is not None and self.end_um is not None and self.start_um == self.end_um:
+            raise ConfigError(f"{where}: start_um and end_um are equal; a stack needs some travel")
+        return self
+
+
+def profile_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "rig" / "profiles"
+
+
+def profile_to_toml(profile: Profile) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(to_table(profile))
+
+
+def profile_from_toml(text: str, where: str) -> Profile:
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+    return from_table(Profile, table, where).checked(where)

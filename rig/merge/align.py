@@ -1,0 +1,209 @@
+"""Slice alignment: similarity transform (scale, rotation, translation) plus an exposure gain.
+
+Neighbouring slices look alike (their blur differs a little), so each slice is registered to
+its neighbour and the transforms are chained back to the reference slice. A registration is a
+grid of windowed phase correlations (unbiased by symmetric defocus blur, sub-pixel) fitted by a
+weighted least-squares similarity with outlier rejection, iterated twice on the warped image.
+Tiles with no texture are ignored; with too few good tiles the estimate falls back to a global
+translation and then to the previous step's transform, so flat or fully defocused slices do not
+throw the chain off.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_MAX_SIDE = 2048
+
+
+@dataclass
+class Transform:
+    """Maps reference-frame pixel coordinates to the slice's own coordinates (3x3), plus gain.
+
+    ``matrix[:2]`` is what ``cv2.warpAffine(slice, M, ..., flags=WARP_INVERSE_MAP)`` needs to bring
+    the slice into the reference frame. ``gain`` multiplies the slice's values to match the
+    reference exposure.
+    """
+
+    matrix: np.ndarray
+    gain: float = 1.0
+    tiles: int = 0  # number of tiles that agreed on the last registration step (0 = reference/fallback)
+
+    @classmethod
+    def identity(cls) -> Transform:
+        return cls(np.eye(3))
+
+    @property
+    def affine(self) -> np.ndarray:
+        return self.matrix[:2].astype(np.float64)
+
+    def describe(self) -> str:
+        a, b = self.matrix[0, 0], self.matrix[1, 0]
+        scale = math.hypot(a, b)
+        rot = math.degrees(math.atan2(b, a))
+        return (
+            f"scale {scale:.5f} rot {rot:+.4f}deg shift ({self.matrix[0, 2]:+.2f},{self.matrix[1, 2]:+.2f})px "
+            f"gain {self.gain:.4f} tiles {self.tiles}"
+        )
+
+
+def analysis_scale(width: int, height: int) -> float:
+    return min(1.0, ANALYSIS_MAX_SIDE / max(width, height))
+
+
+def analysis_image(gray: np.ndarray, scale: float) -> np.ndarray:
+    """Float32 grey at the analysis scale."""
+    g = gray.astype(np.float32)
+    if gray.dtype == np.uint16:
+        g *= 1.0 / 257.0
+    if scale < 1.0:
+        g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return g
+
+
+def _scale_matrix(s: float) -> np.ndarray:
+    """Full-resolution pixel coords -> analysis pixel coords (pixel-centre convention)."""
+    o = 0.5 * s - 0.5
+    return np.array([[s, 0.0, o], [0.0, s, o], [0.0, 0.0, 1.0]])
+
+
+def to_full_res(m_small: np.ndarray, s: float) -> np.ndarray:
+    S = _scale_matrix(s)
+    return np.linalg.inv(S) @ m_small @ S
+
+
+def to_analysis(m_full: np.ndarray, s: float) -> np.ndarray:
+    S = _scale_matrix(s)
+    return S @ m_full @ np.linalg.inv(S)
+
+
+def _tile_shifts(ref: np.ndarray, mov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    h, w = ref.shape
+    t = 128 if min(h, w) >= 512 else 64 if min(h, w) >= 200 else 32
+    win = cv2.createHanningWindow((t, t), cv2.CV_32F)
+    ny = max(2, min(8, (h - 16) // t * 2 - 1))
+    nx = max(2, min(10, (w - 16) // t * 2 - 1))
+    pts, shifts, weights = [], [], []
+    for cy in np.linspace(t / 2 + 4, h - t / 2 - 4, ny):
+        for cx in np.linspace(t / 2 + 4, w - t / 2 - 4, nx):
+            y0, x0 = int(cy - t / 2), int(cx - t / 2)
+            a = ref[y0 : y0 + t, x0 : x0 + t]
+            b = mov[y0 : y0 + t, x0 : x0 + t]
+            if a.shape != (t, t) or a.std() < 1.0 or b.std() < 1.0:
+                continue
+            (dx, dy), resp = cv2.phaseCorrelate(a, b, win)
+            if resp > 0.08 and abs(dx) < t / 4 and abs(dy) < t / 4:
+                pts.append((x0 + (t - 1) / 2.0, y0 + (t - 1) / 2.0))
+                shifts.append((dx, dy))
+                weights.append(resp)
+    return np.asarray(pts, float), np.asarray(shifts, float), np.asarray(weights, float)
+
+
+def _fit_similarity(pts: np.ndarray, dst: np.ndarray, wts: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Weighted LSQ x' = a x - b y + tx, y' = b x + a y + ty with outlier rejection."""
+    keep = np.ones(len(pts), bool)
+    sol = None
+    c = pts.mean(axis=0)
+    p = pts - c
+    for _ in range(3):
+        if keep.sum() < 4:
+            return None
+        x, y = p[keep, 0], p[keep, 1]
+        one, zero = np.ones_like(x), np.zeros_like(x)
+        A = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
+        rhs = np.concatenate([dst[keep, 0] - c[0], dst[keep, 1] - c[1]])
+        sw = np.sqrt(np.concatenate([wts[keep], wts[keep]]))
+        sol, *_ = np.linalg.lstsq(A * sw[:, None], rhs * sw, rcond=None)
+        a, b, tx, ty = sol
+        pred = np.stack([a * p[:, 0] - b * p[:, 1] + tx, b * p[:, 0] + a * p[:, 1] + ty], 1) + c
+        res = np.hypot(*(pred - dst).T)
+        new_keep = res < max(0.25, 3.0 * float(np.median(res[keep])))
+        if (new_keep == keep).all():
+            break
+        keep = new_keep
+    if sol is None or keep.sum() < 4:
+        return None
+    a, b, tx, ty = sol
+    # in centred coordinates: x' - c = R (x - c) + t  ->  x' = R x + (c - R c + t)
+    R = np.array([[a, -b], [b, a]])
+    m = np.eye(3)
+    m[:2, :2] = R
+    m[:2, 2] = c - R @ c + np.array([tx, ty])
+    return m, int(keep.sum())
+
+
+def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """3x3 matrix (analysis coords) mapping ``ref`` pixels to ``mov`` pixels; and tiles used (0 = fallback)."""
+    h, w = ref.shape
+    m = np.eye(3) if init is None else init.copy()
+    used = 0
+    for _ in range(3):
+        warped = cv2.warpAffine(
+            mov, m[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+        )
+        pts, shifts, wts = _tile_shifts(ref, warped)
+        fit = _fit_similarity(pts, pts + shifts, wts) if len(pts) >= 4 else None
+        if fit is None:
+            (dx, dy), resp = cv2.phaseCorrelate(ref, warped, cv2.createHanningWindow((w, h), cv2.CV_32F))
+            if resp < 0.05 or max(abs(dx), abs(dy)) > min(w, h) / 8:
+                log.debug("registration: no texture to align on; keeping the previous step's transform")
+                return (m if init is not None else np.eye(3)), 0
+            step = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+            used = 0
+        else:
+            step, used = fit
+        m = m @ step
+        if abs(step[0, 2]) < 0.005 and abs(step[1, 2]) < 0.005 and abs(step[0, 0] - 1) < 1e-5:
+            break
+    return m, used
+
+
+def exposure_gain(ref: np.ndarray, mov: np.ndarray, m: np.ndarray) -> float:
+    """Gain that matches ``mov`` (warped by analysis matrix ``m``) to ``ref`` over the central area."""
+    h, w = ref.shape
+    warped = cv2.warpAffine(
+        mov, m[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
+    y0, x0 = h // 8, w // 8
+    a = cv2.GaussianBlur(ref[y0 : h - y0, x0 : w - x0], (0, 0), 8)
+    b = cv2.GaussianBlur(warped[y0 : h - y0, x0 : w - x0], (0, 0), 8)
+    ok = (a > 8) & (a < 247) & (b > 8) & (b < 247)  # ignore clipped and very dark areas
+    if ok.sum() < 100:
+        return 1.0
+    g = float(np.median(a[ok] / b[ok]))
+    return g if 0.5 < g < 2.0 else 1.0
+
+
+class ChainAligner:
+    """Registers slices in the order ref, ref+1 .. n-1, then ref-1 .. 0, each to its neighbour."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._ref_small: np.ndarray | None = None
+        self._prev: tuple[np.ndarray, np.ndarray, float] | None = None  # small image, matrix (analysis), gain
+        self._step: np.ndarray | None = None
+
+    def add(self, small: np.ndarray, restart: bool = False) -> Transform:
+        """Register ``small`` (analysis-scale grey) to the previous one; ``restart`` goes back to the reference."""
+        if self._ref_small is None:
+            self._ref_small = small
+            self._prev = (small, np.eye(3), 1.0)
+            return Transform.identity()
+        if restart:
+            self._prev = (self._ref_small, np.eye(3), 1.0)
+            self._step = None if self._step is None else np.linalg.inv(self._step)
+        assert self._prev is not None
+        prev_small, prev_m, prev_gain = self._prev
+        step, used = register(prev_small, small, self._step)
+        gain = prev_gain * exposure_gain(prev_small, small, step)
+        m = step @ prev_m  # ref -> prev -> this slice
+        self._prev = (small, m, gain)
+        self._step = step
+        return Transform(to_full_res(m, self.scale), gain, used)

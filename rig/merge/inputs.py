@@ -1,0 +1,90 @@
+"""Find the slices of a stack: a plain folder of images, or a rig stack folder with ``stack.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rig.errors import MergeError
+
+log = logging.getLogger(__name__)
+
+RASTER_EXT = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+RAW_EXT = (".nef", ".cr2", ".cr3", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw")
+IMAGE_EXT = RASTER_EXT + RAW_EXT
+MANIFEST = "stack.json"
+
+
+def natural_key(name: str) -> list[int | str]:
+    """Sort key that orders ``slice_2`` before ``slice_10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+@dataclass(frozen=True)
+class StackInput:
+    """The ordered slice files of one stack and where they came from."""
+
+    files: tuple[Path, ...]
+    source: Path
+    manifest: dict | None = None
+    skipped: int = 0  # frames listed in the manifest but not on disk here (stored on the camera card)
+
+
+def find_slices(input_dir: str | Path) -> StackInput:
+    """Return the ordered slices of ``input_dir``; raise :class:`MergeError` if fewer than two."""
+    src = Path(input_dir)
+    if not src.exists():
+        raise MergeError(f"{src}: no such folder")
+    if not src.is_dir():
+        raise MergeError(f"{src}: not a folder of slices")
+    manifest_path = src / MANIFEST
+    if manifest_path.is_file():
+        return _from_manifest(src, manifest_path)
+    try:
+        entries = [p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXT]
+    except OSError as exc:
+        raise MergeError(f"{src}: cannot list folder ({exc.strerror})") from exc
+    entries = [p for p in entries if not p.name.startswith(".")]
+    entries.sort(key=lambda p: natural_key(p.name))
+    if not entries:
+        raise MergeError(f"{src}: no slices found (expected JPEG, PNG, TIFF or camera raw files)")
+    if len(entries) < 2:
+        raise MergeError(f"{entries[0]}: only one slice; a merge needs at least 2")
+    return StackInput(tuple(entries), src)
+
+
+def _from_manifest(src: Path, manifest_path: Path) -> StackInput:
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MergeError(f"{manifest_path}: unreadable stack manifest ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+        raise MergeError(f"{manifest_path}: not a rig stack manifest (no 'frames' list)")
+    fmt = data.get("format")
+    if fmt is not None and not str(fmt).startswith("rig-stack/"):
+        raise MergeError(f"{manifest_path}: unknown manifest format {fmt!r}")
+    outcome = data.get("outcome")
+    if outcome not in (None, "completed"):
+        log.warning("%s: stack outcome is %r; merging the frames that were saved", manifest_path, outcome)
+    files: list[Path] = []
+    skipped = 0
+    for i, frame in enumerate(data["frames"]):
+        if not isinstance(frame, dict):
+            raise MergeError(f"{manifest_path}: frame {i + 1} is not an object")
+        name = frame.get("file")
+        if not name:
+            skipped += 1  # stored on the camera card only
+            continue
+        path = src / str(name)
+        if not path.is_file():
+            raise MergeError(f"{path}: listed in {manifest_path.name} but missing")
+        files.append(path)
+    if len(files) < 2:
+        raise MergeError(
+            f"{manifest_path}: {len(files)} usable slice(s) in the manifest"
+            f"{f' ({skipped} stored on the camera card only)' if skipped else ''}; a merge needs at least 2"
+        )
+    return StackInput(tuple(files), src, data, skipped)

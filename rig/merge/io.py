@@ -1,0 +1,247 @@
+"""Image readers and writers for the merge: JPEG, PNG, TIFF (8/16-bit) and camera raw.
+
+Images are handed around as OpenCV arrays: ``uint8`` or ``uint16``, BGR (H, W, 3) or grey (H, W).
+Every reader turns a bad file into a one-line :class:`MergeError` naming it. Writers encode in
+memory and publish with :func:`atomic_write`, so an output file is never seen half written.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rig.errors import MergeError
+from rig.merge.inputs import RAW_EXT
+
+log = logging.getLogger(__name__)
+
+JPEG_EXT = (".jpg", ".jpeg")
+PNG_EXT = (".png",)
+TIFF_EXT = (".tif", ".tiff")
+OUTPUT_EXT = JPEG_EXT + PNG_EXT + TIFF_EXT
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What is carried from the reference slice to the output."""
+
+    exif: bytes | None = None  # TIFF-structured EXIF, without the "Exif\0\0" prefix
+    icc: bytes | None = None
+
+
+# ----------------------------------------------------------------------------- reading
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MergeError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def _check_jpeg(path: Path, data: bytes) -> None:
+    if not data.startswith(b"\xff\xd8"):
+        raise MergeError(f"{path}: not a JPEG file (bad start marker)")
+    tail = data[-64:].rstrip(b"\x00\r\n\t ")
+    if not tail.endswith(b"\xff\xd9"):
+        raise MergeError(f"{path}: truncated or corrupt JPEG (no end-of-image marker)")
+
+
+def _read_raw(path: Path) -> np.ndarray:
+    try:
+        import rawpy
+    except ImportError as exc:  # pragma: no cover - rawpy is a dependency
+        raise MergeError(f"{path}: camera raw needs the rawpy package") from exc
+    try:
+        with rawpy.imread(str(path)) as raw:
+            rgb = raw.postprocess(output_bps=16, use_camera_wb=True, no_auto_bright=True)
+    except (rawpy.LibRawError, OSError, ValueError) as exc:
+        raise MergeError(f"{path}: unreadable camera raw file ({type(exc).__name__}: {exc})") from exc
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        arr = tifffile.imread(str(path), key=0)
+    except Exception as exc:  # tifffile raises many types for corrupt files
+        raise MergeError(f"{path}: unreadable TIFF ({type(exc).__name__}: {exc})") from exc
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar
+    if arr.dtype == np.uint8 or arr.dtype == np.uint16:
+        pass
+    elif np.issubdtype(arr.dtype, np.floating):
+        arr = np.clip(np.nan_to_num(arr) * 65535.0, 0, 65535).astype(np.uint16)
+    else:
+        raise MergeError(f"{path}: unsupported TIFF sample type {arr.dtype}")
+    if arr.ndim == 3:
+        if arr.shape[2] == 4:
+            arr = arr[..., :3]
+        if arr.shape[2] != 3:
+            raise MergeError(f"{path}: unsupported TIFF with {arr.shape[2]} channels")
+        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR)
+    elif arr.ndim != 2:
+        raise MergeError(f"{path}: unsupported TIFF shape {arr.shape}")
+    return arr
+
+
+def read_image(path: Path, gray: bool = False) -> np.ndarray:
+    """Read one slice as uint8/uint16, BGR, or grey when ``gray`` (cheaper for JPEG)."""
+    ext = path.suffix.lower()
+    if ext in RAW_EXT:
+        img = _read_raw(path)
+    elif ext in TIFF_EXT:
+        img = _read_tiff(path)
+    else:
+        data = _read_bytes(path)
+        if ext in JPEG_EXT or data.startswith(b"\xff\xd8"):
+            _check_jpeg(path, data)
+        flag = cv2.IMREAD_GRAYSCALE if gray and ext in JPEG_EXT else cv2.IMREAD_UNCHANGED
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        if img is None:
+            raise MergeError(f"{path}: unreadable or corrupt image")
+        if img.dtype not in (np.uint8, np.uint16):
+            raise MergeError(f"{path}: unsupported sample type {img.dtype}")
+        if img.ndim == 3 and img.shape[2] == 4:
+            img = img[..., :3]
+    if gray and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if not gray and img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    return img
+
+
+def read_metadata(path: Path) -> Metadata:
+    """EXIF and ICC profile of a JPEG/PNG/TIFF slice (empty for raw or when absent)."""
+    if path.suffix.lower() in RAW_EXT:
+        return Metadata()
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            icc = im.info.get("icc_profile") or None
+            exif = im.info.get("exif") or None
+            if exif is None:
+                ex = im.getexif()
+                exif = ex.tobytes() if len(ex) else None
+    except Exception as exc:  # metadata is best effort
+        log.debug("%s: no metadata (%s)", path, exc)
+        return Metadata()
+    if exif is not None and exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]
+    return Metadata(exif=exif, icc=icc)
+
+
+# ----------------------------------------------------------------------------- writing
+def check_output(path: Path, overwrite: bool) -> None:
+    """Fail early (before any work) if ``path`` cannot be written."""
+    if path.suffix.lower() not in OUTPUT_EXT:
+        raise MergeError(f"{path}: unsupported output type (use .tif, .tiff, .png, .jpg or .jpeg)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise MergeError(f"{path}: output folder {folder} does not exist")
+    if path.exists() and not overwrite:
+        raise MergeError(f"{path}: already exists (use --overwrite to replace it)")
+    if path.is_dir():
+        raise MergeError(f"{path}: is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MergeError(f"{path}: output folder {folder} is not writable")
+
+
+def atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to a temp file next to ``path`` and rename it into place."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise MergeError(f"{path}: cannot write ({exc.strerror})") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path appeared meanwhile: never clobber
+            except FileExistsError as exc:
+                raise MergeError(f"{path}: already exists (use --overwrite to replace it)") from exc
+            except OSError:  # filesystems without hard links
+                if path.exists():
+                    raise MergeError(f"{path}: already exists (use --overwrite to replace it)") from None
+                os.replace(tmp, path)
+    except OSError as exc:
+        raise MergeError(f"{path}: cannot write ({exc.strerror})") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _png_with_metadata(png: bytes, meta: Metadata) -> bytes:
+    extra = b""
+    if meta.icc:
+        extra += _png_chunk(b"iCCP", b"ICC\x00\x00" + zlib.compress(meta.icc))
+    if meta.exif:
+        extra += _png_chunk(b"eXIf", meta.exif)
+    if not extra:
+        return png
+    ihdr_end = 8 + 8 + 13 + 4  # signature + IHDR chunk
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95) -> bytes:
+    """Encode ``img`` (BGR or grey, uint8/uint16) in the format ``path``'s extension names."""
+    ext = path.suffix.lower()
+    if ext in JPEG_EXT:
+        from PIL import Image
+
+        if img.dtype == np.uint16:
+            img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+        rgb = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        buf = io.BytesIO()
+        kw: dict = {"quality": quality, "subsampling": 0}
+        if meta.exif:
+            kw["exif"] = b"Exif\x00\x00" + meta.exif
+        if meta.icc:
+            kw["icc_profile"] = meta.icc
+        Image.fromarray(rgb).save(buf, "JPEG", **kw)
+        return buf.getvalue()
+    if ext in PNG_EXT:
+        ok, enc = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise MergeError(f"{path}: PNG encoding failed")
+        return _png_with_metadata(enc.tobytes(), meta)
+    if ext in TIFF_EXT:
+        import tifffile
+
+        rgb = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        buf = io.BytesIO()
+        tifffile.imwrite(
+            buf,
+            rgb,
+            photometric="minisblack" if rgb.ndim == 2 else "rgb",
+            iccprofile=meta.icc,
+            compression="zlib",
+            compressionargs={"level": 1},
+            software="rig merge",
+        )
+        return buf.getvalue()
+    raise MergeError(f"{path}: unsupported output type")
+
+
+def write_image(path: Path, img: np.ndarray, meta: Metadata, overwrite: bool, quality: int = 95) -> None:
+    atomic_write(path, encode_image(path, img, meta, quality), overwrite)

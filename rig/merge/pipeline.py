@@ -1,0 +1,192 @@
+"""The merge, end to end: slices in, merged image (and depth map) out, in bounded memory.
+
+Pass 1 streams the slices once as grey images: align each to its neighbour, compute its focus
+energy in its own frame, warp the energy into the reference frame and fold it into the depth
+accumulator. The depth map is then regularised. Pass 2 streams the slices again in colour and
+adds each one only where the depth map gives it weight. At no time are more than two slices in
+memory (the one being processed and the one being decoded ahead), whatever the stack size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rig.errors import MergeError
+from rig.merge import io as mio
+from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale
+from rig.merge.blend import Blender, slice_weight
+from rig.merge.focus import DepthAccumulator, focus_energy, regularise
+from rig.merge.inputs import RAW_EXT, find_slices
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class MergeOptions:
+    """Everything that shapes a merge (the CLI and :func:`rig.merge.child.start_merge` fill it)."""
+
+    depthmap: Path | None = None
+    jpeg: Path | None = None
+    align: bool = True
+    overwrite: bool = False
+    bits: int | None = None  # 8 or 16; None = 16 when the inputs are 16-bit or raw (never for JPEG)
+    depth_bits: int = 16
+    far_first: bool = False  # slices ordered far to near (depth map: near = dark)
+    reference: int | None = None  # slice whose frame the output uses (default: the middle one)
+    focus_sigma: float | None = None  # px; default scales with the image size
+    quality: int = 95
+
+
+@dataclass
+class MergeResult:
+    output: Path
+    slices: int
+    width: int
+    height: int
+    bits: int
+    seconds: float
+    transforms: list[Transform] = field(default_factory=list)
+    used_slices: int = 0
+
+
+def _prefetch(files: list[Path], order: list[int], gray: bool) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode slices in ``order`` one ahead of the consumer (decoding releases the GIL)."""
+    if not order:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fut = pool.submit(mio.read_image, files[order[0]], gray)
+        for i, k in enumerate(order):
+            img = fut.result()
+            if i + 1 < len(order):
+                fut = pool.submit(mio.read_image, files[order[i + 1]], gray)
+            yield k, img
+            del img
+
+
+def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
+    if img.shape[:2] != shape:
+        raise MergeError(
+            f"{path}: slice is {img.shape[1]}x{img.shape[0]} but {first.name} is {shape[1]}x{shape[0]}; "
+            "all slices must have the same size"
+        )
+
+
+def merge(
+    input_dir: str | Path,
+    output: str | Path,
+    options: MergeOptions | None = None,
+    progress: Progress | None = None,
+) -> MergeResult:
+    """Merge the focus stack in ``input_dir`` into ``output``. Raises :class:`MergeError`."""
+    opt = options or MergeOptions()
+    out = Path(output)
+    t0 = time.monotonic()
+    report = progress or (lambda f, msg: None)
+    mio.check_output(out, opt.overwrite)
+    for extra in (opt.depthmap, opt.jpeg):
+        if extra is not None:
+            mio.check_output(Path(extra), opt.overwrite)
+    if opt.depthmap is not None and Path(opt.depthmap).suffix.lower() != ".png":
+        raise MergeError(f"{opt.depthmap}: the depth map is written as PNG (use a .png name)")
+    stack = find_slices(input_dir)
+    files = list(stack.files)
+    n = len(files)
+    ref = n // 2 if opt.reference is None else opt.reference
+    if not 0 <= ref < n:
+        raise MergeError(f"{input_dir}: reference slice {ref} out of range 0..{n - 1}")
+    # pass 1 order: reference, then outwards (each slice registered to its neighbour)
+    order = [ref, *range(ref + 1, n), *range(ref - 1, -1, -1)]
+    total_steps = 2 * n + 1
+    report(0.0, f"{n} slices")
+
+    first = mio.read_image(files[ref], gray=True)
+    shape = first.shape[:2]
+    h, w = shape
+    del first
+    scale = analysis_scale(w, h)
+    sigma = opt.focus_sigma or max(1.5, 2.0 * max(w, h) / 1600.0)
+    aligner = ChainAligner(scale)
+    acc = DepthAccumulator(h, w, n)
+    transforms: list[Transform] = [Transform.identity() for _ in range(n)]
+    deep = False
+    for step, (k, gray) in enumerate(_prefetch(files, order, gray=True)):
+        _check_size(files[k], gray, shape, files[ref])
+        deep = deep or gray.dtype == np.uint16
+        if opt.align:
+            small = analysis_image(gray, scale)
+            tr = aligner.add(small, restart=(k == ref - 1))
+            transforms[k] = tr
+            log.info("slice %d %s: %s", k, files[k].name, tr.describe())
+        tr = transforms[k]
+        energy = focus_energy(gray, sigma)
+        del gray
+        if tr.gain != 1.0:
+            energy *= np.float32(tr.gain * tr.gain)
+        if k != ref and opt.align:
+            energy = cv2.warpAffine(
+                energy,
+                tr.affine,
+                (w, h),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+        acc.add(k, energy)
+        del energy
+        report((step + 1) / total_steps, f"focus {step + 1}/{n}")
+
+    depth = regularise(acc, median=max(5, int(round(5 * max(w, h) / 1600)) | 1))
+    del acc
+    soften = max(0.7, 0.8 * max(w, h) / 1600.0)
+    weights: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}
+    blender = Blender(h, w)
+    deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
+    in_max = 255.0
+    used = [k for k in range(n) if np.any(np.abs(depth - k) < 1.0)]
+    for step, (k, img) in enumerate(_prefetch(files, used, gray=False)):
+        _check_size(files[k], img, shape, files[ref])
+        in_max = 65535.0 if img.dtype == np.uint16 else 255.0
+        got = slice_weight(depth, k, soften)
+        if got is not None:
+            wk, box = got
+            blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
+        del img
+        weights.pop(k, None)
+        report((n + step + 1) / total_steps, f"blend {step + 1}/{len(used)}")
+
+    bits = opt.bits or (16 if deep else 8)
+    if out.suffix.lower() in mio.JPEG_EXT:
+        bits = 8
+    merged = blender.result(np.uint16 if bits == 16 else np.uint8, in_max)
+    del blender
+    meta = mio.read_metadata(files[ref])
+    mio.write_image(out, merged, meta, opt.overwrite, opt.quality)
+    if opt.jpeg is not None:
+        mio.write_image(Path(opt.jpeg), merged, meta, opt.overwrite, opt.quality)
+    del merged
+    if opt.depthmap is not None:
+        write_depthmap(Path(opt.depthmap), depth, n, opt)
+    seconds = time.monotonic() - t0
+    report(1.0, "done")
+    log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
+    return MergeResult(out, n, w, h, bits, seconds, transforms, len(used))
+
+
+def write_depthmap(path: Path, depth: np.ndarray, n: int, opt: MergeOptions) -> None:
+    """Depth as an 8/16-bit PNG, near = dark (slice 0 is near unless ``far_first``)."""
+    d = depth / max(n - 1, 1)
+    if opt.far_first:
+        d = 1.0 - d
+    top = 65535.0 if opt.depth_bits == 16 else 255.0
+    img = np.clip(d * top + 0.5, 0, top).astype(np.uint16 if opt.depth_bits == 16 else np.uint8)
+    mio.write_image(path, img, mio.Metadata(), opt.overwrite)

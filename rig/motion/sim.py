@@ -1,0 +1,124 @@
+"""The simulated rail: instant or time-scaled moves, exact position, fault injection."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from rig.config import RailConfig
+from rig.errors import MotionError
+from rig.motion import trapezoid_fraction, trapezoid_time_s
+from rig.motion.base import check_target
+
+log = logging.getLogger(__name__)
+TICK_S = 0.01
+
+
+class SimRail:
+    """A rail that always does what it is told, as fast as ``rail.sim.time_scale`` allows."""
+
+    def __init__(self, cfg: RailConfig) -> None:
+        self.cfg = cfg
+        self.units = cfg.units
+        self._pos = cfg.sim.start_um
+        self._enabled = not cfg.disable_when_idle
+        self._stop = threading.Event()
+        self._estopped = False
+        self._lock = threading.Lock()
+        self._moves = 0
+        self._injected: str | None = None
+        self.moving = False
+        self.travelled = 0.0  # total distance moved, for tests and wear counters
+        self.closed = False
+
+    # -- fault injection (tests, demos) ---------------------------------------------------
+    def inject_fault(self, message: str) -> None:
+        """Make the next (or current) move fail with ``message``."""
+        self._injected = message
+
+    # -- Rail protocol -----------------------------------------------------------------
+    def position(self) -> float:
+        with self._lock:
+            return self._pos
+
+    def limits(self) -> tuple[float, float]:
+        return (self.cfg.min_um, self.cfg.max_um)
+
+    def move_to(self, target: float, abort: threading.Event | None = None) -> float:
+        check_target(target, self.limits(), self.units)
+        if self.closed:
+            raise MotionError("rail is closed")
+        if self._estopped:
+            raise MotionError("rail is e-stopped; reset before moving")
+        self._moves += 1
+        if self.cfg.sim.fail_after_moves and self._moves >= self.cfg.sim.fail_after_moves:
+            raise MotionError(f"simulated rail fault on move {self._moves}")
+        self._stop.clear()
+        self._enabled = True
+        start = self.position()
+        distance_mm = (target - start) / 1000.0
+        total = trapezoid_time_s(distance_mm, self.cfg.max_speed_mm_s, self.cfg.accel_mm_s2)
+        total *= self.cfg.sim.time_scale
+        t0 = time.monotonic()
+        self.moving = True
+        try:
+            while True:
+                self._check_fault()
+                if (abort is not None and abort.is_set()) or self._stop.is_set():
+                    log.debug("sim rail stopped at %.3f", self.position())
+                    break
+                elapsed = time.monotonic() - t0
+                frac = 1.0 if total <= 0 else trapezoid_fraction(
+                    elapsed / self.cfg.sim.time_scale, total / self.cfg.sim.time_scale, distance_mm,
+                    self.cfg.max_speed_mm_s, self.cfg.accel_mm_s2)
+                self._set(start + (target - start) * frac)
+                if frac >= 1.0:
+                    break
+                (abort or self._stop).wait(TICK_S)
+        finally:
+            self.moving = False
+        return self.position()
+
+    def _set(self, pos: float) -> None:
+        with self._lock:
+            self.travelled += abs(pos - self._pos)
+            self._pos = pos
+
+    def _check_fault(self) -> None:
+        if self._estopped:
+            raise MotionError("e-stop during move")
+        if self._injected:
+            message, self._injected = self._injected, None
+            raise MotionError(message)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def estop(self) -> None:
+        self._estopped = True
+        self._enabled = False
+        self._stop.set()
+
+    def set_enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        if enabled:
+            self._estopped = False
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def home(self, abort: threading.Event | None = None) -> float:
+        raise MotionError("the simulated rail has no home switch")
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": not self.closed and not self._estopped, "backend": "sim", "enabled": self._enabled,
+                "position": self.position(), "units": self.units}
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stop()
+            self._enabled = False
+            self.closed = True

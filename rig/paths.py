@@ -1,0 +1,192 @@
+"""Where frames go, and how they get there safely.
+
+* Output templates with ControlMyNikon's tokens: ``@GRP`` (a fresh folder per run named by
+  local start time ``YYYYMMDD-HHMMSS``), ``@UGRP`` (the same in UTC), ``@GCTn`` (an n-digit
+  counter that advances only after a frame was saved), ``@PROFILE`` (the profile name).
+* Atomic, never-overwriting writes: temporary file, fsync, hard link (which fails if the
+  name exists, so nothing is ever replaced), directory fsync.
+* ``write_replace`` for files that are meant to be updated in place (the manifest): the
+  old or the new version is on disk after a crash at any point, never a torn one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rig.errors import StorageError, UsageError
+
+TOKEN_RE = re.compile(r"@([A-Z]+)(\d*)")
+GROUP_TOKENS = ("GRP", "UGRP")
+KNOWN_TOKENS = ("GRP", "UGRP", "GCT", "PROFILE")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed output template: a run-folder part and a per-frame file-name part."""
+
+    folder: str  # may contain @GRP/@UGRP/@PROFILE
+    name: str  # must contain @GCTn; may contain @PROFILE
+    digits: int
+
+    @classmethod
+    def parse(cls, text: str, root: str | os.PathLike = "~/rig-stacks") -> Template:
+        if not isinstance(text, str) or not text.strip():
+            raise UsageError("output template is empty")
+        if "\x00" in text:
+            raise UsageError("output template contains a NUL byte")
+        for m in TOKEN_RE.finditer(text):
+            token, digits = m.group(1), m.group(2)
+            if token not in KNOWN_TOKENS:
+                raise UsageError(f"output template {text!r}: unknown token '@{token}' "
+                                 f"(known: @GRP, @UGRP, @GCTn, @PROFILE)")
+            if digits and token != "GCT":
+                raise UsageError(f"output template {text!r}: '@{token}{digits}' takes no digits")
+        full = os.path.expanduser(text) if text.startswith("~") else text
+        if not os.path.isabs(full):
+            full = os.path.join(os.path.expanduser(str(root)), full)
+        folder, name = os.path.split(full)
+        counters = list(re.finditer(r"@GCT(\d*)", name))
+        if len(counters) != 1:
+            raise UsageError(f"output template {text!r}: the file name needs exactly one counter @GCTn (e.g. @GCT4)")
+        digits = int(counters[0].group(1) or 4)
+        if not 1 <= digits <= 9:
+            raise UsageError(f"output template {text!r}: counter digits must be 1 to 9")
+        if "@GCT" in folder:
+            raise UsageError(f"output template {text!r}: the counter @GCTn belongs in the file name")
+        if not any(f"@{t}" in folder for t in GROUP_TOKENS):
+            raise UsageError(f"output template {text!r}: the folder needs @GRP or @UGRP so each run gets a fresh folder")
+        return cls(folder=folder, name=name, digits=digits)
+
+    def run_folder(self, started: datetime, profile: str) -> Path:
+        """The run folder for a start time (timezone-aware ``started``)."""
+        local = started.astimezone().strftime("%Y%m%d-%H%M%S")
+        utc = started.astimezone(tz=__import__("datetime").timezone.utc).strftime("%Y%m%d-%H%M%S")
+        text = self.folder.replace("@UGRP", utc).replace("@GRP", local).replace("@PROFILE", _safe(profile))
+        return Path(text)
+
+    def file_name(self, counter: int, profile: str, ext: str) -> str:
+        base = re.sub(r"@GCT\d*", f"{counter:0{self.digits}d}", self.name).replace("@PROFILE", _safe(profile))
+        return f"{base}.{ext}" if ext else base
+
+    def writable_check(self, started: datetime, profile: str) -> Path:
+        """Raise UsageError unless the run folder could be created; creates nothing."""
+        target = self.run_folder(started, profile)
+        probe = target
+        while not probe.exists():
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        if not probe.is_dir():
+            raise UsageError(f"output folder {target}: {probe} is not a folder")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise UsageError(f"output folder {target}: {probe} is not writable")
+        return target
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name or "default")
+
+
+def make_run_folder(path: Path) -> Path:
+    """Create a fresh run folder; if the name is taken (two runs in one second), add -2, -3..."""
+    for attempt in range(1, 1000):
+        candidate = path if attempt == 1 else path.with_name(f"{path.name}-{attempt}")
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StorageError(f"cannot create the run folder {candidate}: {exc.strerror}") from None
+        fsync_dir(candidate.parent)
+        return candidate
+    raise StorageError(f"cannot find a free run folder name next to {path}")
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems (vfat over FUSE) cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        os.unlink(tmp)  # a leftover of this pid from an earlier crash: it was never a frame
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; never replaces an existing file.
+
+    Raises ``FileExistsError`` if ``path`` exists and ``StorageError`` for any other failure
+    (disk full, read-only, ...); in every failure case no partial file is left behind.
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(path))
+    try:
+        tmp = _write_temp(path, data)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        try:
+            os.link(tmp, path)  # fails with EEXIST instead of replacing
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(path)) from None
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise StorageError(f"cannot save {path}: {exc.strerror}") from None
+            # filesystems without hard links (vfat USB sticks): check, then rename
+            if path.exists():
+                raise FileExistsError(errno.EEXIST, "refusing to overwrite", str(path)) from None
+            os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            os.unlink(tmp)
+    fsync_dir(path.parent)
+
+
+def write_replace(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data`` (old or new version survives a crash)."""
+    path = Path(path)
+    try:
+        tmp = _write_temp(path, data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    fsync_dir(path.parent)
+
+
+def free_mb(path: Path) -> float:
+    probe = Path(path)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    st = os.statvfs(probe)
+    return st.f_bavail * st.f_frsize / 1e6

@@ -1,0 +1,372 @@
+"""The stack loop: one worker thread, a state table, immutable status snapshots.
+
+Web handlers and the CLI only call the non-blocking ``start``, ``cancel``, ``estop``,
+``reset``, ``jog`` and ``status``. Every rail and camera call happens on the worker thread,
+except ``rail.stop()``/``rail.estop()``/``camera.release()``, which any thread may call.
+Every fault goes through ``_safe_state``: stop the rail, release the shutter, disable the
+driver, record why, publish. Leaving FAULT takes an explicit ``reset()``; motion never
+resumes by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rig.camera.base import Camera
+from rig.config import MachineConfig, Profile
+from rig.errors import Cancelled, RigError, StateError, StorageError, UsageError
+from rig.events import EventBus, EventKind
+from rig.manifest import Manifest
+from rig.motion.base import Rail, check_target
+from rig.paths import Template, free_mb, make_run_folder, write_new
+from rig.plan import Plan
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.StrEnum):
+    IDLE = "idle"
+    STARTING = "starting"
+    MOVING = "moving"
+    SETTLING = "settling"
+    CAPTURING = "capturing"
+    RETURNING = "returning"
+    JOGGING = "jogging"
+    FAULT = "fault"
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+S = State
+RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING})
+BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
+TRANSITIONS: dict[State, frozenset[State]] = {
+    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
+    S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
+    S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.CAPTURING: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.RETURNING: frozenset({S.IDLE, S.FAULT}),
+    S.JOGGING: frozenset({S.IDLE, S.FAULT}),
+    S.FAULT: frozenset({S.IDLE}),
+}
+
+
+@dataclass(frozen=True)
+class Status:
+    state: State = State.IDLE
+    slice: int = 0  # 1-based index of the current slice, 0 before the first
+    slices: int = 0
+    position: float = 0.0
+    units: str = "um"
+    mode: str | None = None
+    profile: str | None = None
+    folder: str | None = None
+    frames_saved: int = 0
+    outcome: Outcome | None = None  # of the current/last run; None while a run is in progress
+    error: str | None = None
+    started: float | None = None  # epoch seconds
+    eta_s: float | None = None
+    run_id: int = 0
+
+    @property
+    def phase(self) -> str | None:
+        return self.state.value if self.state in RUN_PHASES else None
+
+    @property
+    def busy(self) -> bool:
+        return self.state in BUSY
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["state"] = self.state.value
+        d["outcome"] = self.outcome.value if self.outcome else None
+        d["phase"] = self.phase
+        d["busy"] = self.busy
+        return d
+
+
+class Sequencer:
+    def __init__(self, rail: Rail, camera: Camera, bus: EventBus, config: MachineConfig) -> None:
+        self.rail, self.camera, self.bus, self.config = rail, camera, bus, config
+        self._lock = threading.RLock()
+        self._status = Status(units=rail.units, position=rail.position())
+        self._cancel = threading.Event()
+        self._estop = threading.Event()
+        self._cancel_outcome = Outcome.CANCELLED
+        self._worker: threading.Thread | None = None
+        self._run_id = 0
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> Status:
+        with self._lock:
+            return dataclasses.replace(self._status, position=self.rail.position())
+
+    def _set(self, **changes: Any) -> Status:
+        with self._lock:
+            new_state = changes.get("state")
+            old_state = self._status.state
+            if new_state is not None and new_state != old_state and new_state not in TRANSITIONS[old_state]:
+                raise StateError(f"illegal state change {old_state.value} -> {new_state.value}")
+            changes.setdefault("position", self.rail.position())
+            self._status = dataclasses.replace(self._status, **changes)
+            snapshot = self._status
+        self.bus.publish(EventKind.STATUS, snapshot.to_dict())
+        return snapshot
+
+    # ------------------------------------------------------------------ commands
+    def plan(self, profile: Profile) -> Plan:
+        return Plan.build(profile, self.rail.limits(), self.rail.position(), self.rail.units)
+
+    def start(self, profile: Profile, profile_name: str = "default") -> Status:
+        """Validate everything, create the run folder and start the worker. Non-blocking."""
+        with self._lock:
+            self._require_idle("start a stack")
+            profile.checked(f"profile {profile_name!r}")
+            plan = self.plan(profile)
+            started = datetime.now().astimezone()
+            manifest = None
+            if profile.mode != "preview":
+                template = Template.parse(profile.out, self.config.output.root)
+                target = template.writable_check(started, profile_name)
+                free = free_mb(target)
+                if free < self.config.output.min_free_mb:
+                    raise UsageError(f"only {free:.0f} MB free under {target} "
+                                     f"(output.min_free_mb = {self.config.output.min_free_mb:g})")
+                folder = make_run_folder(target)
+                manifest = Manifest.create(folder, profile_name=profile_name,
+                                           profile=_profile_dict(profile), config=self.config.summary(),
+                                           mode=profile.mode, units=self.rail.units, started=started,
+                                           planned=list(plan.targets))
+            else:
+                template = None
+            self._cancel.clear()
+            self._estop.clear()
+            self._cancel_outcome = Outcome.CANCELLED
+            self._run_id += 1
+            self._set(state=S.STARTING, slice=0, slices=plan.slices, mode=profile.mode, profile=profile_name,
+                      folder=str(manifest.folder) if manifest else None, frames_saved=0, outcome=None,
+                      error=None, started=time.time(), eta_s=None, run_id=self._run_id)
+            self._worker = threading.Thread(target=self._run, args=(plan, profile, profile_name, template, manifest),
+                                            name="rig-sequencer", daemon=True)
+            self._worker.start()
+            return self._status
+
+    def cancel(self, outcome: Outcome = Outcome.CANCELLED) -> Status:
+        """Stop pending moves, interrupt waits, then return to the start. Non-blocking."""
+        with self._lock:
+            if self._status.state not in BUSY:
+                raise StateError(f"nothing to cancel: the rig is {self._status.state.value}")
+            self._cancel_outcome = outcome
+            self._cancel.set()
+        self.rail.stop()
+        return self.status()
+
+    def estop(self) -> Status:
+        """Stop at once, disable the driver, release the shutter; the rig goes to FAULT."""
+        self._estop.set()
+        self._cancel.set()
+        for action in (self.rail.estop, self.camera.release):
+            try:
+                action()
+            except Exception:
+                log.exception("e-stop: %s failed", action)
+        with self._lock:
+            if self._status.state not in BUSY and self._status.state != S.FAULT:
+                self._set(state=S.FAULT, error="e-stop pressed")
+                self.bus.publish(EventKind.FAULT, {"error": "e-stop pressed"})
+        return self.status()
+
+    def reset(self) -> Status:
+        """Leave FAULT after the user has seen why. Moves nothing."""
+        with self._lock:
+            if self._status.state != S.FAULT:
+                raise StateError(f"nothing to reset: the rig is {self._status.state.value}")
+            self._estop.clear()
+            return self._set(state=S.IDLE, error=None)
+
+    def jog(self, target: float | None = None, delta: float | None = None) -> Status:
+        """Move the rail to ``target`` or by ``delta`` (on the worker thread). Non-blocking."""
+        with self._lock:
+            self._require_idle("jog")
+            if (target is None) == (delta is None):
+                raise UsageError("give exactly one of target or delta")
+            goal = target if target is not None else self.rail.position() + delta
+            try:
+                check_target(goal, self.rail.limits(), self.rail.units)
+            except RigError as exc:
+                raise UsageError(str(exc)) from None
+            self._cancel.clear()
+            self._set(state=S.JOGGING, error=None)
+            self._worker = threading.Thread(target=self._jog, args=(goal,), name="rig-jog", daemon=True)
+            self._worker.start()
+            return self._status
+
+    def home(self) -> Status:
+        with self._lock:
+            self._require_idle("home")
+            self._cancel.clear()
+            self._set(state=S.JOGGING, error=None)
+            self._worker = threading.Thread(target=self._jog, args=(None,), name="rig-home", daemon=True)
+            self._worker.start()
+            return self._status
+
+    def wait(self, timeout: float | None = None) -> Status:
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return self.status()
+
+    def _require_idle(self, what: str) -> None:
+        state = self._status.state
+        if state == S.FAULT:
+            raise StateError(f"cannot {what}: the rig is in FAULT ({self._status.error}); reset first")
+        if state != S.IDLE:
+            raise StateError(f"cannot {what}: a {'stack' if state in RUN_PHASES | {S.STARTING} else 'move'} "
+                             f"is in progress ({state.value})")
+
+    # ------------------------------------------------------------------ worker
+    def _jog(self, goal: float | None) -> None:
+        try:
+            self.rail.set_enabled(True)
+            if goal is None:
+                self.rail.home(abort=self._cancel)
+            else:
+                self.rail.move_to(goal, abort=self._cancel)
+            self._idle_rail()
+            self._set(state=S.IDLE)
+        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
+            self._safe_state(_describe(exc), None)
+
+    def _run(self, plan: Plan, profile: Profile, name: str, template: Template | None,
+             manifest: Manifest | None) -> None:
+        counter = 1
+        t0 = time.monotonic()
+        try:
+            self.rail.set_enabled(True)
+            for i, target in enumerate(plan.targets, start=1):
+                self._check_cancel()
+                self._set(state=S.MOVING, slice=i)
+                self.rail.move_to(target, abort=self._cancel)
+                self._check_cancel()
+                self._set(state=S.SETTLING)
+                if self._cancel.wait(profile.settle_s):
+                    raise Cancelled("cancelled while settling")
+                if profile.mode != "preview":
+                    self._set(state=S.CAPTURING)
+                    counter = self._capture(i, profile, name, template, manifest, counter)
+                    if profile.exposure_s and self._cancel.wait(profile.exposure_s):
+                        raise Cancelled("cancelled during the exposure wait")
+                done = time.monotonic() - t0
+                self._set(eta_s=round(done / i * (plan.slices - i), 1))
+            outcome, error = Outcome.COMPLETED, None
+        except Cancelled:
+            outcome, error = self._cancel_outcome, None
+            if self._estop.is_set():
+                self._safe_state("e-stop pressed", manifest)
+                return
+        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
+            self._safe_state(_describe(exc), manifest)
+            return
+        try:
+            if profile.return_to_start and abs(self.rail.position() - plan.start) > 1e-9:
+                self._set(state=S.RETURNING, eta_s=None)
+                self.rail.move_to(plan.start, abort=self._estop)
+                if self._estop.is_set():
+                    raise Cancelled("e-stop during return")
+            self._idle_rail()
+        except Exception as exc:  # noqa: BLE001
+            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", manifest,
+                             outcome=outcome)
+            return
+        if manifest:
+            manifest.finish(outcome.value, error)
+        self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
+        self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder,
+                                               "error": error})
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("cancelled")
+
+    def _capture(self, index: int, profile: Profile, name: str, template: Template | None,
+                 manifest: Manifest | None, counter: int) -> int:
+        assert template is not None and manifest is not None
+        preview = profile.mode == "preview-images"
+        if preview:
+            from rig.camera.base import Frame
+
+            frame = Frame(self.camera.preview(), "jpg")
+        else:
+            frame = self.camera.capture()
+        position = self.rail.position()
+        if frame is None:  # stays on the camera's card (shutter-release line)
+            manifest.add_frame(index=index, position=position, file=None, size=None, sha256=None)
+            self._set(frames_saved=self._status.frames_saved + 1)
+            return counter
+        folder = manifest.folder / "preview" if preview else manifest.folder
+        if preview:
+            folder.mkdir(exist_ok=True)
+        rel = template.file_name(counter, name, frame.ext)
+        path = folder / rel
+        try:
+            write_new(path, frame.data)
+        except FileExistsError:
+            raise StorageError(f"{path} already exists; refusing to overwrite it") from None
+        digest = hashlib.sha256(frame.data).hexdigest()
+        file_rel = str(Path(path).relative_to(manifest.folder))
+        manifest.add_frame(index=index, position=position, file=file_rel, size=len(frame.data), sha256=digest,
+                           preview=preview)
+        self._set(frames_saved=self._status.frames_saved + 1)
+        self.bus.publish(EventKind.FRAME_SAVED, {"index": index, "file": file_rel, "position": position,
+                                                 "folder": str(manifest.folder)})
+        if not preview:
+            self.camera.frame_saved(frame)
+        return counter + 1  # the counter advances only after a successful save
+
+    def _idle_rail(self) -> None:
+        if self.config.rail.disable_when_idle:
+            self.rail.set_enabled(False)
+
+    def _safe_state(self, reason: str, manifest: Manifest | None, outcome: Outcome = Outcome.FAILED) -> None:
+        """The one path every fault takes."""
+        log.error("fault: %s", reason)
+        for action in (self.rail.stop, self.camera.release, lambda: self.rail.set_enabled(False)):
+            try:
+                action()
+            except Exception:
+                log.exception("safe state: step failed")
+        if manifest:
+            try:
+                manifest.finish(Outcome.FAILED.value if outcome != Outcome.INTERRUPTED else outcome.value, reason)
+            except Exception:
+                log.exception("safe state: could not update the manifest")
+        self._set(state=S.FAULT, outcome=Outcome.FAILED, error=reason, eta_s=None)
+        self.bus.publish(EventKind.FAULT, {"error": reason})
+        self.bus.publish(EventKind.RUN_ENDED, {"outcome": "failed", "folder": self._status.folder, "error": reason})
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RigError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _profile_dict(profile: Profile) -> dict[str, Any]:
+    from rig.config_schema import to_table
+
+    return to_table(profile)

@@ -1,0 +1,40 @@
+"""Shared test set-up.
+
+libgphoto2's virtual camera is chosen per process at import time, so VCAMERADIR is set
+here, before anything imports gphoto2. gpiozero gets the mock pin factory.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_VCAM = Path(tempfile.mkdtemp(prefix="rig-vcamera-"))
+os.environ.setdefault("VCAMERADIR", str(_VCAM))
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+
+def _seed_virtual_camera(folder: Path) -> None:
+    """The virtual camera returns a copy of the first JPEG in VCAMERADIR for every capture."""
+    if any(folder.glob("*.jpg")):
+        return
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    img = (rng.random((120, 160, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(folder / "vcam0001.jpg"), img)
+
+
+_seed_virtual_camera(Path(os.environ["VCAMERADIR"]))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Profiles and default output never touch the real user's folders."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir(exist_ok=True)
