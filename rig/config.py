@@ -174,11 +174,20 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SystemConfig:
+    shutdown_pin: int | None = option(None, range=PIN, help="BCM pin of a shutdown button (field kit); omit = none")
+    shutdown_hold_s: float = option(2.0, range=(0.1, 30), unit="s", help="how long the button must be held")
+    shutdown_active_low: bool = option(True, help="the button pulls the pin to ground (pull-up enabled)")
+    poweroff_command: str = option("systemctl poweroff", help="run after the rail is stopped safely")
+
+
+@dataclass(frozen=True)
 class MachineConfig:
     rail: RailConfig = option(RailConfig)
     camera: CameraConfig = option(CameraConfig)
     output: OutputConfig = option(OutputConfig)
     web: WebConfig = option(WebConfig)
+    system: SystemConfig = option(SystemConfig)
     source: str = "<built-in simulated rig>"
 
     def summary(self) -> dict:
