@@ -1,0 +1,79 @@
+"""Options shared by commands: --config, and the profile fields (stack, profile save)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from rig.config import RUN_MODES, MachineConfig, Profile, load_config
+from rig.config_schema import check_value
+
+# (flag, profile field, type, help)
+PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--slices", "slices", int, "number of frames (2-999)"),
+    ("--step-um", "step_um", float, "distance between frames in um (drive steps on the lens rail)"),
+    ("--start-um", "start_um", float, "first position (default: where the rail is)"),
+    ("--end-um", "end_um", float, "last position; with --start-um, --slices or --step-um follows"),
+    ("--settle-s", "settle_s", float, "wait after each move, seconds"),
+    ("--exposure-s", "exposure_s", float, "extra wait after each shot, seconds"),
+    ("--mode", "mode", str, "full | preview-images | preview"),
+    ("--out", "out", str, "output template, e.g. ~/rig-stacks/@GRP/@GCT4"),
+    ("--description", "description", str, "free text"),
+)
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="machine config (TOML); default: the simulated rig")
+
+
+def load_machine_config(args: argparse.Namespace) -> MachineConfig:
+    return load_config(getattr(args, "config", None))
+
+
+def _number(kind: type):
+    def parse(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+    return parse
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    for flag, _field, kind, text in PROFILE_OPTIONS:
+        if flag == "--mode":
+            parser.add_argument(flag, choices=RUN_MODES, help=text)
+        elif kind is str:
+            parser.add_argument(flag, help=text)
+        else:
+            parser.add_argument(flag, type=_number(kind), metavar="N" if kind is int else "X", help=text)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--return", dest="return_to_start", action="store_true", default=None,
+                       help="move back to the first position at the end (default)")
+    group.add_argument("--no-return", dest="return_to_start", action="store_false",
+                       help="stay where the stack ends")
+    group2 = parser.add_mutually_exclusive_group()
+    group2.add_argument("--merge", dest="merge", action="store_true", default=None,
+                        help="merge the frames after a full run, in a child process")
+    group2.add_argument("--no-merge", dest="merge", action="store_false", help="do not merge")
+
+
+def profile_from_args(args: argparse.Namespace, base: Profile) -> Profile:
+    """``base`` with every option given on the command line applied and checked."""
+    fields = {f.name: f for f in dataclasses.fields(Profile)}
+    changes: dict[str, Any] = {}
+    names = [name for _flag, name, _k, _t in PROFILE_OPTIONS] + ["return_to_start", "merge"]
+    for name in names:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        changes[name] = check_value(Profile, fields[name], value, "command line", flag)
+    if "end_um" in changes or "start_um" in changes:
+        # with start and end, the option the user gave decides what follows
+        if "step_um" in changes and "slices" not in changes:
+            changes["slices"] = None
+        elif "slices" in changes and "step_um" not in changes:
+            changes["step_um"] = None
+    return dataclasses.replace(base, **changes).checked("command line")
