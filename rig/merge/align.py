@@ -20,7 +20,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_MAX_SIDE = 2048
+ANALYSIS_MAX_SIDE = 1024  # fine registration scale (long side, px)
+COARSE_SIDE = 480  # coarse registration scale
+FINE_ITERATIONS = 6
 
 
 @dataclass
@@ -139,12 +141,12 @@ def _fit_similarity(pts: np.ndarray, dst: np.ndarray, wts: np.ndarray) -> tuple[
     return m, int(keep.sum())
 
 
-def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """3x3 matrix (analysis coords) mapping ``ref`` pixels to ``mov`` pixels; and tiles used (0 = fallback)."""
+def _coarse_register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Tile phase correlation + similarity fit (robust initial estimate, biased to integers)."""
     h, w = ref.shape
     m = np.eye(3) if init is None else init.copy()
     used = 0
-    for _ in range(3):
+    for _ in range(2):
         warped = cv2.warpAffine(
             mov, m[:2], (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
         )
@@ -153,16 +155,61 @@ def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -
         if fit is None:
             (dx, dy), resp = cv2.phaseCorrelate(ref, warped, cv2.createHanningWindow((w, h), cv2.CV_32F))
             if resp < 0.05 or max(abs(dx), abs(dy)) > min(w, h) / 8:
-                log.debug("registration: no texture to align on; keeping the previous step's transform")
-                return (m if init is not None else np.eye(3)), 0
+                return m, 0
             step = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-            used = 0
         else:
             step, used = fit
         m = m @ step
-        if abs(step[0, 2]) < 0.005 and abs(step[1, 2]) < 0.005 and abs(step[0, 0] - 1) < 1e-5:
-            break
     return m, used
+
+
+def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int) -> np.ndarray | None:
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
+    try:
+        _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 3)
+    except cv2.error as exc:
+        log.debug("ECC did not converge: %s", str(exc).strip().splitlines()[-1])
+        return None
+    out = np.eye(3)
+    out[:2] = wm
+    return out
+
+
+def _downscale(img: np.ndarray, f: float) -> np.ndarray:
+    return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else img
+
+
+def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """3x3 matrix (analysis coords) mapping ``ref`` pixels to ``mov`` pixels; and quality (0 = fallback).
+
+    Coarse to fine: tile phase correlation gives a robust start (when there is no previous
+    step to start from), ECC (affine, photometrically invariant) refines it at a coarse and
+    then at the analysis scale.
+    """
+    h, w = ref.shape
+    f = min(1.0, COARSE_SIDE / max(h, w))
+    rc, mc = _downscale(ref, f), _downscale(mov, f)
+    m0 = np.eye(3) if init is None else init
+    used = 1
+    if init is None:
+        m_c, used = _coarse_register(rc, mc, to_analysis(m0, f))
+        if used == 0 and init is None:
+            log.debug("registration: little texture; phase correlation fallback")
+    else:
+        m_c = to_analysis(m0, f)
+    fine_c = _ecc(rc, mc, m_c, 40)
+    if fine_c is None:
+        m_c2, used = _coarse_register(rc, mc, m_c)
+        fine_c = _ecc(rc, mc, m_c2, 40)
+        if fine_c is None:
+            log.debug("registration: no texture to align on; keeping the estimate")
+            return to_full_res(m_c2, f), 0
+    m = to_full_res(fine_c, f)
+    if f < 1.0:
+        fine = _ecc(ref, mov, m, FINE_ITERATIONS)
+        if fine is not None and np.abs(fine - m).max() < 2.0:
+            m = fine
+    return m, max(used, 1)
 
 
 def exposure_gain(ref: np.ndarray, mov: np.ndarray, m: np.ndarray) -> float:
