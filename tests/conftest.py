@@ -33,8 +33,8 @@ _seed_virtual_camera(Path(os.environ["VCAMERADIR"]))
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path, monkeypatch):
-    """Profiles and default output never touch the real user's folders."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir(exist_ok=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Profiles and default output never touch the real user's folders (nor the test's tmp_path)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("HOME", str(home))
