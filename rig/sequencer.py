@@ -171,6 +171,8 @@ class Sequencer:
         with self._lock:
             if self._status.state not in BUSY:
                 raise StateError(f"nothing to cancel: the rig is {self._status.state.value}")
+            if self._status.state == S.RETURNING:
+                return self._status  # already on its way back; e-stop is the way to halt it
             self._cancel_outcome = outcome
             self._cancel.set()
         self.rail.stop()
