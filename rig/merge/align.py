@@ -100,7 +100,8 @@ def _tile_shifts(ref: np.ndarray, mov: np.ndarray) -> tuple[np.ndarray, np.ndarr
             b = mov[y0 : y0 + t, x0 : x0 + t]
             if a.shape != (t, t) or a.std() < 1.0 or b.std() < 1.0:
                 continue
-            (dx, dy), resp = cv2.phaseCorrelate(a, b, win)
+            # copies: OpenCV 5's phaseCorrelate applies the window to its inputs in place
+            (dx, dy), resp = cv2.phaseCorrelate(a.copy(), b.copy(), win)
             if resp > 0.08 and abs(dx) < t / 4 and abs(dy) < t / 4:
                 pts.append((x0 + (t - 1) / 2.0, y0 + (t - 1) / 2.0))
                 shifts.append((dx, dy))
@@ -153,7 +154,7 @@ def _coarse_register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None) 
         pts, shifts, wts = _tile_shifts(ref, warped)
         fit = _fit_similarity(pts, pts + shifts, wts) if len(pts) >= 4 else None
         if fit is None:
-            (dx, dy), resp = cv2.phaseCorrelate(ref, warped, cv2.createHanningWindow((w, h), cv2.CV_32F))
+            (dx, dy), resp = cv2.phaseCorrelate(ref.copy(), warped, cv2.createHanningWindow((w, h), cv2.CV_32F))
             if resp < 0.05 or max(abs(dx), abs(dy)) > min(w, h) / 8:
                 return m, 0
             step = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
@@ -163,7 +164,13 @@ def _coarse_register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None) 
     return m, used
 
 
-def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int) -> np.ndarray | None:
+def _corner_shift(a: np.ndarray, b: np.ndarray, w: int, h: int) -> float:
+    pts = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float).T
+    return float(np.abs((a - b) @ pts).max())
+
+
+def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int, limit: float = 3.0) -> np.ndarray | None:
+    """ECC refinement of ``m``; None if it fails or wanders more than ``limit`` px from the start."""
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
     try:
         _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 3)
@@ -172,6 +179,9 @@ def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int) -> np
         return None
     out = np.eye(3)
     out[:2] = wm
+    if _corner_shift(out, m, ref.shape[1], ref.shape[0]) > limit:
+        log.debug("ECC wandered off; keeping the initial estimate")
+        return None
     return out
 
 
@@ -197,7 +207,7 @@ def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -
             log.debug("registration: little texture; phase correlation fallback")
     else:
         m_c = to_analysis(m0, f)
-    fine_c = _ecc(rc, mc, m_c, 40)
+    fine_c = _ecc(rc, mc, m_c, 40, limit=3.0 if init is None else 6.0)
     if fine_c is None:
         m_c2, used = _coarse_register(rc, mc, m_c)
         fine_c = _ecc(rc, mc, m_c2, 40)
@@ -206,8 +216,8 @@ def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -
             return to_full_res(m_c2, f), 0
     m = to_full_res(fine_c, f)
     if f < 1.0:
-        fine = _ecc(ref, mov, m, FINE_ITERATIONS)
-        if fine is not None and np.abs(fine - m).max() < 2.0:
+        fine = _ecc(ref, mov, m, FINE_ITERATIONS, limit=1.5 / f)
+        if fine is not None:
             m = fine
     return m, max(used, 1)
 

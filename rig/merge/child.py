@@ -1,0 +1,164 @@
+"""Run a merge in a child process, so a merge can never stall or crash the process driving the rail.
+
+>>> job = start_merge("stacks/0007", "stacks/0007/merged.tif", depthmap="stacks/0007/depth.png")
+>>> while not job.done():
+...     show(job.progress())
+>>> path = job.result()          # raises MergeError with the child's one-line message on failure
+
+The child is ``python -m rig.merge INPUT -o OUT --progress lines``; it reports progress as
+``PROGRESS <fraction> <what>`` lines on stdout and errors as ``rig: error: <msg>`` on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from rig.errors import MergeError
+
+
+class MergeJob:
+    """Handle on a merge running in a child process. Thread-safe; never blocks except ``result``."""
+
+    def __init__(self, cmd: list[str], out_path: Path) -> None:
+        self.out_path = out_path
+        self.cmd = cmd
+        self._progress = 0.0
+        self._stage = "starting"
+        self._stderr: list[str] = []
+        self._cancelled = False
+        self._lock = threading.Lock()
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            start_new_session=True,  # a Ctrl-C on the parent's terminal does not reach the child
+        )
+        self._threads = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _read_stdout(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            parts = line.split(maxsplit=2)
+            if len(parts) >= 2 and parts[0] == "PROGRESS":
+                try:
+                    frac = float(parts[1])
+                except ValueError:
+                    continue
+                with self._lock:
+                    self._progress = max(self._progress, min(1.0, frac))
+                    self._stage = parts[2].strip() if len(parts) > 2 else ""
+
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            with self._lock:
+                self._stderr.append(line.rstrip("\n"))
+                del self._stderr[:-50]
+
+    def progress(self) -> float:
+        """Fraction done, 0..1 (1.0 only once the output file is in place)."""
+        with self._lock:
+            p = self._progress
+        if self._proc.poll() is None:
+            return min(p, 0.999)
+        return 1.0 if self._proc.returncode == 0 else p
+
+    def stage(self) -> str:
+        """What the child is doing now, e.g. ``"focus 3/20"``."""
+        with self._lock:
+            return self._stage
+
+    def done(self) -> bool:
+        """True once the child has exited (successfully or not)."""
+        return self._proc.poll() is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the child; True if it has exited."""
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def result(self, timeout: float | None = None) -> Path:
+        """Wait for the child and return the output path; raise :class:`MergeError` if it failed."""
+        try:
+            rc = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise MergeError(f"{self.out_path}: merge still running after {timeout}s") from exc
+        for t in self._threads:
+            t.join(5)
+        if rc == 0:
+            return self.out_path
+        if self._cancelled:
+            raise MergeError(f"{self.out_path}: merge cancelled")
+        with self._lock:
+            errors = [ln for ln in self._stderr if ln.startswith("rig: error: ")]
+            tail = self._stderr[-1] if self._stderr else ""
+        if errors:
+            raise MergeError(errors[-1][len("rig: error: ") :])
+        raise MergeError(f"{self.out_path}: merge process failed (exit {rc}){': ' + tail if tail else ''}")
+
+    def cancel(self, timeout: float = 5.0) -> None:
+        """Stop the child (SIGTERM, then SIGKILL); no output file is left behind."""
+        if self._proc.poll() is not None:
+            return
+        self._cancelled = True
+        try:
+            self._proc.send_signal(signal.SIGTERM)
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        except ProcessLookupError:
+            pass
+        # a hard kill can leave the writer's temp file: remove it
+        for p in self.out_path.parent.glob(f".{self.out_path.name}.*.part"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def start_merge(
+    input_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    depthmap: str | os.PathLike | None = None,
+    jpeg: str | os.PathLike | None = None,
+    align: bool = True,
+    overwrite: bool = False,
+    extra_args: list[str] | None = None,
+) -> MergeJob:
+    """Start ``rig merge`` on ``input_dir`` in a child process and return its :class:`MergeJob`."""
+    cmd = [sys.executable, "-m", "rig.merge", str(input_dir), "-o", str(out_path), "--progress", "lines"]
+    if depthmap is not None:
+        cmd += ["--depthmap", str(depthmap)]
+    if jpeg is not None:
+        cmd += ["--jpeg", str(jpeg)]
+    if not align:
+        cmd.append("--no-align")
+    if overwrite:
+        cmd.append("--overwrite")
+    cmd += list(extra_args or [])
+    return MergeJob(cmd, Path(out_path))
