@@ -1,0 +1,166 @@
+"""`rig stack`, `rig check`, `rig profile` as a user runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SIM = """
+[rail.sim]
+time_scale = {scale}
+start_um = 500
+[camera.sim]
+width = 96
+height = 72
+[output]
+root = "{root}"
+min_free_mb = 0
+"""
+
+
+def rig(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rig.cli", *args], capture_output=True, text=True,
+                          timeout=120, env=env, **kw)
+
+
+@pytest.fixture
+def config(tmp_path):
+    def make(scale: float = 0.0) -> Path:
+        path = tmp_path / f"sim-{scale}.toml"
+        path.write_text(SIM.format(scale=scale, root=tmp_path / "stacks"))
+        return path
+    return make
+
+
+def folders(tmp_path) -> list[Path]:
+    root = tmp_path / "stacks"
+    return sorted(root.iterdir()) if root.exists() else []
+
+
+def check_frames_intact(folder: Path) -> dict:
+    data = json.loads((folder / "stack.json").read_text())  # valid JSON, always
+    for frame in data["frames"]:
+        blob = (folder / frame["file"]).read_bytes()
+        assert hashlib.sha256(blob).hexdigest() == frame["sha256"]
+    return data
+
+
+def test_stack_runs_and_prints_the_folder(tmp_path, config):
+    result = rig("stack", "--config", str(config()), "--slices", "30", "--step-um", "50", "--settle-s", "0")
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert folder.parent == tmp_path / "stacks"
+    data = check_frames_intact(folder)
+    assert data["outcome"] == "completed" and len(data["frames"]) == 30
+    assert data["frames"][-1]["position_um"] == 500 + 29 * 50
+
+
+def test_version_and_check(config):
+    assert rig("--version").stdout.strip() == "rig 0.1.0"
+    result = rig("check", "--config", str(config()))
+    assert result.returncode == 0, result.stderr
+    assert "rail:    sim" in result.stdout and "travel 0..100000 um" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--slices", "1"], "'--slices' = 1: out of range"),
+        (["--slices", "100000"], "'--slices' = 100000: out of range"),
+        (["--step-um", "-5"], "'--step-um' = -5.0: out of range"),
+        (["--step-um", "nan"], "'--step-um' = nan: must be a finite number"),
+        (["--slices", "50", "--step-um", "5000"], "beyond the soft limits"),
+        (["--out", "@GRP/@NOPE"], "unknown token '@NOPE'"),
+        (["--profile", "missing"], "no profile named 'missing'"),
+        (["--step-um", "abc"], "'abc' is not a number"),
+    ],
+)
+def test_bad_input_exits_2_before_touching_anything(tmp_path, config, args, needle):
+    result = rig("stack", "--config", str(config()), *args)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 7  # argparse adds usage lines; ours is one line
+    assert folders(tmp_path) == []
+
+
+def test_unwritable_output_folder(tmp_path, config):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    result = rig("stack", "--config", str(config()), "--out", f"{blocker}/@GRP/@GCT4")
+    assert result.returncode == 2 and "is not a folder" in result.stderr
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("text, needle", [("[rail]\nmax_um = nan\n", "rail.max_um"), ("[rail\n", "not valid TOML")])
+def test_malformed_config_exits_2(tmp_path, text, needle):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    result = rig("stack", "--config", str(bad))
+    assert result.returncode == 2 and needle in result.stderr and str(bad) in result.stderr
+
+
+def _start_slow_stack(config, extra=()):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "rig.cli", "stack", "--config", str(config(1.0)),
+                             "--slices", "30", "--step-um", "50", "--settle-s", "0.15", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_frames(tmp_path, n, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for folder in folders(tmp_path):
+            if len(list(folder.glob("*.jpg"))) >= n:
+                return folder
+        time.sleep(0.02)
+    raise AssertionError("frames did not appear")
+
+
+def test_ctrl_c_cancels_returns_and_exits_130(tmp_path, config):
+    proc = _start_slow_stack(config)
+    folder = _wait_frames(tmp_path, 4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    data = check_frames_intact(folder)
+    assert data["outcome"] == "cancelled" and 4 <= len(data["frames"]) < 30
+    assert "cancelling, returning the rail" in err
+
+
+def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, config):
+    proc = _start_slow_stack(config)
+    folder = _wait_frames(tmp_path, 5)
+    proc.kill()
+    proc.wait(10)
+    data = check_frames_intact(folder)
+    assert data["outcome"] == "running" and len(data["frames"]) >= 4
+    listed = {f["file"] for f in data["frames"]}
+    on_disk = {p.name for p in folder.glob("*.jpg")}
+    assert listed <= on_disk and len(on_disk - listed) <= 1  # at most the frame being recorded
+
+
+def test_profile_commands(tmp_path, config):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    assert "(no profiles" in rig("profile", "list", env=env).stdout
+    saved = rig("profile", "save", "coin", "--slices", "12", "--step-um", "40", "--settle-s", "0", env=env)
+    assert saved.returncode == 0, saved.stderr
+    assert (tmp_path / "xdg/rig/profiles/coin.toml").exists()
+    assert rig("profile", "list", env=env).stdout.split() == ["coin"]
+    shown = rig("profile", "show", "coin", env=env).stdout
+    assert "slices = 12" in shown and "step_um = 40.0" in shown
+    bad = rig("profile", "save", "coin", "--slices", "1", env=env)
+    assert bad.returncode == 2 and "out of range" in bad.stderr
+    assert "slices = 12" in rig("profile", "show", "coin", env=env).stdout  # untouched
+    run = rig("stack", "--config", str(config()), "--profile", "coin", env=env)
+    assert run.returncode == 0, run.stderr
+    assert len(check_frames_intact(Path(run.stdout.strip()))["frames"]) == 12
+    assert rig("profile", "delete", "coin", env=env).returncode == 0
+    assert rig("profile", "show", "coin", env=env).returncode == 2
