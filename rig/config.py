@@ -37,7 +37,9 @@ class GpioRailConfig:
     enable_pin: int | None = option(None, range=PIN, help="BCM pin to the driver's EN input (omit if hard-wired)")
     enable_active_low: bool = option(True, help="A4988/DRV8825/TMC2209 enable when EN is low")
     dir_invert: bool = option(False, help="swap the direction of travel")
-    microsteps: int = option(16, range=(1, 256), help="microstepping set on the driver (documentation; steps_per_mm includes it)")
+    microsteps: int = option(
+        16, range=(1, 256), help="microstepping set on the driver (documentation; steps_per_mm includes it)"
+    )
     step_pulse_us: float = option(5.0, range=(1, 1000), unit="us", help="STEP high time")
     min_limit_pin: int | None = option(None, range=PIN, help="BCM pin of the limit switch at the near end")
     max_limit_pin: int | None = option(None, range=PIN, help="BCM pin of the limit switch at the far end")
@@ -62,7 +64,9 @@ class PicoRailConfig:
     baud: int = option(115200, range=(9600, 4_000_000), help="ignored by USB CDC, used by UART bridges")
     timeout_s: float = option(1.0, range=(0.1, 60), unit="s", help="reply timeout")
     ping_s: float = option(0.2, range=(0.02, 5), unit="s", help="keep-alive interval while moving")
-    watchdog_ms: int = option(1000, range=(100, 60000), unit="ms", help="firmware stops if the host is silent this long")
+    watchdog_ms: int = option(
+        1000, range=(100, 60000), unit="ms", help="firmware stops if the host is silent this long"
+    )
     move_timeout_s: float = option(120.0, range=(1, 3600), unit="s", help="longest a single move may take")
 
 
@@ -70,7 +74,9 @@ class PicoRailConfig:
 class LensRailConfig:
     driver: str = option("gphoto", choices=("gphoto", "picam"), help="whose focus motor to step")
     gphoto_step: str = option("Far 1", help="manualfocusdrive choice for one drive step toward far (gphoto)")
-    dioptres_per_step: float = option(0.05, range=(0.0001, 5), unit="dioptre", help="LensPosition change per step (picam)")
+    dioptres_per_step: float = option(
+        0.05, range=(0.0001, 5), unit="dioptre", help="LensPosition change per step (picam)"
+    )
     settle_frames: int = option(3, range=(0, 100), help="frames to wait after a LensPosition change (picam)")
 
 
@@ -82,7 +88,9 @@ class RailConfig:
     max_um: float = option(100_000.0, range=(-1e7, 1e7), unit="um", help="soft travel limit, far end")
     max_speed_mm_s: float = option(5.0, range=(0.001, 200), unit="mm/s", help="top speed")
     accel_mm_s2: float = option(20.0, range=(0.001, 10000), unit="mm/s^2", help="acceleration of the trapezoidal ramp")
-    backlash_um: float = option(0.0, range=(0, 10000), unit="um", help="overshoot so every target is approached the same way")
+    backlash_um: float = option(
+        0.0, range=(0, 10000), unit="um", help="overshoot so every target is approached the same way"
+    )
     approach: str = option("forward", choices=("forward", "backward"), help="direction every target is approached from")
     disable_when_idle: bool = option(False, help="release the driver between stacks (less heat, less holding force)")
     sim: SimRailConfig = option(SimRailConfig)
@@ -107,10 +115,14 @@ class SimCameraConfig:
     height: int = option(1200, range=(48, 6000), unit="px", help="rendered frame height")
     seed: int = option(1, range=(0, 2**31 - 1), help="scene and noise seed (deterministic per seed)")
     subject: str = option("coin", choices=("coin", "bug"), help="the 3-D subject rendered")
-    near_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point")
+    near_um: float = option(
+        0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point"
+    )
     depth_um: float = option(1500.0, range=(10, 1e5), unit="um", help="relief depth of the subject")
     blur_px_per_mm: float = option(16.0, range=(0, 1000), unit="px/mm", help="defocus blur (sigma) per mm out of focus")
-    breathing: float = option(0.01, range=(0, 0.05), help="magnification change across the subject depth (focus breathing)")
+    breathing: float = option(
+        0.01, range=(0, 0.05), help="magnification change across the subject depth (focus breathing)"
+    )
     noise: float = option(0.01, range=(0, 0.2), help="sensor noise, standard deviation as a fraction of full scale")
     format: str = option("jpg", choices=("jpg", "png", "tiff"), help="file format of full frames")
     capture_s: float = option(0.0, range=(0, 60), unit="s", help="simulated exposure + download time")
@@ -135,7 +147,9 @@ class ShutterCameraConfig:
     prefocus_s: float = option(0.3, range=(0, 10), unit="s", help="focus line held before the shutter")
     pulse_s: float = option(0.15, range=(0.01, 10), unit="s", help="shutter pulse length")
     exposure_s: float = option(1.0, range=(0, 3600), unit="s", help="wait for the exposure and card write")
-    mirror_lockup_s: float = option(0.0, range=(0, 30), unit="s", help="extra delay after a mirror-lockup first press (0 = off)")
+    mirror_lockup_s: float = option(
+        0.0, range=(0, 30), unit="s", help="extra delay after a mirror-lockup first press (0 = off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -194,8 +208,13 @@ class MachineConfig:
         """The backends and limits, for ``rig check`` and stack manifests."""
         return {
             "source": self.source,
-            "rail": {"backend": self.rail.backend, "units": self.rail.units, "min": self.rail.min_um,
-                     "max": self.rail.max_um, "steps_per_mm": self.rail.steps_per_mm},
+            "rail": {
+                "backend": self.rail.backend,
+                "units": self.rail.units,
+                "min": self.rail.min_um,
+                "max": self.rail.max_um,
+                "steps_per_mm": self.rail.steps_per_mm,
+            },
             "camera": {"backend": self.camera.backend},
         }
 
@@ -234,12 +253,22 @@ def read_toml(path: Path) -> dict:
 @dataclass(frozen=True)
 class Profile:
     slices: int | None = option(None, range=(2, 999), help="number of frames (default 20 when no start/end)")
-    step_um: float | None = option(None, range=(0.01, 100_000), unit="um",
-                                   help="distance between frames (drive steps on the lens rail; default 100)")
-    start_um: float | None = option(None, range=(-1e7, 1e7), unit="um", help="first position (default: where the rail is)")
-    end_um: float | None = option(None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow")
+    step_um: float | None = option(
+        None,
+        range=(0.01, 100_000),
+        unit="um",
+        help="distance between frames (drive steps on the lens rail; default 100)",
+    )
+    start_um: float | None = option(
+        None, range=(-1e7, 1e7), unit="um", help="first position (default: where the rail is)"
+    )
+    end_um: float | None = option(
+        None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow"
+    )
     settle_s: float = option(0.5, range=(0, 600), unit="s", help="wait after each move before the shot")
-    exposure_s: float = option(0.0, range=(0, 3600), unit="s", help="extra wait after each shot (long exposures, flash recharge)")
+    exposure_s: float = option(
+        0.0, range=(0, 3600), unit="s", help="extra wait after each shot (long exposures, flash recharge)"
+    )
     mode: str = option("full", choices=RUN_MODES, help="full run, preview sweep with low-res images, or sweep only")
     out: str = option("@GRP/@GCT4", help="output template; relative to output.root unless absolute or ~")
     return_to_start: bool = option(True, help="move back to the first position when the stack ends or is cancelled")

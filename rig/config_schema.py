@@ -19,8 +19,14 @@ from rig.errors import ConfigError
 T = TypeVar("T")
 
 
-def option(default: Any, *, range: tuple[float, float] | None = None, choices: tuple[str, ...] | None = None,
-           unit: str = "", help: str = "") -> Any:
+def option(
+    default: Any,
+    *,
+    range: tuple[float, float] | None = None,
+    choices: tuple[str, ...] | None = None,
+    unit: str = "",
+    help: str = "",
+) -> Any:
     """A dataclass field with validation metadata."""
     meta = {"range": range, "choices": choices, "unit": unit, "help": help}
     if isinstance(default, (list, dict)):
@@ -160,6 +166,7 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]
             rows += describe(tp, f"{prefix}{f.name}.")
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        rows.append((prefix + f.name, getattr(tp, "__name__", str(tp)), repr(default), _allowed(f),
-                     f.metadata.get("help", "")))
+        rows.append(
+            (prefix + f.name, getattr(tp, "__name__", str(tp)), repr(default), _allowed(f), f.metadata.get("help", ""))
+        )
     return rows

@@ -31,8 +31,14 @@ class Machine:
     _closed: bool = False
 
     @classmethod
-    def build(cls, config: MachineConfig, *, profiles_dir: Path | None = None,
-              rail_kwargs: dict[str, Any] | None = None, camera_kwargs: dict[str, Any] | None = None) -> Machine:
+    def build(
+        cls,
+        config: MachineConfig,
+        *,
+        profiles_dir: Path | None = None,
+        rail_kwargs: dict[str, Any] | None = None,
+        camera_kwargs: dict[str, Any] | None = None,
+    ) -> Machine:
         bus = EventBus()
         rail_kwargs, camera_kwargs = rail_kwargs or {}, camera_kwargs or {}
         if config.rail.backend == "lens":  # the lens rail drives the camera's own focus motor

@@ -32,8 +32,18 @@ class Manifest:
         self._lock = threading.Lock()
 
     @classmethod
-    def create(cls, folder: Path, *, profile_name: str, profile: dict, config: dict, mode: str,
-               units: str, started: datetime, planned: list[float]) -> Manifest:
+    def create(
+        cls,
+        folder: Path,
+        *,
+        profile_name: str,
+        profile: dict,
+        config: dict,
+        mode: str,
+        units: str,
+        started: datetime,
+        planned: list[float],
+    ) -> Manifest:
         data = {
             "format": FORMAT,
             "rig_version": __version__,
@@ -65,11 +75,26 @@ class Manifest:
             text = json.dumps(self.data, indent=1, allow_nan=False)
             write_replace(self.path, text.encode())
 
-    def add_frame(self, *, index: int, position: float, file: str | None, size: int | None,
-                  sha256: str | None, preview: bool = False, **extra: Any) -> None:
+    def add_frame(
+        self,
+        *,
+        index: int,
+        position: float,
+        file: str | None,
+        size: int | None,
+        sha256: str | None,
+        preview: bool = False,
+        **extra: Any,
+    ) -> None:
         key = "position_um" if self.data["units"] == "um" else "position_steps"
-        entry = {"index": index, key: round(position, 4), "time": now_iso(), "file": file,
-                 "bytes": size, "sha256": sha256}
+        entry = {
+            "index": index,
+            key: round(position, 4),
+            "time": now_iso(),
+            "file": file,
+            "bytes": size,
+            "sha256": sha256,
+        }
         if preview:
             entry["preview"] = True
         if file is None:

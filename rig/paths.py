@@ -42,8 +42,9 @@ class Template:
         for m in TOKEN_RE.finditer(text):
             token, digits = m.group(1), m.group(2)
             if token not in KNOWN_TOKENS:
-                raise UsageError(f"output template {text!r}: unknown token '@{token}' "
-                                 f"(known: @GRP, @UGRP, @GCTn, @PROFILE)")
+                raise UsageError(
+                    f"output template {text!r}: unknown token '@{token}' (known: @GRP, @UGRP, @GCTn, @PROFILE)"
+                )
             if digits and token != "GCT":
                 raise UsageError(f"output template {text!r}: '@{token}{digits}' takes no digits")
         full = os.path.expanduser(text) if text.startswith("~") else text
@@ -59,7 +60,9 @@ class Template:
         if "@GCT" in folder:
             raise UsageError(f"output template {text!r}: the counter @GCTn belongs in the file name")
         if not any(f"@{t}" in folder for t in GROUP_TOKENS):
-            raise UsageError(f"output template {text!r}: the folder needs @GRP or @UGRP so each run gets a fresh folder")
+            raise UsageError(
+                f"output template {text!r}: the folder needs @GRP or @UGRP so each run gets a fresh folder"
+            )
         return cls(folder=folder, name=name, digits=digits)
 
     def run_folder(self, started: datetime, profile: str) -> Path:

@@ -53,6 +53,8 @@ class Plan:
         lo, hi = limits
         first, last = min(targets), max(targets)
         if first < lo or last > hi:
-            raise UsageError(f"the stack would travel {first:g}..{last:g} {units}, beyond the soft limits "
-                             f"{lo:g}..{hi:g} {units} (rail.min_um / rail.max_um)")
+            raise UsageError(
+                f"the stack would travel {first:g}..{last:g} {units}, beyond the soft limits "
+                f"{lo:g}..{hi:g} {units} (rail.min_um / rail.max_um)"
+            )
         return cls(targets=targets, step=step, units=units)

@@ -145,24 +145,47 @@ class Sequencer:
                 target = template.writable_check(started, profile_name)
                 free = free_mb(target)
                 if free < self.config.output.min_free_mb:
-                    raise UsageError(f"only {free:.0f} MB free under {target} "
-                                     f"(output.min_free_mb = {self.config.output.min_free_mb:g})")
+                    raise UsageError(
+                        f"only {free:.0f} MB free under {target} "
+                        f"(output.min_free_mb = {self.config.output.min_free_mb:g})"
+                    )
                 folder = make_run_folder(target)
-                manifest = Manifest.create(folder, profile_name=profile_name,
-                                           profile=_profile_dict(profile), config=self.config.summary(),
-                                           mode=profile.mode, units=self.rail.units, started=started,
-                                           planned=list(plan.targets))
+                manifest = Manifest.create(
+                    folder,
+                    profile_name=profile_name,
+                    profile=_profile_dict(profile),
+                    config=self.config.summary(),
+                    mode=profile.mode,
+                    units=self.rail.units,
+                    started=started,
+                    planned=list(plan.targets),
+                )
             else:
                 template = None
             self._cancel.clear()
             self._estop.clear()
             self._cancel_outcome = Outcome.CANCELLED
             self._run_id += 1
-            self._set(state=S.STARTING, slice=0, slices=plan.slices, mode=profile.mode, profile=profile_name,
-                      folder=str(manifest.folder) if manifest else None, frames_saved=0, outcome=None,
-                      error=None, started=time.time(), eta_s=None, run_id=self._run_id)
-            self._worker = threading.Thread(target=self._run, args=(plan, profile, profile_name, template, manifest),
-                                            name="rig-sequencer", daemon=True)
+            self._set(
+                state=S.STARTING,
+                slice=0,
+                slices=plan.slices,
+                mode=profile.mode,
+                profile=profile_name,
+                folder=str(manifest.folder) if manifest else None,
+                frames_saved=0,
+                outcome=None,
+                error=None,
+                started=time.time(),
+                eta_s=None,
+                run_id=self._run_id,
+            )
+            self._worker = threading.Thread(
+                target=self._run,
+                args=(plan, profile, profile_name, template, manifest),
+                name="rig-sequencer",
+                daemon=True,
+            )
             self._worker.start()
             return self._status
 
@@ -238,8 +261,10 @@ class Sequencer:
         if state == S.FAULT:
             raise StateError(f"cannot {what}: the rig is in FAULT ({self._status.error}); reset first")
         if state != S.IDLE:
-            raise StateError(f"cannot {what}: a {'stack' if state in RUN_PHASES | {S.STARTING} else 'move'} "
-                             f"is in progress ({state.value})")
+            raise StateError(
+                f"cannot {what}: a {'stack' if state in RUN_PHASES | {S.STARTING} else 'move'} "
+                f"is in progress ({state.value})"
+            )
 
     # ------------------------------------------------------------------ worker
     def _jog(self, goal: float | None) -> None:
@@ -254,8 +279,9 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), None)
 
-    def _run(self, plan: Plan, profile: Profile, name: str, template: Template | None,
-             manifest: Manifest | None) -> None:
+    def _run(
+        self, plan: Plan, profile: Profile, name: str, template: Template | None, manifest: Manifest | None
+    ) -> None:
         counter = 1
         t0 = time.monotonic()
         try:
@@ -292,21 +318,28 @@ class Sequencer:
                     raise Cancelled("e-stop during return")
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", manifest,
-                             outcome=outcome)
+            self._safe_state(
+                _describe(exc) if not self._estop.is_set() else "e-stop pressed", manifest, outcome=outcome
+            )
             return
         if manifest:
             manifest.finish(outcome.value, error)
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
-        self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder,
-                                               "error": error})
+        self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
             raise Cancelled("cancelled")
 
-    def _capture(self, index: int, profile: Profile, name: str, template: Template | None,
-                 manifest: Manifest | None, counter: int) -> int:
+    def _capture(
+        self,
+        index: int,
+        profile: Profile,
+        name: str,
+        template: Template | None,
+        manifest: Manifest | None,
+        counter: int,
+    ) -> int:
         assert template is not None and manifest is not None
         preview = profile.mode == "preview-images"
         if preview:
@@ -331,11 +364,14 @@ class Sequencer:
             raise StorageError(f"{path} already exists; refusing to overwrite it") from None
         digest = hashlib.sha256(frame.data).hexdigest()
         file_rel = str(Path(path).relative_to(manifest.folder))
-        manifest.add_frame(index=index, position=position, file=file_rel, size=len(frame.data), sha256=digest,
-                           preview=preview)
+        manifest.add_frame(
+            index=index, position=position, file=file_rel, size=len(frame.data), sha256=digest, preview=preview
+        )
         self._set(frames_saved=self._status.frames_saved + 1)
-        self.bus.publish(EventKind.FRAME_SAVED, {"index": index, "file": file_rel, "position": position,
-                                                 "folder": str(manifest.folder)})
+        self.bus.publish(
+            EventKind.FRAME_SAVED,
+            {"index": index, "file": file_rel, "position": position, "folder": str(manifest.folder)},
+        )
         if not preview:
             self.camera.frame_saved(frame)
         return counter + 1  # the counter advances only after a successful save

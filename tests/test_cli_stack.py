@@ -27,8 +27,9 @@ min_free_mb = 0
 
 
 def rig(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rig.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rig.cli", *args], capture_output=True, text=True, timeout=120, env=env, **kw
+    )
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def config(tmp_path):
         path = tmp_path / f"sim-{scale}.toml"
         path.write_text(SIM.format(scale=scale, root=tmp_path / "stacks"))
         return path
+
     return make
 
 
@@ -109,9 +111,27 @@ def test_malformed_config_exits_2(tmp_path, text, needle):
 
 def _start_slow_stack(config, extra=()):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "rig.cli", "stack", "--config", str(config(1.0)),
-                             "--slices", "30", "--step-um", "50", "--settle-s", "0.15", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rig.cli",
+            "stack",
+            "--config",
+            str(config(1.0)),
+            "--slices",
+            "30",
+            "--step-um",
+            "50",
+            "--settle-s",
+            "0.15",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _wait_frames(tmp_path, n, timeout=60):

@@ -22,7 +22,10 @@ def test_default_is_the_simulated_rig():
 
 
 def test_valid_file_loads_into_frozen_dataclasses(tmp_path):
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [rail]
 backend = "gpio"
 steps_per_mm = 1600
@@ -35,7 +38,9 @@ enable_pin = 6
 backend = "shutter"
 [output]
 root = "/tmp/stacks"
-"""))
+""",
+        )
+    )
     assert cfg.rail.steps_per_mm == 1600.0 and isinstance(cfg.rail.steps_per_mm, float)
     assert cfg.rail.gpio.enable_pin == 6 and cfg.rail.gpio.home_pin is None
     assert cfg.source.endswith("rig.toml")
@@ -46,20 +51,20 @@ root = "/tmp/stacks"
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ('[rail]\nsteps_per_mn = 5\n', "unknown option 'rail.steps_per_mn'"),
+        ("[rail]\nsteps_per_mn = 5\n", "unknown option 'rail.steps_per_mn'"),
         ('[rail]\nsteps_per_mm = "fast"\n', "'rail.steps_per_mm' = 'fast': must be a number"),
-        ('[rail]\nsteps_per_mm = nan\n', "must be a finite number"),
-        ('[rail]\nmax_speed_mm_s = inf\n', "must be a finite number"),
-        ('[rail]\nsteps_per_mm = -3\n', "out of range (allowed: a number from 1 to 1e+06 steps/mm)"),
+        ("[rail]\nsteps_per_mm = nan\n", "must be a finite number"),
+        ("[rail]\nmax_speed_mm_s = inf\n", "must be a finite number"),
+        ("[rail]\nsteps_per_mm = -3\n", "out of range (allowed: a number from 1 to 1e+06 steps/mm)"),
         ('[rail]\nbackend = "warp"\n', "not a known choice (allowed: one of 'sim', 'gpio'"),
-        ('[rail]\ndisable_when_idle = 1\n', "must be true or false"),
-        ('[rail.gpio]\nstep_pin = 40\n', "'rail.gpio.step_pin' = 40: out of range"),
-        ('[rail.gpio]\nstep_pin = true\n', "must be a whole number"),
-        ('[rail]\nmin_um = 10\nmax_um = 5\n', "rail.min_um (10) must be below rail.max_um (5)"),
-        ('rail = 5\n', "'rail' must be a table"),
-        ('[camera.sim]\nwidth = 10\n', "camera.sim.width"),
+        ("[rail]\ndisable_when_idle = 1\n", "must be true or false"),
+        ("[rail.gpio]\nstep_pin = 40\n", "'rail.gpio.step_pin' = 40: out of range"),
+        ("[rail.gpio]\nstep_pin = true\n", "must be a whole number"),
+        ("[rail]\nmin_um = 10\nmax_um = 5\n", "rail.min_um (10) must be below rail.max_um (5)"),
+        ("rail = 5\n", "'rail' must be a table"),
+        ("[camera.sim]\nwidth = 10\n", "camera.sim.width"),
         ('[rail\nbackend = "sim"\n', "not valid TOML"),
-        ('bogus = 1\n', "unknown option 'bogus'"),
+        ("bogus = 1\n", "unknown option 'bogus'"),
     ],
 )
 def test_bad_config_is_rejected_with_file_option_and_range(tmp_path, text, needle):

@@ -109,8 +109,16 @@ def test_run_folder_is_fresh_even_in_the_same_second(tmp_path):
 
 def test_manifest_lifecycle_and_interrupted(tmp_path):
     folder = make_run_folder(tmp_path / "run")
-    m = Manifest.create(folder, profile_name="p", profile={"slices": 3}, config={}, mode="full", units="um",
-                        started=STARTED, planned=[0.0, 10.0, 20.0])
+    m = Manifest.create(
+        folder,
+        profile_name="p",
+        profile={"slices": 3},
+        config={},
+        mode="full",
+        units="um",
+        started=STARTED,
+        planned=[0.0, 10.0, 20.0],
+    )
     m.add_frame(index=1, position=0.0, file="0001.jpg", size=3, sha256="abc")
     data = json.loads((folder / "stack.json").read_text())
     assert data["outcome"] == "running" and data["frames"][0]["position_um"] == 0.0

@@ -22,8 +22,9 @@ SMALL = SimCameraConfig(width=96, height=72, noise=0.0)
 
 def make_machine(tmp_path: Path, *, time_scale: float = 0.0, start_um: float = 1000.0, **cam) -> Machine:
     cfg = MachineConfig(
-        rail=RailConfig(sim=SimRailConfig(time_scale=time_scale, start_um=start_um), max_speed_mm_s=2.0,
-                        accel_mm_s2=10.0),
+        rail=RailConfig(
+            sim=SimRailConfig(time_scale=time_scale, start_um=start_um), max_speed_mm_s=2.0, accel_mm_s2=10.0
+        ),
         camera=CameraConfig(sim=dataclasses.replace(SMALL, **cam)),
         output=OutputConfig(root=str(tmp_path / "out"), min_free_mb=0),
     )
@@ -63,7 +64,14 @@ def test_full_run_saves_every_frame_and_returns(machine):
         blob = (Path(status.folder) / frame["file"]).read_bytes()
         assert hashlib.sha256(blob).hexdigest() == frame["sha256"] and len(blob) == frame["bytes"]
     assert sorted(p.name for p in Path(status.folder).iterdir()) == [
-        "0001.jpg", "0002.jpg", "0003.jpg", "0004.jpg", "0005.jpg", "0006.jpg", "stack.json"]
+        "0001.jpg",
+        "0002.jpg",
+        "0003.jpg",
+        "0004.jpg",
+        "0005.jpg",
+        "0006.jpg",
+        "stack.json",
+    ]
     states = []
     while (event := sub.get(0)) is not None:
         if event.kind == EventKind.STATUS and (not states or states[-1] != event.payload["state"]):

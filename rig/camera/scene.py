@@ -86,12 +86,22 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
 def downscale(scene: Scene, factor: int) -> Scene:
     h, w = scene.depth_um.shape
     size = (max(1, w // factor), max(1, h // factor))
-    return Scene(cv2.resize(scene.texture, size, interpolation=cv2.INTER_AREA),
-                 cv2.resize(scene.depth_um, size, interpolation=cv2.INTER_AREA))
+    return Scene(
+        cv2.resize(scene.texture, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(scene.depth_um, size, interpolation=cv2.INTER_AREA),
+    )
 
 
-def render(scene: Scene, focus_um: float, *, blur_px_per_um: float, breathing: float, depth_um: float,
-           noise: float, rng: np.random.Generator) -> np.ndarray:
+def render(
+    scene: Scene,
+    focus_um: float,
+    *,
+    blur_px_per_um: float,
+    breathing: float,
+    depth_um: float,
+    noise: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR."""
     sigma = np.abs(scene.depth_um - focus_um) * blur_px_per_um
     sigma = np.minimum(sigma, LEVELS[-1])

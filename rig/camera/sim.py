@@ -43,8 +43,9 @@ class SimCamera:
 
         with self._lock:
             if self._scene is None:
-                self._scene = make_scene(self.cfg.subject, self.cfg.width, self.cfg.height,
-                                         self.cfg.depth_um, self.cfg.seed)
+                self._scene = make_scene(
+                    self.cfg.subject, self.cfg.width, self.cfg.height, self.cfg.depth_um, self.cfg.seed
+                )
                 self._preview_scene = downscale(self._scene, PREVIEW_FACTOR)
             return self._scene, self._preview_scene
 
@@ -59,9 +60,15 @@ class SimCamera:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
         factor = PREVIEW_FACTOR if preview else 1
-        return render(small if preview else scene, focus - self.cfg.near_um,
-                      blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor, breathing=self.cfg.breathing,
-                      depth_um=self.cfg.depth_um, noise=self.cfg.noise, rng=rng)
+        return render(
+            small if preview else scene,
+            focus - self.cfg.near_um,
+            blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+            breathing=self.cfg.breathing,
+            depth_um=self.cfg.depth_um,
+            noise=self.cfg.noise,
+            rng=rng,
+        )
 
     # -- Camera protocol --------------------------------------------------------------
     def capture(self) -> Frame:
@@ -109,16 +116,21 @@ class SimCamera:
         self._released.set()
 
     def info(self) -> dict[str, Any]:
-        return {"model": "rig simulated camera", "subject": self.cfg.subject,
-                "resolution": f"{self.cfg.width}x{self.cfg.height}", "format": self.cfg.format,
-                "captures": self._captures}
+        return {
+            "model": "rig simulated camera",
+            "subject": self.cfg.subject,
+            "resolution": f"{self.cfg.width}x{self.cfg.height}",
+            "format": self.cfg.format,
+            "captures": self._captures,
+        }
 
     def health(self) -> dict[str, Any]:
-        return {"ok": not (self.closed or self.unplugged), "backend": "sim",
-                "error": "unplugged" if self.unplugged else None}
+        return {
+            "ok": not (self.closed or self.unplugged),
+            "backend": "sim",
+            "error": "unplugged" if self.unplugged else None,
+        }
 
     def close(self) -> None:
         self.release()
         self.closed = True
-
-

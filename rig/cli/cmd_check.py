@@ -21,9 +21,11 @@ def run(args: argparse.Namespace) -> int:
     config = load_machine_config(args)
     rail = config.rail
     print(f"config:  {config.source} (valid)")
-    print(f"rail:    {rail.backend}; travel {rail.min_um:g}..{rail.max_um:g} {rail.units}; "
-          f"{rail.steps_per_mm:g} steps/mm; max {rail.max_speed_mm_s:g} mm/s, {rail.accel_mm_s2:g} mm/s^2; "
-          f"backlash {rail.backlash_um:g} um from {rail.approach}")
+    print(
+        f"rail:    {rail.backend}; travel {rail.min_um:g}..{rail.max_um:g} {rail.units}; "
+        f"{rail.steps_per_mm:g} steps/mm; max {rail.max_speed_mm_s:g} mm/s, {rail.accel_mm_s2:g} mm/s^2; "
+        f"backlash {rail.backlash_um:g} um from {rail.approach}"
+    )
     print(f"camera:  {config.camera.backend}")
     print(f"output:  {config.output.root}")
     try:

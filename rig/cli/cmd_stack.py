@@ -12,8 +12,11 @@ from rig.cli.options import add_config_option, add_profile_options, load_machine
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stack", help="run one focus stack",
-                       description="Run one stack. Ctrl-C cancels: the rail returns and the exit code is 130.")
+    p = sub.add_parser(
+        "stack",
+        help="run one focus stack",
+        description="Run one stack. Ctrl-C cancels: the rail returns and the exit code is 130.",
+    )
     add_config_option(p)
     p.add_argument("--profile", metavar="NAME", help="start from a saved profile (see `rig profile list`)")
     add_profile_options(p)
@@ -80,8 +83,10 @@ def _follow(seq: Any, sub: Any) -> Any:
             while (event := sub.get(0)) is not None:
                 if event.kind == EventKind.FRAME_SAVED:
                     p = event.payload
-                    print(f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} "
-                          f"{status.units}", file=sys.stderr)
+                    print(
+                        f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} {status.units}",
+                        file=sys.stderr,
+                    )
         if not status.busy:
             if tty:
                 sys.stderr.write("\n")
@@ -93,8 +98,10 @@ def _bar(status: Any, width: int = 30) -> str:
     frac = done / status.slices if status.slices else 0.0
     filled = int(round(frac * width))
     eta = f" ETA {status.eta_s:.0f}s" if status.eta_s is not None else ""
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {status.slice}/{status.slices} "
-            f"{status.state.value:<9} {status.position:9.1f} {status.units}{eta}")
+    return (
+        f"[{'#' * filled}{'.' * (width - filled)}] {status.slice}/{status.slices} "
+        f"{status.state.value:<9} {status.position:9.1f} {status.units}{eta}"
+    )
 
 
 def _report(status: Any) -> None:

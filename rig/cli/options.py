@@ -36,7 +36,9 @@ def _number(kind: type):
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}")
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
     return parse
 
 
@@ -49,13 +51,22 @@ def add_profile_options(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, type=_number(kind), metavar="N" if kind is int else "X", help=text)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--return", dest="return_to_start", action="store_true", default=None,
-                       help="move back to the first position at the end (default)")
-    group.add_argument("--no-return", dest="return_to_start", action="store_false",
-                       help="stay where the stack ends")
+    group.add_argument(
+        "--return",
+        dest="return_to_start",
+        action="store_true",
+        default=None,
+        help="move back to the first position at the end (default)",
+    )
+    group.add_argument("--no-return", dest="return_to_start", action="store_false", help="stay where the stack ends")
     group2 = parser.add_mutually_exclusive_group()
-    group2.add_argument("--merge", dest="merge", action="store_true", default=None,
-                        help="merge the frames after a full run, in a child process")
+    group2.add_argument(
+        "--merge",
+        dest="merge",
+        action="store_true",
+        default=None,
+        help="merge the frames after a full run, in a child process",
+    )
     group2.add_argument("--no-merge", dest="merge", action="store_false", help="do not merge")
 
 

@@ -44,8 +44,7 @@ def trapezoid_time_s(distance_mm: float, speed_mm_s: float, accel_mm_s2: float) 
     return d / speed_mm_s + speed_mm_s / accel_mm_s2
 
 
-def trapezoid_fraction(t: float, total_t: float, distance_mm: float, speed_mm_s: float,
-                       accel_mm_s2: float) -> float:
+def trapezoid_fraction(t: float, total_t: float, distance_mm: float, speed_mm_s: float, accel_mm_s2: float) -> float:
     """Fraction of the distance covered at time ``t`` of a trapezoidal move."""
     d = abs(distance_mm)
     if d == 0 or t >= total_t:

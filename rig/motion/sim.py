@@ -70,9 +70,17 @@ class SimRail:
                     log.debug("sim rail stopped at %.3f", self.position())
                     break
                 elapsed = time.monotonic() - t0
-                frac = 1.0 if total <= 0 else trapezoid_fraction(
-                    elapsed / self.cfg.sim.time_scale, total / self.cfg.sim.time_scale, distance_mm,
-                    self.cfg.max_speed_mm_s, self.cfg.accel_mm_s2)
+                frac = (
+                    1.0
+                    if total <= 0
+                    else trapezoid_fraction(
+                        elapsed / self.cfg.sim.time_scale,
+                        total / self.cfg.sim.time_scale,
+                        distance_mm,
+                        self.cfg.max_speed_mm_s,
+                        self.cfg.accel_mm_s2,
+                    )
+                )
                 self._set(start + (target - start) * frac)
                 if frac >= 1.0:
                     break
@@ -114,8 +122,13 @@ class SimRail:
         raise MotionError("the simulated rail has no home switch")
 
     def health(self) -> dict[str, Any]:
-        return {"ok": not self.closed and not self._estopped, "backend": "sim", "enabled": self._enabled,
-                "position": self.position(), "units": self.units}
+        return {
+            "ok": not self.closed and not self._estopped,
+            "backend": "sim",
+            "enabled": self._enabled,
+            "position": self.position(),
+            "units": self.units,
+        }
 
     def close(self) -> None:
         if not self.closed:

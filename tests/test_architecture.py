@@ -1,0 +1,85 @@
+"""The dependency rules of docs/overview.md, enforced on the source."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "rig"
+HARDWARE = {"gpiozero", "serial", "gphoto2", "picamera2", "libcamera", "lgpio", "RPi", "pigpio"}
+BACKEND_FILES = {
+    "motion/gpio.py",
+    "motion/stackshot.py",
+    "motion/pico.py",
+    "motion/lens.py",
+    "camera/gphoto.py",
+    "camera/shutter.py",
+    "camera/picam.py",
+}
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py"))
+
+
+def imports(path: Path, top_level_only: bool) -> set[str]:
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_only_the_web_package_imports_flask():
+    for path in modules():
+        rel = path.relative_to(PKG).as_posix()
+        if rel.startswith("web/"):
+            continue
+        assert (
+            not {m for m in imports(path, False) if m.split(".")[0] in {"flask", "werkzeug", "waitress"}}
+            or rel == "cli/cmd_serve.py"
+        ), rel
+
+
+def test_hardware_libraries_are_imported_lazily_and_only_by_backends():
+    for path in modules():
+        rel = path.relative_to(PKG).as_posix()
+        top = {m.split(".")[0] for m in imports(path, True)}
+        assert not top & HARDWARE, f"{rel} imports {top & HARDWARE} at module level"
+        anywhere = {m.split(".")[0] for m in imports(path, False)}
+        if anywhere & HARDWARE:
+            assert (
+                rel in BACKEND_FILES
+                or rel in {"hardware_detect.py", "shutdown_button.py"}
+                or rel.startswith("motion/stackshot")
+                or rel.startswith("motion/pico")
+            ), rel
+
+
+def test_sequencer_and_merge_never_see_a_backend():
+    backends = {f"rig.{f[:-3].replace('/', '.')}" for f in BACKEND_FILES} | {"rig.motion.sim", "rig.camera.sim"}
+    for name in ("sequencer.py", "plan.py", "manifest.py", "paths.py"):
+        assert not imports(PKG / name, False) & backends, name
+    for path in (PKG / "merge").rglob("*.py"):
+        assert not {m for m in imports(path, False) if m.startswith(("rig.motion", "rig.camera"))}, path
+
+
+def test_every_module_imports_without_hardware_libraries():
+    names = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in modules()]
+    names = [n[: -len(".__init__")] if n.endswith(".__init__") else n for n in names]
+    names = [n for n in names if not n.endswith("__main__")]
+    code = (
+        "import sys, importlib\n"
+        f"for lib in {sorted(HARDWARE)!r}: sys.modules[lib] = None\n"
+        f"for name in {names!r}: importlib.import_module(name)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
