@@ -103,17 +103,16 @@ def render(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR."""
-    sigma = np.abs(scene.depth_um - focus_um) * blur_px_per_um
-    sigma = np.minimum(sigma, LEVELS[-1])
-    idx = np.clip(np.searchsorted(LEVELS, sigma, side="right") - 1, 0, len(LEVELS) - 2)
-    lo, hi = LEVELS[idx], LEVELS[idx + 1]
-    frac = ((sigma - lo) / (hi - lo)).astype(np.float32)
+    sigma = cv2.absdiff(scene.depth_um, float(focus_um)) * np.float32(blur_px_per_um)
+    level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
     out = np.zeros_like(scene.texture)
-    for k in np.unique(np.concatenate([idx, idx + 1])):
-        weight = np.where(idx == k, 1.0 - frac, 0.0) + np.where(idx + 1 == k, frac, 0.0)
-        if not weight.any():
+    lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
+    for k in range(lo, hi + 1):
+        # tent weight: 1 at level k, falling to 0 at the neighbouring levels
+        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)
+        if not cv2.countNonZero(weight):
             continue
-        out += _blurred(scene.texture, float(LEVELS[k])) * weight[..., None].astype(np.float32)
+        out += cv2.multiply(_blurred(scene.texture, float(LEVELS[k])), cv2.merge([weight, weight, weight]))
     if breathing:
         mag = 1.0 + breathing * (focus_um / max(depth_um, 1e-6) - 0.5)
         h, w = out.shape[:2]
