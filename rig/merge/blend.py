@@ -14,8 +14,20 @@ import cv2
 import numpy as np
 
 
-def slice_weight(depth: np.ndarray, k: int, soften: float) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """Blend weight of slice ``k`` and its bounding box (x0, y0, x1, y1); None when it has none."""
+def depth_steps(depth: np.ndarray, jump: float = 1.5) -> np.ndarray:
+    """Mask of pixels next to a depth step of more than ``jump`` slices (an occlusion edge)."""
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    return (cv2.dilate(depth, k) - cv2.erode(depth, k)) > jump
+
+
+def slice_weight(
+    depth: np.ndarray, k: int, soften: float, steps: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """Blend weight of slice ``k`` and its bounding box (x0, y0, x1, y1); None when it has none.
+
+    The weight is softened everywhere except at depth steps (``steps``), where the truth is a
+    hard occlusion edge and mixing in the other side's defocused slice would leave a halo.
+    """
     w = 1.0 - np.abs(depth - np.float32(k))
     np.maximum(w, 0.0, out=w)
     rows = np.flatnonzero(w.max(axis=1) > 0)
@@ -28,6 +40,9 @@ def slice_weight(depth: np.ndarray, k: int, soften: float) -> tuple[np.ndarray, 
     x0, x1 = max(0, cols[0] - pad), min(wd, cols[-1] + 1 + pad)
     if soften > 0:
         sub = cv2.GaussianBlur(w[y0:y1, x0:x1], (0, 0), soften, borderType=cv2.BORDER_REFLECT)
+        if steps is not None:
+            m = steps[y0:y1, x0:x1]
+            sub[m] = w[y0:y1, x0:x1][m]
     else:
         sub = w[y0:y1, x0:x1]
     return sub, (x0, y0, x1, y1)

@@ -22,7 +22,7 @@ import numpy as np
 from rig.errors import MergeError
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale
-from rig.merge.blend import Blender, slice_weight
+from rig.merge.blend import Blender, depth_steps, slice_weight
 from rig.merge.focus import DepthAccumulator, focus_energy, regularise
 from rig.merge.inputs import RAW_EXT, find_slices
 
@@ -114,7 +114,7 @@ def merge(
     h, w = shape
     del first
     scale = analysis_scale(w, h)
-    sigma = opt.focus_sigma or max(1.5, 2.0 * max(w, h) / 1600.0)
+    sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
     aligner = ChainAligner(scale)
     acc = DepthAccumulator(h, w, n)
     transforms: list[Transform] = [Transform.identity() for _ in range(n)]
@@ -148,7 +148,7 @@ def merge(
     depth = regularise(acc, median=max(5, int(round(5 * max(w, h) / 1600)) | 1))
     del acc
     soften = max(0.7, 0.8 * max(w, h) / 1600.0)
-    weights: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}
+    steps = depth_steps(depth)
     blender = Blender(h, w)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 255.0
@@ -156,12 +156,11 @@ def merge(
     for step, (k, img) in enumerate(_prefetch(files, used, gray=False)):
         _check_size(files[k], img, shape, files[ref])
         in_max = 65535.0 if img.dtype == np.uint16 else 255.0
-        got = slice_weight(depth, k, soften)
+        got = slice_weight(depth, k, soften, steps)
         if got is not None:
             wk, box = got
             blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
         del img
-        weights.pop(k, None)
         report((n + step + 1) / total_steps, f"blend {step + 1}/{len(used)}")
 
     bits = opt.bits or (16 if deep else 8)
