@@ -154,6 +154,12 @@ def check_output(path: Path, overwrite: bool) -> None:
         raise MergeError(f"{path}: is a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise MergeError(f"{path}: output folder {folder} is not writable")
+    try:  # a real probe: read-only mounts, immutable folders, root squash...
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise MergeError(f"{path}: output folder {folder} is not writable ({exc.strerror})") from exc
 
 
 def atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
