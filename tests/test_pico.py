@@ -97,12 +97,13 @@ def test_limit_switch_stops_the_move_and_blocks_that_direction():
         with pytest.raises(LimitError, match="limit switch"):
             rail.move_to(20_000)
         assert ctl.hw.position == 1050 and rail.position() == 10_500
+        assert not ctl.hw.enabled  # a limit trip releases the driver
         pulses = ctl.hw.pulses
         with pytest.raises(LimitError):
             rail.move_to(11_000)  # further into the pressed switch: refused, no pulse
         assert ctl.hw.pulses == pulses
         assert rail.move_to(9_000) == 9_000.0  # away from it is fine
-        assert not ctl.hw.limit_hi()
+        assert not ctl.hw.limit_hi() and ctl.hw.enabled
 
 
 def test_limit_switch_during_a_running_move():

@@ -120,7 +120,7 @@ class Firmware:
 
     def finish(self, reason):
         self.move = None
-        if reason == P.R_WATCHDOG or reason == P.R_ESTOP:
+        if reason == P.R_WATCHDOG or reason == P.R_ESTOP or reason == P.R_LIMIT:
             self.hw.set_enable(False)
             self.enabled = False
         self.write("DONE %d %s" % (self.pos, reason))
