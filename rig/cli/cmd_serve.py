@@ -1,0 +1,183 @@
+"""``rig serve``: the touchscreen and phone web UI, served by waitress in the process that owns the rig.
+
+Binds 127.0.0.1 unless told otherwise. With a non-loopback ``--host`` (LAN access) a
+pairing token is created once (``$XDG_CONFIG_HOME/rig/pairing-token``) and shown, with a
+QR code, on the terminal and on the rig's own System page. SIGTERM/SIGINT cancel a running
+stack with outcome ``interrupted``, wait for the rail to stop and close the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 30.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the web UI (touchscreen and phone)",
+                       description="Serve the touchscreen/phone UI and the JSON API. Binds 127.0.0.1 by default; "
+                                   "--host 0.0.0.0 opens LAN access, which needs the pairing token it prints.")
+    p.add_argument("--config", metavar="FILE", help="machine config (TOML); default: the simulated rig")
+    p.add_argument("--sim", action="store_true",
+                   help="use the built-in simulated rig with real-time moves (ignores --config)")
+    p.add_argument("--host", help="address to bind (default: web.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default: web.port, 8080; 0 = any free port)")
+    p.set_defaults(func=run)
+
+
+def sim_config() -> Any:
+    """The simulated rig with moves that take real time, so stacks are visible in the UI."""
+    from rig.config import MachineConfig
+
+    cfg = MachineConfig()
+    rail = dataclasses.replace(cfg.rail, sim=dataclasses.replace(cfg.rail.sim, time_scale=1.0))
+    return dataclasses.replace(cfg, rail=rail, source="<built-in simulated rig (rig serve --sim)>")
+
+
+def token_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "rig" / "pairing-token"
+
+
+def load_or_create_token(path: Path | None = None) -> str:
+    from rig.errors import UsageError
+    from rig.web.security import new_token
+
+    path = path or token_path()
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        if 8 <= len(text) <= 128:
+            return text
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the pairing token {path}: {exc}") from None
+    token = new_token()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(token + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot save the pairing token {path}: {exc.strerror}") from None
+    return token
+
+
+class _Stop(Exception):
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    import waitress  # noqa: F401 - fail early with a clear ImportError
+    from waitress.server import create_server
+
+    from rig.config import load_config
+    from rig.errors import UsageError
+    from rig.events import EventKind
+    from rig.machine import Machine
+    from rig.manifest import mark_interrupted
+    from rig.web.app import create_app, state_of
+    from rig.web.security import is_loopback, lan_addresses
+
+    cfg = sim_config() if args.sim else load_config(args.config)
+    host = args.host or cfg.web.host
+    port = cfg.web.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port}: must be from 0 to 65535")
+    lan = not is_loopback(host) and host != "localhost"
+    token = load_or_create_token() if lan else None
+
+    root = Path(cfg.output.root).expanduser()
+    interrupted = [str(p) for p in mark_interrupted(root)] if root.is_dir() else []
+    machine = Machine.build(cfg)
+    try:
+        lan_ip = (lan_addresses() or [host])[0] if lan else None
+        pair_base = f"http://{lan_ip}:{port}" if lan else None
+        app = create_app(machine, token=token, host=host, port=port,
+                         pair_url=f"{pair_base}/pair?token={token}" if lan else None, interrupted=interrupted)
+        try:
+            server = create_server(app, host=host, port=port, threads=cfg.web.threads, ident="rig",
+                                   channel_timeout=120, clear_untrusted_proxy_headers=True)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        real_port = server.effective_port  # type: ignore[union-attr]
+        st = state_of(app)
+        if lan and st.pair_url and port == 0:
+            st.pair_url = f"http://{lan_ip}:{real_port}/pair?token={token}"
+        if interrupted:
+            machine.bus.publish(EventKind.INTERRUPTED, {"folders": interrupted})
+            print(f"rig: {len(interrupted)} stack(s) left running by an earlier crash were marked interrupted")
+        local = host if not lan else "127.0.0.1"
+        if ":" in local:
+            local = f"[{local}]"
+        print(f"rig: {cfg.source}: serving on http://{local}:{real_port}/  (Ctrl-C to stop)", flush=True)
+        if lan:
+            print(f"rig: LAN access is on. Pair a phone with token {token}", flush=True)
+            print(f"rig: or open {st.pair_url}", flush=True)
+            _print_qr(st.pair_url)
+        return _serve(server, machine, st)
+    finally:
+        machine.close()
+
+
+def _print_qr(url: str | None) -> None:
+    if not url or not sys.stdout.isatty():
+        return
+    try:
+        import segno
+
+        segno.make(url, error="m").terminal(compact=True)
+    except Exception:  # noqa: BLE001 - the QR code on the terminal is a convenience
+        log.debug("no terminal QR code", exc_info=True)
+
+
+def _serve(server: Any, machine: Any, st: Any) -> int:
+    from rig.errors import StateError
+    from rig.sequencer import Outcome
+
+    seq = machine.sequencer
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if received:  # a second signal while stopping: stop the rail at once
+            seq.estop()
+            return
+        received.append(signum)
+        raise _Stop()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        try:
+            server.run()
+        except _Stop:
+            pass
+        name = signal.Signals(received[0]).name if received else "shutdown"
+        print(f"rig: {name}: stopping", flush=True)
+        if seq.status().busy:
+            try:
+                seq.cancel(outcome=Outcome.INTERRUPTED)
+                print("rig: a stack or move was running: cancelled (interrupted), waiting for the rail", flush=True)
+            except StateError:
+                pass
+            status = seq.wait(STOP_WAIT_S)
+            if status.busy:
+                log.warning("the rail did not stop within %.0f s: e-stop", STOP_WAIT_S)
+                seq.estop()
+                seq.wait(5)
+        return 0
+    finally:
+        st.shutdown()
+        try:
+            server.close()
+        except Exception:  # noqa: BLE001
+            log.exception("closing the server failed")
+        for s, handler in old.items():
+            signal.signal(s, handler)

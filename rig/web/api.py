@@ -1,0 +1,336 @@
+"""The JSON command API (``/api/...``). See docs/api.md.
+
+Every command is a POST (or PUT/DELETE for profiles and stacks) with a JSON object body;
+unknown fields, wrong types, NaN/inf and out-of-range numbers answer 400 with a message
+naming the field; commands the current state forbids answer 409.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from flask import Blueprint, Response, g, jsonify, stream_with_context
+
+from rig import __version__
+from rig.config import Profile
+from rig.config_schema import _allowed, _resolve, to_table
+from rig.errors import RigError, StateError, UsageError
+from rig.web.app import request_json_state, state
+from rig.web.gallery import used_by_run
+from rig.web.jsonio import body, boolean, number, profile_from, string
+from rig.web.merges import merge_available
+from rig.web.security import ApiError
+from rig.web.stream import event_stream
+
+api = Blueprint("api", __name__, url_prefix="/api")
+MOTION_LIMIT = 1e7
+
+
+def _lock() -> None:
+    st = state()
+    st.lock.require(g.client, g.label)
+
+
+def _status_response(code: int = 200):  # type: ignore[no-untyped-def]
+    return jsonify(request_json_state()), code
+
+
+# ----------------------------------------------------------------- session and status
+@api.get("/session")
+def session():  # type: ignore[no-untyped-def]
+    st = state()
+    return jsonify({"csrf": st.guard.csrf_for(g.client), "paired": g.paired, "lan": st.lan,
+                    "loopback": g.loopback, "control": st.lock.state(g.client), "version": __version__})
+
+
+@api.get("/status")
+def status():  # type: ignore[no-untyped-def]
+    return _status_response()
+
+
+@api.get("/events")
+def events():  # type: ignore[no-untyped-def]
+    st = state()
+    with st.counter_lock:
+        if st.sse_clients >= st.sse_limit:
+            raise ApiError(503, "too many open status streams; close a tab and retry")
+        st.sse_clients += 1
+    client = g.client
+
+    def snapshot() -> dict:
+        return {"status": st.machine.sequencer.status().to_dict(), "control": st.lock.state(client),
+                "merge": st.merges.status(), "interrupted": st.interrupted}
+
+    def closed() -> None:
+        with st.counter_lock:
+            st.sse_clients -= 1
+
+    gen = event_stream(st.machine, snapshot, lambda: st.lock.state(client), st.stopping,
+                       lambda: st.lock.touch(client), closed)
+    return Response(stream_with_context(gen), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# ----------------------------------------------------------------- motion commands
+@api.post("/start")
+def start():  # type: ignore[no-untyped-def]
+    st = state()
+    data = body({"name", "profile"})
+    name = string(data, "name", 64)
+    overrides = data.get("profile", {})
+    if not isinstance(overrides, dict):
+        raise ApiError(400, f"profile must be a JSON object, not {type(overrides).__name__}")
+    table = {}
+    if name:
+        store = st.machine.profiles
+        if store.exists(name):
+            table = to_table(store.load(name))
+        elif not overrides:
+            store.load(name)  # raises the "no profile named ..." message
+    table.update(overrides)
+    profile = profile_from(table, "profile")
+    _lock()
+    result = st.machine.sequencer.start(profile, name or "default")
+    if profile.merge and profile.mode == "full":
+        st.auto_merge[result.run_id] = True
+    return _status_response(202)
+
+
+@api.post("/cancel")
+def cancel():  # type: ignore[no-untyped-def]
+    body(set())
+    _lock()
+    state().machine.sequencer.cancel()
+    return _status_response(202)
+
+
+@api.post("/estop")
+def estop():  # type: ignore[no-untyped-def]
+    """Anyone paired may stop the rig: safety outranks the control lock."""
+    body(set())
+    state().machine.sequencer.estop()
+    return _status_response()
+
+
+@api.post("/reset")
+def reset():  # type: ignore[no-untyped-def]
+    body(set())
+    _lock()
+    state().machine.sequencer.reset()
+    return _status_response()
+
+
+@api.post("/jog")
+def jog():  # type: ignore[no-untyped-def]
+    data = body({"delta", "target"})
+    delta = number(data, "delta", -MOTION_LIMIT, MOTION_LIMIT)
+    target = number(data, "target", -MOTION_LIMIT, MOTION_LIMIT)
+    if (delta is None) == (target is None):
+        raise ApiError(400, "give exactly one of delta or target")
+    _lock()
+    state().machine.sequencer.jog(target=target, delta=delta)
+    return _status_response(202)
+
+
+@api.post("/home")
+def home():  # type: ignore[no-untyped-def]
+    body(set())
+    _lock()
+    state().machine.sequencer.home()
+    return _status_response(202)
+
+
+@api.post("/plan")
+def plan():  # type: ignore[no-untyped-def]
+    """What a profile would do from here: slices, step, start and end. Moves nothing."""
+    data = body({"profile"}, {"profile"})
+    profile = profile_from(data["profile"], "profile")
+    seq = state().machine.sequencer
+    p = seq.plan(profile)
+    return jsonify({"slices": p.slices, "step": p.step, "start": p.targets[0], "end": p.targets[-1],
+                    "travel": abs(p.targets[-1] - p.targets[0]), "units": p.units})
+
+
+@api.post("/control")
+def control():  # type: ignore[no-untyped-def]
+    data = body({"action", "force"}, {"action"})
+    action = data["action"]
+    force = boolean(data, "force", False)
+    st = state()
+    if action == "take":
+        st.lock.take(g.client, g.label, force)
+    elif action == "release":
+        st.lock.release(g.client)
+    else:
+        raise ApiError(400, f"action = {action!r}: must be 'take' or 'release'")
+    return jsonify(st.lock.state(g.client))
+
+
+# ----------------------------------------------------------------- profiles
+def profile_schema() -> list[dict]:
+    import dataclasses
+
+    rows = []
+    for f in dataclasses.fields(Profile):
+        tp, optional = _resolve(Profile, f)
+        meta = f.metadata
+        rows.append({"name": f.name, "type": tp.__name__, "optional": optional, "default": f.default,
+                     "range": list(meta["range"]) if meta.get("range") else None,
+                     "choices": list(meta["choices"]) if meta.get("choices") else None,
+                     "unit": meta.get("unit") or "", "help": meta.get("help") or "", "allowed": _allowed(f)})
+    return rows
+
+
+@api.get("/profile-schema")
+def schema():  # type: ignore[no-untyped-def]
+    return jsonify({"fields": profile_schema()})
+
+
+@api.get("/profiles")
+def profiles():  # type: ignore[no-untyped-def]
+    store = state().machine.profiles
+    out = []
+    for name in store.names():
+        try:
+            out.append({"name": name, "profile": to_table(store.load(name)), "error": None})
+        except RigError as exc:
+            out.append({"name": name, "profile": None, "error": str(exc)})
+    return jsonify({"profiles": out, "folder": str(store.folder)})
+
+
+@api.get("/profiles/<name>")
+def profile_get(name: str):  # type: ignore[no-untyped-def]
+    store = state().machine.profiles
+    try:
+        profile = store.load(name)
+    except UsageError as exc:
+        code = 404 if "no profile named" in str(exc) else 400
+        raise ApiError(code, str(exc)) from None
+    return jsonify({"name": name, "profile": to_table(profile)})
+
+
+@api.put("/profiles/<name>")
+def profile_put(name: str):  # type: ignore[no-untyped-def]
+    store = state().machine.profiles
+    store._path(name)  # validates the name (400) before the body
+    profile = profile_from(body(), f"profile {name!r}")
+    store.save(name, profile)
+    return jsonify({"name": name, "profile": to_table(profile)})
+
+
+@api.delete("/profiles/<name>")
+def profile_delete(name: str):  # type: ignore[no-untyped-def]
+    store = state().machine.profiles
+    body(set())
+    try:
+        store.delete(name)
+    except UsageError as exc:
+        code = 404 if "no profile named" in str(exc) else 400
+        raise ApiError(code, str(exc)) from None
+    return jsonify({"deleted": name})
+
+
+# ----------------------------------------------------------------- gallery
+@api.get("/stacks")
+def stacks():  # type: ignore[no-untyped-def]
+    st = state()
+    return jsonify({"root": str(st.gallery.root), "stacks": st.gallery.stacks(), "interrupted": st.interrupted,
+                    "merge": st.merges.status()})
+
+
+@api.get("/stacks/<path:sid>")
+def stack(sid: str):  # type: ignore[no-untyped-def]
+    st = state()
+    info = st.gallery.detail(sid)
+    merge = st.merges.status()
+    info["merge"] = merge if merge and merge.get("stack") == sid else None
+    return jsonify(info)
+
+
+@api.delete("/stacks/<path:sid>")
+def stack_delete(sid: str):  # type: ignore[no-untyped-def]
+    st = state()
+    body(set())
+    folder = st.gallery.folder(sid)
+    if used_by_run(folder, st.machine.sequencer.status().to_dict()):
+        raise StateError("this stack is being shot right now; cancel it first")
+    if st.merges.running_for(folder):
+        raise StateError("this stack is being merged; cancel the merge first")
+    st.gallery.delete(sid)
+    return jsonify({"deleted": sid})
+
+
+@api.post("/stacks/<path:sid>/merge")
+def stack_merge(sid: str):  # type: ignore[no-untyped-def]
+    st = state()
+    data = body({"align"})
+    align = boolean(data, "align", True)
+    folder = st.gallery.folder(sid)
+    if used_by_run(folder, st.machine.sequencer.status().to_dict()):
+        raise StateError("this stack is still being shot; merge it when the run has ended")
+    info = st.gallery.detail(sid)
+    usable = [f for f in info["frame_list"] if f["file"] and not f["preview"]]
+    if len(usable) < 2:
+        raise StateError(f"this stack has {len(usable)} saved full frame(s); a merge needs at least 2")
+    return jsonify(st.merges.start(folder, sid, align=align)), 202
+
+
+@api.post("/stacks/<path:sid>/merge/cancel")
+def stack_merge_cancel(sid: str):  # type: ignore[no-untyped-def]
+    body(set())
+    return jsonify(state().merges.cancel(sid))
+
+
+# ----------------------------------------------------------------- system
+def cpu_temp_c() -> float | None:
+    try:
+        with open("/sys/class/thermal/thermal_zone0/temp", encoding="ascii") as fh:
+            return round(int(fh.read().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def _health(part: object) -> dict:
+    try:
+        return dict(part.health())  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - a sick backend is what this page reports
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+@api.get("/system")
+def system():  # type: ignore[no-untyped-def]
+    st = state()
+    m = st.machine
+    cfg = m.config
+    root = st.gallery.root
+    probe = root
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        du = shutil.disk_usage(probe)
+        disk = {"path": str(root), "free_mb": round(du.free / 1e6), "total_mb": round(du.total / 1e6),
+                "min_free_mb": cfg.output.min_free_mb}
+    except OSError as exc:
+        disk = {"path": str(root), "error": str(exc)}
+    try:
+        camera_info = dict(m.camera.info())
+    except Exception as exc:  # noqa: BLE001
+        camera_info = {"error": f"{type(exc).__name__}: {exc}"}
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return jsonify({
+        "version": __version__,
+        "config": cfg.summary(),
+        "rail": _health(m.rail),
+        "camera": _health(m.camera),
+        "camera_info": camera_info,
+        "disk": disk,
+        "cpu_temp_c": cpu_temp_c(),
+        "load": [round(x, 2) for x in load] if load else None,
+        "time": time.time(),
+        "web": {"lan": st.lan, "threads": cfg.web.threads, "max_live_viewers": cfg.web.max_live_viewers,
+                "live_viewers": st.preview.viewers, "status_streams": st.sse_clients},
+        "merge_available": merge_available(),
+        "profiles_folder": str(m.profiles.folder),
+    })

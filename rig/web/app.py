@@ -1,0 +1,230 @@
+"""The Flask app factory over a :class:`rig.machine.Machine`.
+
+Request flow: Host allow-list -> client id cookie -> pairing (LAN only) -> CSRF for
+mutating calls -> the handler. Errors are JSON ``{"error": ..., "code": ...}``; a
+``RigError`` answers with its own ``http_status`` (server-side failures such as a full disk
+become 503), so no input can produce a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from rig.errors import RigError
+from rig.events import EventKind
+from rig.machine import Machine
+from rig.web.gallery import Gallery
+from rig.web.merges import MergeManager
+from rig.web.security import (
+    MUTATING,
+    ApiError,
+    ControlConflict,
+    ControlLock,
+    Guard,
+    client_label,
+    default_allowed_hosts,
+    is_loopback,
+)
+from rig.web.stream import PreviewHub
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+@dataclass
+class WebState:
+    """Everything the handlers share; one per app (no module globals)."""
+
+    machine: Machine
+    guard: Guard
+    lock: ControlLock
+    gallery: Gallery
+    merges: MergeManager
+    preview: PreviewHub
+    lan: bool
+    pair_url: str | None
+    interrupted: list[str] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    auto_merge: dict[int, bool] = field(default_factory=dict)
+    sse_clients: int = 0
+    sse_limit: int = 16
+    counter_lock: threading.Lock = field(default_factory=threading.Lock)
+    listener: threading.Thread | None = None
+
+    def shutdown(self) -> None:
+        """Stop streams and merges (the caller closes the machine)."""
+        self.stopping.set()
+        self.preview.close()
+        self.merges.close()
+
+
+def state() -> WebState:
+    from flask import current_app
+
+    return current_app.extensions["rig"]
+
+
+def state_of(app: Flask) -> WebState:
+    return app.extensions["rig"]
+
+
+def create_app(machine: Machine, *, token: str | None = None, host: str = "127.0.0.1", port: int = 8080,
+               allowed_hosts: tuple[str, ...] | None = None, pair_url: str | None = None,
+               interrupted: list[str] | None = None, web_dir: Path | None = None,
+               lock_timeout_s: float = 45.0) -> Flask:
+    """Build the app. ``token`` (required when ``host`` is not loopback) pairs LAN clients."""
+    lan = not is_loopback(host) and host != "localhost"
+    if lan and not token:
+        raise ValueError("a pairing token is required when serving beyond loopback")
+    web = Path(web_dir or os.environ.get("RIG_WEB_DIR") or WEB_DIR)
+    app = Flask("rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"),
+                static_url_path="/static")
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False, SECRET_KEY=secrets.token_bytes(32),
+                      TEMPLATES_AUTO_RELOAD=False)
+    app.json.sort_keys = False
+    cfg = machine.config
+    extra = tuple(cfg.web.allowed_hosts) + tuple(allowed_hosts or ())
+    guard = Guard(token=token if lan else None, allowed_hosts=default_allowed_hosts(host, extra))
+    st = WebState(machine=machine, guard=guard, lock=ControlLock(lock_timeout_s),
+                  gallery=Gallery(cfg.output.root), merges=MergeManager(machine.bus),
+                  preview=PreviewHub(machine, cfg.web.max_live_viewers), lan=lan, pair_url=pair_url,
+                  interrupted=list(interrupted or []), sse_limit=max(2, cfg.web.threads - 8))
+    app.extensions["rig"] = st
+
+    from rig.web.api import api
+    from rig.web.files import files
+    from rig.web.pages import pages
+
+    app.register_blueprint(api)
+    app.register_blueprint(files)
+    app.register_blueprint(pages)
+    _install_hooks(app)
+    _install_errors(app)
+    st.listener = threading.Thread(target=_auto_merge_loop, args=(st,), name="rig-web-events", daemon=True)
+    st.listener.start()
+    return app
+
+
+def _install_hooks(app: Flask) -> None:
+    @app.before_request
+    def _guard() -> None:
+        st = state()
+        g.new_client = None
+        if not st.guard.host_ok(request.headers.get("Host")):
+            raise ApiError(403, "this Host name is not allowed (DNS-rebinding guard); add it to web.allowed_hosts",
+                           "host")
+        cid = request.cookies.get("rig_client", "")
+        if not CLIENT_RE.match(cid):
+            cid = secrets.token_urlsafe(18)
+            g.new_client = cid
+        g.client = cid
+        g.loopback = is_loopback(request.remote_addr)
+        g.label = client_label(request.remote_addr, request.headers.get("User-Agent", ""))
+        auth = request.headers.get("Authorization", "")
+        g.bearer = st.guard.token is not None and auth.startswith("Bearer ") and st.guard.token_ok(auth[7:])
+        g.paired = (st.guard.token is None or g.loopback or g.bearer
+                    or st.guard.token_ok(request.cookies.get("rig_pair")))
+        st.lock.touch(cid)
+        if request.method in MUTATING:
+            if not g.paired:
+                raise ApiError(401, "this device is not paired with the rig: scan the QR code on the rig's "
+                               "System page, or open /pair and type the token", "pairing")
+            if not g.bearer:
+                origin = request.headers.get("Origin")
+                host = (request.headers.get("Host") or "").lower()
+                if origin is not None and urlsplit(origin).netloc.lower() != host:
+                    raise ApiError(403, "cross-origin request refused", "csrf")
+                if not st.guard.csrf_ok(cid, request.headers.get("X-CSRF-Token")):
+                    raise ApiError(403, "missing or stale CSRF token; reload the page", "csrf")
+
+    @app.after_request
+    def _headers(resp):  # type: ignore[no-untyped-def]
+        if getattr(g, "new_client", None):
+            resp.set_cookie("rig_client", g.new_client, max_age=365 * 86400, httponly=True, samesite="Strict")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        if request.path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+
+def _wants_json() -> bool:
+    path = request.path
+    return path.startswith(("/api/", "/stacks/", "/live")) or request.method != "GET"
+
+
+def _error(status: int, message: str, code: str | None = None):  # type: ignore[no-untyped-def]
+    if _wants_json():
+        return jsonify({"error": message, "code": code, "status": status}), status
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except Exception:  # noqa: BLE001 - the error page must not fail
+        return f"{status}: {message}", status, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _install_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api(exc: ApiError):  # type: ignore[no-untyped-def]
+        return _error(exc.status, str(exc), exc.code)
+
+    @app.errorhandler(RigError)
+    def _rig(exc: RigError):  # type: ignore[no-untyped-def]
+        status = exc.http_status if exc.http_status < 500 else 503
+        code = "control" if isinstance(exc, ControlConflict) else ("state" if status == 409 else None)
+        return _error(status, str(exc), code)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        return _error(exc.code or 400, exc.description or exc.name, None)
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error(500, f"internal error: {type(exc).__name__}", "bug")
+
+
+def _auto_merge_loop(st: WebState) -> None:
+    """Merge the frames after a completed full run whose profile asked for it."""
+    sub = st.machine.bus.subscribe()
+    try:
+        while not st.stopping.is_set():
+            event = sub.get(timeout=0.5)
+            if event is None or event.kind != EventKind.RUN_ENDED:
+                continue
+            run_id = st.machine.sequencer.status().run_id
+            wanted = st.auto_merge.pop(run_id, False)
+            folder = event.payload.get("folder")
+            if not wanted or event.payload.get("outcome") != "completed" or not folder:
+                continue
+            sid = st.gallery.stack_id(folder)
+            try:
+                st.merges.start(Path(folder), sid or Path(folder).name)
+            except (ApiError, RigError) as exc:
+                log.warning("automatic merge of %s not started: %s", folder, exc)
+    finally:
+        sub.close()
+
+
+def request_json_state(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Status + control + merge: what every client needs to draw the header."""
+    st = state()
+    out = {"status": st.machine.sequencer.status().to_dict(), "control": st.lock.state(g.client),
+           "merge": st.merges.status()}
+    out.update(extra or {})
+    return out

@@ -1,0 +1,236 @@
+"""The gallery: stacks under ``output.root``, their frames, merged results and depth maps.
+
+Path safety: a stack id is a relative folder path under the output root. Every component
+is checked with ``lstat`` (no symlinks, no ``..``, no hidden names), the resolved path must
+stay under the root, and the folder must hold a regular ``stack.json``. A file is served
+only if the manifest lists it or it is one of the merge results, and only if it is a
+regular file reached without symlinks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from rig.manifest import MANIFEST
+from rig.web.merges import MERGED_JPG, MERGED_TIF, RESULT_FILES
+from rig.web.security import ApiError
+
+log = logging.getLogger(__name__)
+MAX_DEPTH = 5
+DISPLAYABLE = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+
+
+def _not_found(what: str = "no such stack") -> ApiError:
+    return ApiError(404, what)
+
+
+def _check_name(part: str) -> None:
+    if part in ("", ".", "..") or part.startswith(".") or "\x00" in part or "\\" in part:
+        raise _not_found()
+
+
+def _walk_safe(base: Path, parts: list[str]) -> Path:
+    """Join ``parts`` under ``base``, refusing symlinks and anything but folders on the way."""
+    path = base
+    for i, part in enumerate(parts):
+        _check_name(part)
+        path = path / part
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):
+            raise _not_found() from None
+        if stat.S_ISLNK(st.st_mode):
+            raise _not_found()
+        if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+            raise _not_found()
+    return path
+
+
+class Gallery:
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(os.path.expanduser(str(root)))
+        self._thumbs: OrderedDict[tuple, bytes] = OrderedDict()
+        self._thumb_lock = threading.Lock()
+
+    # ------------------------------------------------------------- locating
+    def real_root(self) -> Path | None:
+        try:
+            real = Path(os.path.realpath(self.root))
+        except (OSError, ValueError):
+            return None
+        return real if real.is_dir() else None
+
+    def folder(self, sid: str) -> Path:
+        """The run folder for stack id ``sid`` (404 unless it is a safe, real stack folder)."""
+        root = self.real_root()
+        if root is None or not isinstance(sid, str) or len(sid) > 1000:
+            raise _not_found()
+        path = _walk_safe(root, sid.split("/"))
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise _not_found()
+        try:
+            st = os.lstat(path / MANIFEST)
+        except OSError:
+            raise _not_found() from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_found()
+        real = os.path.realpath(path)
+        if not real.startswith(str(root) + os.sep):
+            raise _not_found()
+        return Path(real)
+
+    def file(self, sid: str, name: str) -> Path:
+        folder = self.folder(sid)
+        if not isinstance(name, str) or name not in self.file_names(folder):
+            raise _not_found("no such file in this stack")
+        path = _walk_safe(folder, name.split("/"))
+        try:
+            st = os.lstat(path)
+        except OSError:
+            raise _not_found("no such file in this stack") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_found("no such file in this stack")
+        return path
+
+    def file_names(self, folder: Path) -> set[str]:
+        names = {MANIFEST, *RESULT_FILES}
+        for frame in _manifest(folder).get("frames") or []:
+            if isinstance(frame, dict) and isinstance(frame.get("file"), str):
+                names.add(frame["file"])
+        return names
+
+    def stack_id(self, folder: str | os.PathLike | None) -> str | None:
+        """The id of a run folder, or None if it is not under the root."""
+        root = self.real_root()
+        if root is None or not folder:
+            return None
+        real = os.path.realpath(folder)
+        if not real.startswith(str(root) + os.sep):
+            return None
+        return Path(real).relative_to(root).as_posix()
+
+    # ------------------------------------------------------------- listing
+    def stacks(self, limit: int = 500) -> list[dict[str, Any]]:
+        root = self.real_root()
+        if root is None:
+            return []
+        found: list[dict[str, Any]] = []
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            rel = Path(dirpath).relative_to(root)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            if MANIFEST in filenames and rel.parts:
+                dirnames[:] = []
+                if os.path.islink(os.path.join(dirpath, MANIFEST)):
+                    continue
+                found.append(self.summary(rel.as_posix(), Path(dirpath)))
+            elif len(rel.parts) >= MAX_DEPTH:
+                dirnames[:] = []
+        found.sort(key=lambda s: (s.get("started") or "", s["id"]), reverse=True)
+        return found[:limit]
+
+    def summary(self, sid: str, folder: Path) -> dict[str, Any]:
+        data = _manifest(folder)
+        frames = [f for f in data.get("frames") or [] if isinstance(f, dict)]
+        saved = [f for f in frames if isinstance(f.get("file"), str)]
+        return {
+            "id": sid,
+            "name": folder.name,
+            "started": data.get("started") if isinstance(data.get("started"), str) else None,
+            "ended": data.get("ended") if isinstance(data.get("ended"), str) else None,
+            "outcome": data.get("outcome") if isinstance(data.get("outcome"), str) else "unreadable",
+            "error": data.get("error") if isinstance(data.get("error"), str) else None,
+            "profile_name": data.get("profile_name") if isinstance(data.get("profile_name"), str) else None,
+            "mode": data.get("mode") if isinstance(data.get("mode"), str) else None,
+            "frames": len(saved),
+            "planned": len(data.get("planned_positions") or []),
+            "merged": (folder / MERGED_JPG).is_file() or (folder / MERGED_TIF).is_file(),
+            "thumb_file": self.thumb_source(folder, saved),
+        }
+
+    def detail(self, sid: str) -> dict[str, Any]:
+        folder = self.folder(sid)
+        data = _manifest(folder)
+        info = self.summary(sid, folder)
+        units = data.get("units") if data.get("units") in ("um", "steps") else "um"
+        key = "position_um" if units == "um" else "position_steps"
+        info["units"] = units
+        info["profile"] = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+        info["frame_list"] = [
+            {"index": f.get("index"), "position": f.get(key), "file": f.get("file"),
+             "preview": bool(f.get("preview")), "displayable": _displayable(f.get("file"))}
+            for f in data.get("frames") or [] if isinstance(f, dict)
+        ]
+        info["results"] = {name: (folder / name).is_file() for name in RESULT_FILES}
+        return info
+
+    @staticmethod
+    def thumb_source(folder: Path, saved: list[dict[str, Any]]) -> str | None:
+        for name in (MERGED_JPG, MERGED_TIF):
+            if (folder / name).is_file():
+                return name
+        shown = [f["file"] for f in saved if _displayable(f["file"])]
+        return shown[len(shown) // 2] if shown else None
+
+    # ------------------------------------------------------------- changing
+    def delete(self, sid: str) -> None:
+        folder = self.folder(sid)
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            raise ApiError(503, f"could not delete {sid}: {exc.strerror or exc}") from None
+        log.info("deleted stack %s", folder)
+
+    # ------------------------------------------------------------- thumbnails
+    def thumbnail(self, path: Path, width: int) -> bytes:
+        import cv2
+
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size, width)
+        with self._thumb_lock:
+            if key in self._thumbs:
+                self._thumbs.move_to_end(key)
+                return self._thumbs[key]
+        flag = cv2.IMREAD_COLOR
+        if path.suffix.lower() in (".jpg", ".jpeg") and st.st_size > 600_000:
+            flag = cv2.IMREAD_REDUCED_COLOR_4
+        img = cv2.imread(str(path), flag)
+        if img is None:
+            raise ApiError(404, "no preview for this file type")
+        h, w = img.shape[:2]
+        if w > width:
+            img = cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise ApiError(404, "could not make a preview of this file")
+        data = buf.tobytes()
+        with self._thumb_lock:
+            self._thumbs[key] = data
+            while len(self._thumbs) > 300:
+                self._thumbs.popitem(last=False)
+        return data
+
+
+def _displayable(name: Any) -> bool:
+    return isinstance(name, str) and name.lower().endswith(DISPLAYABLE)
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"outcome": "unreadable"}
+    return data if isinstance(data, dict) else {"outcome": "unreadable"}
+
+
+def used_by_run(folder: Path, status: dict[str, Any]) -> bool:
+    """Whether the sequencer is writing into ``folder`` right now."""
+    current = status.get("folder")
+    return bool(status.get("busy") and current and os.path.realpath(current) == str(folder))

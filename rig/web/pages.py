@@ -1,0 +1,78 @@
+"""HTML pages. They are thin shells: the data comes from the JSON API and the SSE stream."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, make_response, redirect, render_template, request
+
+from rig.web.app import state
+
+pages = Blueprint("pages", __name__)
+
+NAV = (("stack", "/", "Stack"), ("jog", "/jog", "Jog"), ("live", "/live", "Live"),
+       ("gallery", "/gallery", "Gallery"), ("profiles", "/profiles", "Profiles"), ("system", "/system", "System"))
+
+
+def _page(template: str, page: str, **extra):  # type: ignore[no-untyped-def]
+    st = state()
+    return render_template(template, page=page, nav=NAV, lan=st.lan, loopback=g.loopback, paired=g.paired,
+                           csrf=st.guard.csrf_for(g.client), **extra)
+
+
+@pages.get("/")
+def stack_page():  # type: ignore[no-untyped-def]
+    return _page("stack.html", "stack")
+
+
+@pages.get("/jog")
+def jog_page():  # type: ignore[no-untyped-def]
+    return _page("jog.html", "jog")
+
+
+@pages.get("/live")
+def live_page():  # type: ignore[no-untyped-def]
+    return _page("live.html", "live")
+
+
+@pages.get("/gallery")
+def gallery_page():  # type: ignore[no-untyped-def]
+    return _page("gallery.html", "gallery")
+
+
+@pages.get("/gallery/<path:sid>")
+def stack_detail_page(sid: str):  # type: ignore[no-untyped-def]
+    state().gallery.folder(sid)  # 404 page for unknown or unsafe ids
+    return _page("stack_detail.html", "gallery", sid=sid)
+
+
+@pages.get("/profiles")
+def profiles_page():  # type: ignore[no-untyped-def]
+    return _page("profiles.html", "profiles")
+
+
+@pages.get("/system")
+def system_page():  # type: ignore[no-untyped-def]
+    st = state()
+    pairing = None
+    if st.lan and g.loopback and st.guard.token:
+        pairing = {"token": st.guard.token, "url": st.pair_url, "qr": _qr_svg(st.pair_url) if st.pair_url else None}
+    return _page("system.html", "system", pairing=pairing)
+
+
+@pages.route("/pair", methods=["GET"])
+def pair():  # type: ignore[no-untyped-def]
+    """The QR code's target: checks the token and remembers it in a cookie."""
+    st = state()
+    token = request.args.get("token")
+    if token is not None and st.guard.token_ok(token):
+        resp = make_response(redirect("/", code=303))
+        resp.set_cookie("rig_pair", token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict")
+        return resp
+    error = "That token does not match the one on the rig's screen." if token else None
+    return _page("pair.html", "pair", error=error), (401 if token else 200)
+
+
+def _qr_svg(url: str) -> str:
+    import segno
+
+    qr = segno.make(url, error="m")
+    return qr.svg_inline(scale=6, dark="#000", light="#fff", border=2)

@@ -1,0 +1,161 @@
+/* rig: shared client code. The status stream (SSE), API calls with CSRF, toasts, confirm dialogs. */
+"use strict";
+
+const rig = {
+  csrf: document.querySelector('meta[name="csrf"]').content,
+  status: null,
+  control: null,
+  merge: null,
+  handlers: {},
+  connected: false,
+
+  $(sel, root) { return (root || document).querySelector(sel); },
+  $$(sel, root) { return Array.from((root || document).querySelectorAll(sel)); },
+  el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const kid of kids) if (kid !== null && kid !== undefined) e.append(kid);
+    return e;
+  },
+
+  on(kind, fn) { (this.handlers[kind] = this.handlers[kind] || []).push(fn); },
+  emit(kind, data) { for (const fn of this.handlers[kind] || []) { try { fn(data); } catch (e) { console.error(e); } } },
+
+  toast(text, bad) {
+    const t = this.el("div", { class: "toast" + (bad ? " bad" : ""), role: "status", text });
+    this.$("#toasts").append(t);
+    setTimeout(() => t.remove(), bad ? 7000 : 3500);
+  },
+
+  confirm(text, okLabel, danger) {
+    const d = this.$("#confirm");
+    this.$("#confirm-text").textContent = text;
+    const yes = this.$("#confirm-yes"), no = this.$("#confirm-no");
+    yes.textContent = okLabel || "OK";
+    yes.className = danger ? "stop" : "primary";
+    return new Promise((resolve) => {
+      const done = (v) => { yes.onclick = no.onclick = null; d.close(); resolve(v); };
+      yes.onclick = () => done(true);
+      no.onclick = () => done(false);
+      d.oncancel = () => done(false);
+      d.showModal();
+    });
+  },
+
+  /* One API call. Resolves to {ok, status, data}; shows a toast on errors unless quiet. */
+  async api(method, url, body, opts) {
+    opts = opts || {};
+    const init = { method, headers: { "X-CSRF-Token": this.csrf }, credentials: "same-origin" };
+    if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    let res, data;
+    try {
+      res = await fetch(url, init);
+      data = await res.json().catch(() => ({}));
+    } catch (e) {
+      if (!opts.quiet) this.toast("The rig did not answer: " + e.message, true);
+      return { ok: false, status: 0, data: { error: String(e) } };
+    }
+    if (res.status === 403 && data.code === "csrf" && !opts.retried) {
+      const s = await fetch("/api/session").then((r) => r.json()).catch(() => null);
+      if (s && s.csrf) { this.csrf = s.csrf; return this.api(method, url, body, { ...opts, retried: true }); }
+    }
+    if (res.status === 409 && data.code === "control" && !opts.retried) {
+      const take = await this.confirm(data.error + ".", "Take over");
+      if (take) {
+        const t = await this.api("POST", "/api/control", { action: "take", force: true }, { retried: true });
+        if (t.ok) return this.api(method, url, body, { ...opts, retried: true });
+      }
+      return { ok: false, status: res.status, data };
+    }
+    if (!res.ok && !opts.quiet) this.toast(data.error || res.status + " " + res.statusText, true);
+    if (data && data.status && data.control) this.apply(data);
+    return { ok: res.ok, status: res.status, data };
+  },
+
+  apply(snap) {
+    if (snap.control) this.setControl(snap.control);
+    if ("merge" in snap) { this.merge = snap.merge; this.emit("merge", snap.merge); }
+    if (snap.status) this.setStatus(snap.status);
+  },
+
+  setStatus(s) {
+    this.status = s;
+    const chip = this.$("#state-chip");
+    chip.textContent = s.state === "idle" && s.outcome ? "idle · " + s.outcome : s.state;
+    chip.className = "chip " + (s.state === "fault" ? "fault" : s.busy ? "busy" : "idle");
+    const fb = this.$("#fault-banner");
+    fb.classList.toggle("hidden", s.state !== "fault");
+    if (s.state === "fault") this.$("#fault-text").textContent = s.error || "unknown";
+    this.emit("status", s);
+  },
+
+  setControl(c) {
+    this.control = c;
+    const box = this.$("#control");
+    box.replaceChildren();
+    if (c.mine) box.append(this.el("span", { text: "You have control" }));
+    else if (c.held) {
+      box.append(this.el("span", { text: "Watching · " + c.holder + " has control" }),
+        this.el("button", { text: "Take over", onclick: () => this.takeOver() }));
+    }
+    this.emit("control", c);
+  },
+
+  async takeOver() {
+    if (await this.confirm("Take control of the rig from " + (this.control.holder || "the other device") + "?", "Take over")) {
+      await this.api("POST", "/api/control", { action: "take", force: true });
+      const s = await this.api("GET", "/api/session", undefined, { quiet: true });
+      if (s.ok) this.setControl(s.data.control);
+    }
+  },
+
+  connect() {
+    const es = new EventSource("/api/events");
+    es.addEventListener("snapshot", (e) => { this.connected = true; const d = JSON.parse(e.data); this.apply(d); this.emit("snapshot", d); });
+    es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
+    es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
+    es.addEventListener("merge", (e) => { this.merge = JSON.parse(e.data); this.emit("merge", this.merge); });
+    for (const kind of ["frame_saved", "run_ended", "fault", "interrupted"]) {
+      es.addEventListener(kind, (e) => this.emit(kind, JSON.parse(e.data)));
+    }
+    es.onerror = () => {
+      this.connected = false;
+      const chip = this.$("#state-chip");
+      chip.textContent = "offline"; chip.className = "chip offline";
+      this.emit("offline", null);
+    };
+    this.events = es;
+  },
+
+  fmtPos(v, units) {
+    if (v === null || v === undefined || !isFinite(v)) return "—";
+    return (units === "steps" ? v.toFixed(0) + " steps" : v.toFixed(1) + " µm");
+  },
+  fmtTime(s) {
+    if (s === null || s === undefined || !isFinite(s)) return "—";
+    s = Math.max(0, Math.round(s));
+    const m = Math.floor(s / 60), r = s % 60;
+    return m ? m + " min " + String(r).padStart(2, "0") + " s" : r + " s";
+  },
+  fmtDate(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return isNaN(d) ? iso : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  },
+  enc(id) { return id.split("/").map(encodeURIComponent).join("/"); },
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  rig.$("#fault-reset").addEventListener("click", () => rig.api("POST", "/api/reset", {}));
+  rig.on("run_ended", (d) => {
+    if (d.outcome === "completed") rig.toast("Stack completed");
+    else if (d.outcome === "cancelled") rig.toast("Stack cancelled");
+  });
+  rig.on("fault", (d) => rig.toast("Fault: " + d.error, true));
+  rig.connect();
+});

@@ -1,0 +1,96 @@
+/* Stack page: profile picker, validated fields, Start / Cancel / E-stop, live progress. */
+"use strict";
+
+(async function () {
+  const form = new ProfileForm(rig.$("#stack-form"), await loadSchema());
+  const pick = rig.$("#profile-pick");
+  const start = rig.$("#start"), cancel = rig.$("#cancel"), estop = rig.$("#estop");
+  let profiles = {};
+  let planTimer = null;
+
+  async function loadProfiles() {
+    const r = await rig.api("GET", "/api/profiles", undefined, { quiet: true });
+    if (!r.ok) return;
+    profiles = {};
+    for (const p of r.data.profiles) if (p.profile) profiles[p.name] = p.profile;
+    const keep = pick.value || localStorage.getItem("rig.profile") || "";
+    pick.replaceChildren(rig.el("option", { value: "", text: "(unsaved settings)" }),
+      ...Object.keys(profiles).map((n) => rig.el("option", { value: n, text: n })));
+    if (keep in profiles) pick.value = keep;
+  }
+
+  pick.addEventListener("change", () => {
+    localStorage.setItem("rig.profile", pick.value);
+    form.fill(profiles[pick.value] || {});
+  });
+
+  async function plan() {
+    const box = rig.$("#plan");
+    if (!form.valid()) { box.textContent = "Fix the marked fields."; box.className = "msg bad"; update(); return; }
+    const r = await rig.api("POST", "/api/plan", { profile: form.values() }, { quiet: true });
+    if (r.ok) {
+      const p = r.data;
+      box.className = "msg";
+      box.textContent = p.slices + " slices, step " + Math.abs(p.step).toFixed(2) + " " + (p.units === "um" ? "µm" : p.units) +
+        ", " + rig.fmtPos(p.start, p.units) + " → " + rig.fmtPos(p.end, p.units);
+    } else {
+      box.className = "msg bad";
+      box.textContent = r.status === 401 ? "Pair this device to plan and start stacks." : (r.data.error || "cannot plan");
+    }
+    update();
+  }
+  form.onchange = () => { clearTimeout(planTimer); planTimer = setTimeout(plan, 250); };
+
+  start.addEventListener("click", async () => {
+    if (!form.valid()) { rig.toast("Some settings are not valid", true); return; }
+    start.disabled = true;
+    const body = { profile: form.values() };
+    if (pick.value) body.name = pick.value;
+    await rig.api("POST", "/api/start", body);
+    update();
+  });
+  cancel.addEventListener("click", () => rig.api("POST", "/api/cancel", {}));
+  estop.addEventListener("click", () => rig.api("POST", "/api/estop", {}));
+
+  function update() {
+    const s = rig.status;
+    if (!s) return;
+    const busy = s.busy, fault = s.state === "fault";
+    form.disable(busy);
+    pick.disabled = busy;
+    const planBad = rig.$("#plan").classList.contains("bad");
+    start.disabled = busy || fault || planBad || !rig.connected;
+    cancel.disabled = !busy;
+    const n = s.slices || 0;
+    rig.$("#count").textContent = n ? s.slice + " / " + n : "— / —";
+    const phase = s.phase || (s.state === "jogging" ? "moving (jog)" : s.state === "starting" ? "starting" : "");
+    rig.$("#phase").textContent = busy ? phase : (fault ? "fault" : "ready");
+    rig.$("#position").textContent = rig.fmtPos(s.position, s.units);
+    rig.$("#eta").textContent = busy ? rig.fmtTime(s.eta_s) : "—";
+    let done = 0;
+    if (n) done = s.mode === "preview" ? s.slice : s.frames_saved;
+    if (s.outcome === "completed") done = n;
+    const bar = rig.$("#bar");
+    bar.firstElementChild.style.width = n ? Math.min(100, (100 * done) / n) + "%" : "0%";
+    bar.className = "bar" + (s.outcome === "completed" ? " done" : s.outcome === "failed" ? " fail" : "");
+    const out = rig.$("#outcome");
+    out.replaceChildren(s.outcome ? s.outcome + (s.error ? ": " + s.error : "") : (busy ? "running…" : "—"));
+    if (!busy && s.folder && s.outcome && s.mode !== "preview") {
+      out.append(" · ", rig.el("a", { href: "/gallery", text: "gallery" }));
+    }
+  }
+  rig.on("status", update);
+  rig.on("offline", update);
+
+  await loadProfiles();
+  const handoff = sessionStorage.getItem("rig.fromJog");
+  if (handoff) {
+    sessionStorage.removeItem("rig.fromJog");
+    pick.value = "";
+    form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)));
+    rig.$("#more").open = true;
+  } else {
+    form.fill(profiles[pick.value] || {});
+  }
+  update();
+})();
