@@ -4,7 +4,7 @@ Slice ``k``'s weight is the tent ``max(0, 1 - |depth - k|)`` (so a fractional de
 interpolates two neighbouring slices), softened by a small Gaussian so that a change of slice
 never makes a hard seam. There is no pyramid and no sharpening: every output value is a convex
 combination of co-located slice values, so nothing overshoots (no halos, no ringing) and the
-colour is the slices' own. Only the part of each slice that has weight is warped and added;
+colour is the slices' own. Only the tiles where a slice has weight are warped and added;
 slices with no weight are not read at all.
 """
 
@@ -20,32 +20,77 @@ def depth_steps(depth: np.ndarray, jump: float = 1.5) -> np.ndarray:
     return (cv2.dilate(depth, k) - cv2.erode(depth, k)) > jump
 
 
-def slice_weight(
-    depth: np.ndarray, k: int, soften: float, steps: np.ndarray | None = None
-) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """Blend weight of slice ``k`` and its bounding box (x0, y0, x1, y1); None when it has none.
+class ActiveTiles:
+    """Per-tile depth range, to find quickly where slice ``k`` has weight (skips the rest)."""
 
-    The weight is softened everywhere except at depth steps (``steps``), where the truth is a
-    hard occlusion edge and mixing in the other side's defocused slice would leave a halo.
+    def __init__(self, depth: np.ndarray, soften: float, tile: int = 128) -> None:
+        self.depth = depth
+        self.tile = tile
+        self.pad = int(np.ceil(3 * soften)) + 1 if soften > 0 else 0
+        h, w = depth.shape
+        k = 2 * self.pad + 1
+        se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+        lo, hi = cv2.erode(depth, se), cv2.dilate(depth, se)
+        ny, nx = -(-h // tile), -(-w // tile)
+        self.lo = np.full((ny, nx), np.inf, np.float32)
+        self.hi = np.full((ny, nx), -np.inf, np.float32)
+        for ty in range(ny):
+            rl = lo[ty * tile : (ty + 1) * tile]
+            rh = hi[ty * tile : (ty + 1) * tile]
+            for tx in range(nx):
+                self.lo[ty, tx] = rl[:, tx * tile : (tx + 1) * tile].min()
+                self.hi[ty, tx] = rh[:, tx * tile : (tx + 1) * tile].max()
+
+    def boxes(self, k: int) -> list[tuple[int, int, int, int]]:
+        """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` may have weight."""
+        h, w = self.depth.shape
+        t = self.tile
+        active = (self.lo < k + 1) & (self.hi > k - 1)
+        out = []
+        for ty in range(active.shape[0]):
+            cols = np.flatnonzero(active[ty])
+            if cols.size == 0:
+                continue
+            # merge runs of neighbouring tiles into one box
+            start = prev = int(cols[0])
+            for c in [*cols[1:].tolist(), None]:
+                if c is not None and c == prev + 1:
+                    prev = c
+                    continue
+                out.append((start * t, ty * t, min(w, (prev + 1) * t), min(h, (ty + 1) * t)))
+                if c is not None:
+                    start = prev = c
+        return out
+
+
+def depth_steps(depth: np.ndarray, jump: float = 1.5) -> np.ndarray:
+    """Mask of pixels next to a depth step of more than ``jump`` slices (an occlusion edge)."""
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    return (cv2.dilate(depth, k) - cv2.erode(depth, k)) > jump
+
+
+def box_weight(
+    depth: np.ndarray, k: int, box: tuple[int, int, int, int], soften: float, steps: np.ndarray | None
+) -> np.ndarray:
+    """Blend weight of slice ``k`` inside ``box``.
+
+    The tent weight is softened everywhere except at depth steps (``steps``), where the truth is
+    a hard occlusion edge and mixing in the other side's defocused slice would leave a halo.
     """
-    w = 1.0 - np.abs(depth - np.float32(k))
-    np.maximum(w, 0.0, out=w)
-    rows = np.flatnonzero(w.max(axis=1) > 0)
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(w[rows[0] : rows[-1] + 1].max(axis=0) > 0)
-    h, wd = depth.shape
-    pad = int(np.ceil(3 * soften)) + 1
-    y0, y1 = max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad)
-    x0, x1 = max(0, cols[0] - pad), min(wd, cols[-1] + 1 + pad)
-    if soften > 0:
-        sub = cv2.GaussianBlur(w[y0:y1, x0:x1], (0, 0), soften, borderType=cv2.BORDER_REFLECT)
-        if steps is not None:
-            m = steps[y0:y1, x0:x1]
-            sub[m] = w[y0:y1, x0:x1][m]
-    else:
-        sub = w[y0:y1, x0:x1]
-    return sub, (x0, y0, x1, y1)
+    x0, y0, x1, y1 = box
+    h, w = depth.shape
+    pad = int(np.ceil(3 * soften)) + 1 if soften > 0 else 0
+    px0, py0, px1, py1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+    wt = 1.0 - np.abs(depth[py0:py1, px0:px1] - np.float32(k))
+    np.maximum(wt, 0.0, out=wt)
+    raw = wt[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    if soften <= 0:
+        return raw
+    sub = cv2.GaussianBlur(wt, (0, 0), soften, borderType=cv2.BORDER_REFLECT)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    if steps is not None:
+        m = steps[y0:y1, x0:x1]
+        np.copyto(sub, raw, where=m)
+    return sub
 
 
 class Blender:
@@ -71,10 +116,10 @@ class Blender:
                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT,
             )
+        wk = weight * np.float32(gain) if gain != 1.0 else weight
         part = part.astype(np.float32)
-        scale = np.float32(gain)
-        wk = weight * scale if gain != 1.0 else weight
-        self.acc[y0:y1, x0:x1] += part * wk[..., None]
+        part *= wk[..., None]
+        self.acc[y0:y1, x0:x1] += part
         self.wsum[y0:y1, x0:x1] += weight
 
     def result(self, dtype: np.dtype, in_max: float) -> np.ndarray:

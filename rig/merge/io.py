@@ -227,7 +227,7 @@ def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95)
         Image.fromarray(rgb).save(buf, "JPEG", **kw)
         return buf.getvalue()
     if ext in PNG_EXT:
-        ok, enc = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        ok, enc = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if not ok:
             raise MergeError(f"{path}: PNG encoding failed")
         return _png_with_metadata(enc.tobytes(), meta)

@@ -22,7 +22,7 @@ import numpy as np
 from rig.errors import MergeError
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale
-from rig.merge.blend import Blender, depth_steps, slice_weight
+from rig.merge.blend import ActiveTiles, Blender, box_weight, depth_steps
 from rig.merge.focus import DepthAccumulator, focus_energy, regularise
 from rig.merge.inputs import RAW_EXT, find_slices
 
@@ -149,17 +149,18 @@ def merge(
     del acc
     soften = max(0.7, 0.8 * max(w, h) / 1600.0)
     steps = depth_steps(depth)
+    tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 255.0
-    used = [k for k in range(n) if np.any(np.abs(depth - k) < 1.0)]
+    used = [k for k in range(n) if tiles.boxes(k)]
     for step, (k, img) in enumerate(_prefetch(files, used, gray=False)):
         _check_size(files[k], img, shape, files[ref])
         in_max = 65535.0 if img.dtype == np.uint16 else 255.0
-        got = slice_weight(depth, k, soften, steps)
-        if got is not None:
-            wk, box = got
-            blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
+        for box in tiles.boxes(k):
+            wk = box_weight(depth, k, box, soften, steps)
+            if wk.any():
+                blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
         del img
         report((n + step + 1) / total_steps, f"blend {step + 1}/{len(used)}")
 
