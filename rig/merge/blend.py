@@ -14,12 +14,6 @@ import cv2
 import numpy as np
 
 
-def depth_steps(depth: np.ndarray, jump: float = 1.5) -> np.ndarray:
-    """Mask of pixels next to a depth step of more than ``jump`` slices (an occlusion edge)."""
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-    return (cv2.dilate(depth, k) - cv2.erode(depth, k)) > jump
-
-
 class ActiveTiles:
     """Per-tile depth range, to find quickly where slice ``k`` has weight (skips the rest)."""
 
