@@ -56,6 +56,16 @@ class StackShotRailConfig:
     poll_s: float = option(0.1, range=(0.02, 2), unit="s", help="status poll interval while moving")
     move_timeout_s: float = option(120.0, range=(1, 3600), unit="s", help="longest a single move may take")
     trailer: int = option(0x69, range=(0, 255), help="trailing byte of host frames (checksum algorithm unverified)")
+    speed_steps_s: float | None = option(None, range=(1, 100_000), unit="steps/s",
+                                         help="write the speed register at connect (omit = keep the keypad setting; "
+                                              "register code unverified)")
+    ramp_s: float | None = option(None, range=(0, 10), unit="s",
+                                  help="write the ramp-time register at connect (omit = keep; code unverified)")
+    backlash_steps: float | None = option(None, range=(0, 10_000), unit="steps",
+                                          help="write the controller's own backlash register (omit = keep; "
+                                               "rig does its own via rail.backlash_um)")
+    shutter_pulse_s: float = option(0.2, range=(0.01, 10), unit="s", help="shutter-port pulse (SHUTTER_FIRE on time)")
+    shutter_settle_s: float = option(0.5, range=(0, 60), unit="s", help="wait after a shutter-port pulse (off time)")
 
 
 @dataclass(frozen=True)
