@@ -105,6 +105,7 @@ class MergeManager:
             try:
                 done = job.done()
                 progress = float(job.progress())
+                stage = str(job.stage()) if hasattr(job, "stage") else ""
             except Exception as exc:  # noqa: BLE001
                 self._finish(job, "failed", f"lost track of the merge: {exc}")
                 return
@@ -124,6 +125,7 @@ class MergeManager:
                     if self._job is not job or not self._state:
                         return
                     self._state["progress"] = round(max(0.0, min(progress, 1.0)), 3)
+                    self._state["stage"] = stage[:80]
                     snapshot = dict(self._state)
                 self.bus.publish(EventKind.MERGE, snapshot)
             time.sleep(POLL_S)

@@ -22,7 +22,7 @@ from typing import Any
 from rig.errors import RigError
 
 log = logging.getLogger(__name__)
-HEARTBEAT_S = 10.0
+HEARTBEAT_S = 5.0
 TICK_S = 0.25
 LIVE_FPS = 8.0
 

@@ -1,0 +1,29 @@
+/* Live view: the MJPEG stream, with fine focus moves beside it. */
+"use strict";
+
+(function () {
+  const img = rig.$("#live-img"), msg = rig.$("#live-msg"), toggle = rig.$("#live-toggle");
+  let on = false;
+
+  function show(text) { msg.textContent = text; msg.classList.toggle("hidden", !text); }
+  function start() { on = true; img.src = "/live.mjpg?t=" + Date.now(); toggle.textContent = "Pause"; show(""); }
+  function stop() { on = false; img.removeAttribute("src"); toggle.textContent = "Resume"; show("Paused"); }
+
+  img.addEventListener("error", async () => {
+    if (!on) return;
+    const r = await fetch("/live.jpg").catch(() => null);
+    let text = "No live view";
+    if (r && !r.ok) text = (await r.json().catch(() => ({}))).error || text;
+    show(text + " — retrying…");
+    setTimeout(() => { if (on) start(); }, 3000);
+  });
+  toggle.addEventListener("click", () => (on ? stop() : start()));
+  rig.$$(".live .grid2 button").forEach((b) =>
+    b.addEventListener("click", () => rig.api("POST", "/api/jog", { delta: Number(b.dataset.delta) })));
+  rig.on("status", (s) => {
+    rig.$("#live-pos").textContent = rig.fmtPos(s.position, s.units);
+    rig.$$(".live .grid2 button").forEach((b) => { b.disabled = s.busy || s.state === "fault"; });
+  });
+  window.addEventListener("pagehide", stop);
+  start();
+})();
