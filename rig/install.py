@@ -39,10 +39,19 @@ BASE_PACKAGES = ("python3-venv", "python3-pip", "polkitd")
 PI_PACKAGES = ("python3-lgpio", "python3-picamera2")
 # repository file -> installed file (besides the mirror of every asset under SHARE)
 ASSETS = (
-    "systemd/rig.service", "systemd/rig-kiosk.service", "systemd/rig-shutdown-button.service",
-    "systemd/polkit/50-rig.rules", "systemd/pam/rig-kiosk", "udev/60-rig.rules",
-    "scripts/rig-wait-ready", "scripts/rig-kiosk", "scripts/install-pi.sh", "web/kiosk/index.html",
-    "docs/install.md", "docs/field-kit.md", "docs/config.md",
+    "systemd/rig.service",
+    "systemd/rig-kiosk.service",
+    "systemd/rig-shutdown-button.service",
+    "systemd/polkit/50-rig.rules",
+    "systemd/pam/rig-kiosk",
+    "udev/60-rig.rules",
+    "scripts/rig-wait-ready",
+    "scripts/rig-kiosk",
+    "scripts/install-pi.sh",
+    "web/kiosk/index.html",
+    "docs/install.md",
+    "docs/field-kit.md",
+    "docs/config.md",
 )
 TARGETS = {
     "scripts/rig-wait-ready": f"{PREFIX}/bin/rig-wait-ready",
@@ -143,195 +152,10 @@ def find_assets(source: Path | None = None, host: Host | None = None) -> Path:
     for folder in candidates:
         if folder and (Path(folder) / "systemd" / "rig.service").is_file():
             return Path(folder)
-    raise InstallError(f"cannot find rig's install files (systemd/rig.service) in {', '.join(map(str, candidates))};"
-                       " pass --source CHECKOUT")
-
-
-def _file_step(host: Host, key: str, title: str, write: Write) -> Step:
-    current = host.path(write.path)
-    same = host.read(write.path) == write.content and (current.stat().st_mode & 0o7777) == write.mode
-    return Step(key, title, (write,), done="up to date" if same else None)
-
-
-# ---------------------------------------------------------------- install plan
-def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
-    from rig.install_config import example_config, read_existing, service_dropin
-
-    steps: list[Step] = []
-    existing = read_existing(host, CONFIG)
-    cfg_notes: list[str] = []
-    if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
-        cfg_notes.append(f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit to take effect")
-    pin = existing.system.shutdown_pin if existing else opts.shutdown_pin
-    kiosk, kiosk_notes = _want_kiosk(host, opts)
-
-    # packages
-    if opts.apt:
-        wanted = list(BASE_PACKAGES) + (list(PI_PACKAGES) if host.raspberry_pi_os() else [])
-        if kiosk:
-            wanted += ["cage", host.chromium_package()]
-        missing = [p for p in wanted if p not in host.installed(wanted)]
-        notes = () if host.raspberry_pi_os() else ("not Raspberry Pi OS: python3-lgpio/python3-picamera2 skipped",)
-        steps.append(Step("apt", "apt packages: " + " ".join(wanted),
-                          (Run(("apt-get", "update")),
-                           Run(("apt-get", "install", "-y", "--no-install-recommends", *missing))),
-                          done=None if missing else "all installed", notes=notes))
-
-    # groups and users
-    for group in dict.fromkeys(DEVICE_GROUPS + (KIOSK_GROUPS if kiosk else ())):
-        steps.append(Step(f"group:{group}", f"group {group}", (Run(("groupadd", "--system", group)),),
-                          done="exists" if group in host.groups() else None))
-    steps.append(_user_step(host, USER, STATE, DEVICE_GROUPS, "rig focus-stacking controller", create_home=False))
-    if kiosk:
-        steps.append(_user_step(host, KIOSK_USER, f"/var/lib/{KIOSK_USER}", KIOSK_GROUPS, "rig touchscreen kiosk",
-                                create_home=True))
-    if opts.admin_user and opts.admin_user != "root":
-        member = USER in host.groups() and opts.admin_user in host.groups()[USER]
-        steps.append(Step(f"admin:{opts.admin_user}", f"let {opts.admin_user} read the stacks (group {USER})",
-                          (Run(("usermod", "--append", "--groups", USER, opts.admin_user)),),
-                          done="already a member" if member else None))
-
-    # folders
-    out_root = existing.output_root if existing else STACKS
-    dirs = [Mkdir("/etc/rig"), Mkdir(STATE, 0o750, f"{USER}:{USER}"), Mkdir(out_root, 0o750, f"{USER}:{USER}")]
-    missing_dirs = tuple(d for d in dirs if not host.path(d.path).is_dir())
-    steps.append(Step("dirs", "folders: config /etc/rig, data " + STATE + ", stacks " + out_root,
-                      missing_dirs, done=None if missing_dirs else "exist"))
-
-    # the Python environment
-    site = host.venv_has_system_site_packages(VENV)
-    steps.append(Step("venv", f"virtualenv {VENV} (sees apt's lgpio and picamera2)",
-                      (Run(("python3", "-m", "venv", "--system-site-packages", VENV)),),
-                      done="exists, with system site packages" if site else None))
-    if opts.source:
-        steps.append(Step("pip", f"install rig from {opts.source} into the virtualenv",
-                          (Run((f"{VENV}/bin/pip", "install", "--upgrade", "--upgrade-strategy", "only-if-needed",
-                                str(opts.source))),)))
-    else:
-        steps.append(Step("pip", "install rig into the virtualenv", (), done="no --source given: keeping the installed rig"))
-    link = host.path("/usr/local/bin/rig")
-    linked = link.is_symlink() and os.readlink(link) == f"{VENV}/bin/rig"
-    steps.append(Step("link", "`rig` on the PATH", (Symlink("/usr/local/bin/rig", f"{VENV}/bin/rig"),),
-                      done="exists" if linked else None))
-
-    # files
-    copies = [_file_step(host, "", "", Write(f"{SHARE}/{rel}", (assets / rel).read_bytes(),
-                                             0o755 if os.access(assets / rel, os.X_OK) else 0o644))
-              for rel in ASSETS if (assets / rel).is_file()]
-    todo = tuple(s.actions[0] for s in copies if s.pending)
-    steps.append(Step("share", f"copy units, scripts, kiosk page and docs to {SHARE} (for re-installs)", todo,
-                      done=None if todo else "up to date"))
-    for rel, target in TARGETS.items():
-        if rel == "systemd/pam/rig-kiosk" and not kiosk:
-            continue
-        data = (assets / rel).read_bytes()
-        mode = 0o755 if target.startswith(f"{PREFIX}/bin/") else 0o644
-        steps.append(_file_step(host, f"file:{target}", f"install {target}", Write(target, data, mode)))
-    cfg_write = Write(CONFIG, example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
-    steps.append(Step("config", f"example machine config {CONFIG} (simulated rig until you edit it)",
-                      (cfg_write,), done="exists: kept as it is" if host.exists(CONFIG) else None,
-                      notes=tuple(cfg_notes)))
-    port = existing.web_port if existing else 8080
-    steps.append(_file_step(host, "file:" + KIOSK_ENV, f"kiosk address {KIOSK_ENV}",
-                            Write(KIOSK_ENV, f"RIG_URL=http://127.0.0.1:{port}/\n".encode())))
-    dropin = service_dropin(out_root, STATE)
-    if dropin:
-        steps.append(_file_step(host, "file:" + DROPIN, f"let rig.service write to {out_root}",
-                                Write(DROPIN, dropin.encode())))
-    elif host.exists(DROPIN):
-        steps.append(Step("file:" + DROPIN, "stacks back under " + STATE, (Remove(DROPIN),)))
-
-    # activate
-    steps += _activate(steps, kiosk, kiosk_notes, pin, opts)
-    return steps
-
-
-def _want_kiosk(host: Host, opts: Options) -> tuple[bool, tuple[str, ...]]:
-    if opts.kiosk == "no":
-        return False, ()
-    if host.display_manager():
-        if opts.kiosk == "yes":
-            return True, ("the desktop is replaced: the Pi boots to the console kiosk "
-                          "(undo: sudo systemctl set-default graphical.target)",)
-        return False, ("a desktop owns the screen, so the kiosk is not enabled; use Raspberry Pi OS Lite, "
-                       "or pass --kiosk yes to boot into the kiosk instead of the desktop",)
-    return True, ()
-
-
-def _user_step(host: Host, user: str, home: str, groups: Sequence[str], comment: str, *, create_home: bool) -> Step:
-    actions: list[Action] = []
-    if user not in host.users():
-        actions.append(Run(("useradd", "--system", "--user-group", "--home-dir", home,
-                            "--create-home" if create_home else "--no-create-home",
-                            "--shell", "/usr/sbin/nologin", "--comment", comment, user)))
-    if user not in host.users() or host.missing_memberships(user, groups):
-        actions.append(Run(("usermod", "--append", "--groups", ",".join(groups), user)))
-    return Step(f"user:{user}", f"system user {user} (groups {', '.join(groups)})", tuple(actions),
-                done=None if actions else "exists, in all groups")
-
-
-def _activate(steps: list[Step], kiosk: bool, kiosk_notes: tuple[str, ...], pin: int | None,
-              opts: Options) -> list[Step]:
-    pending = {s.key for s in steps if s.pending}
-    units_changed = any(k.startswith(f"file:{UNIT_DIR}/") for k in pending)
-    udev_changed = "file:/etc/udev/rules.d/60-rig.rules" in pending
-    out: list[Step] = []
-    if udev_changed:
-        out.append(Step("udev", "reload udev rules and apply them to plugged-in devices",
-                        (Run(("udevadm", "control", "--reload-rules")),
-                         Run(("udevadm", "trigger", "--subsystem-match=tty", "--subsystem-match=usb",
-                              "--subsystem-match=gpio")))))
-    actions: list[Action] = [Run(("systemctl", "daemon-reload"))] if units_changed else []
-    actions.append(Run(("systemctl", "enable", "rig.service")))
-    actions.append(Run(("systemctl", "enable" if kiosk else "disable", "rig-kiosk.service")))
-    actions.append(Run(("systemctl", "enable" if pin is not None else "disable", "rig-shutdown-button.service")))
-    if kiosk and any("desktop is replaced" in n for n in kiosk_notes):
-        actions.append(Run(("systemctl", "set-default", "multi-user.target")))
-    notes = list(kiosk_notes)
-    if kiosk:
-        notes.append("the kiosk takes over the screen (tty1) at the next boot")
-    notes.append(f"shutdown button on BCM {pin}" if pin is not None else "no shutdown button (system.shutdown_pin unset)")
-    out.append(Step("enable", "enable the services at boot", tuple(actions), notes=tuple(notes)))
-    if opts.start:
-        changed = bool(pending)
-        verb = "restart" if changed else "start"
-        out.append(Step("start", f"{verb} rig.service", (Run(("systemctl", verb, "rig.service")),),
-                        notes=("restarting interrupts a running stack (it is kept, marked interrupted)",)
-                        if changed else ()))
-        if pin is not None:
-            out.append(Step("start-button", "(re)start the shutdown button",
-                            (Run(("systemctl", "restart", "rig-shutdown-button.service")),)))
-    return out
-
-
-# ---------------------------------------------------------------- uninstall plan
-def plan_uninstall(host: Host) -> list[Step]:
-    present = [u for u in UNITS if host.exists(f"{UNIT_DIR}/{u}")]
-    steps = [Step("stop", "stop and disable the services",
-                  tuple(Run(("systemctl", "disable", "--now", u)) for u in reversed(present))
-                  + ((Run(("systemctl", "start", "getty@tty1.service")),) if "rig-kiosk.service" in present else ()),
-                  done=None if present else "not installed")]
-    removable = [TARGETS[k] for k in TARGETS] + [f"{UNIT_DIR}/rig.service.d", KIOSK_ENV]
-    for path in removable:
-        tree = path.endswith(".d")
-        steps.append(Step(f"remove:{path}", f"remove {path}", (Remove(path, tree),),
-                          done=None if host.exists(path) else "absent"))
-    link = host.path("/usr/local/bin/rig")
-    ours = link.is_symlink() and os.readlink(link).startswith(PREFIX)
-    steps.append(Step("remove:/usr/local/bin/rig", "remove the `rig` command link",
-                      (Remove("/usr/local/bin/rig"),), done=None if ours else "absent (or not ours)"))
-    steps.append(Step(f"remove:{PREFIX}", f"remove the program {PREFIX} (virtualenv, scripts, docs)",
-                      (Remove(PREFIX, tree=True),), done=None if host.exists(PREFIX) else "absent"))
-    steps.append(Step("reload", "reload systemd and udev",
-                      (Run(("systemctl", "daemon-reload")), Run(("udevadm", "control", "--reload-rules"))),
-                      done=None if any(s.pending for s in steps) else "nothing changed"))
-    kept = (f"kept: the stacks and data in {STATE} (and any output.root configured elsewhere)",
-            f"kept: the config {CONFIG}",
-            f"kept: the users {USER} and {KIOSK_USER} (they own the stacks); remove by hand: "
-            f"sudo userdel {KIOSK_USER}; sudo userdel {USER}",
-            "kept: apt packages (python3-lgpio, python3-picamera2, cage, chromium ...)")
-    steps.append(Step("kept", "left in place", (), done="nothing to do", notes=kept))
-    return steps
+    raise InstallError(
+        f"cannot find rig's install files (systemd/rig.service) in {', '.join(map(str, candidates))};"
+        " pass --source CHECKOUT"
+    )
 
 
 # ---------------------------------------------------------------- running a plan
@@ -355,8 +179,9 @@ def describe(steps: Sequence[Step], dry_run: bool) -> Iterator[str]:
             yield f"      note: {note}"
 
 
-def execute(steps: Sequence[Step], host: Host, runner: Runner = system_runner,
-            out: Callable[[str], None] = lambda line: None) -> int:
+def execute(
+    steps: Sequence[Step], host: Host, runner: Runner = system_runner, out: Callable[[str], None] = lambda line: None
+) -> int:
     """Carry out every pending step in order; returns how many ran. Stops at the first failure."""
     ran = 0
     for n, step in enumerate(steps, 1):
@@ -369,8 +194,10 @@ def execute(steps: Sequence[Step], host: Host, runner: Runner = system_runner,
             try:
                 _apply(action, host, runner)
             except (OSError, subprocess.CalledProcessError) as exc:
-                raise InstallError(f"step {step.title!r} failed at `{action.show()}`: {exc}; "
-                                   "fix that and run the installer again (it resumes)") from None
+                raise InstallError(
+                    f"step {step.title!r} failed at `{action.show()}`: {exc}; "
+                    "fix that and run the installer again (it resumes)"
+                ) from None
         for note in step.notes:
             out(f"      note: {note}")
         ran += 1

@@ -30,8 +30,9 @@ def read_existing(host: Host, path: str) -> Existing | None:
         cfg = load_config(host.path(path))
     except ConfigError as exc:
         raise ConfigError(f"{exc} (fix {path} or move it away, then run the installer again)") from None
-    return Existing(output_root=service_path(cfg.output.root), web_port=cfg.web.port, web_host=cfg.web.host,
-                    system=cfg.system)
+    return Existing(
+        output_root=service_path(cfg.output.root), web_port=cfg.web.port, web_host=cfg.web.host, system=cfg.system
+    )
 
 
 def service_path(path: str) -> str:

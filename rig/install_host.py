@@ -52,8 +52,9 @@ class Host:
 
     def groups(self) -> dict[str, set[str]]:
         """Group name -> supplementary members (from /etc/group)."""
-        return {row[0]: {m for m in row[3].split(",") if m} if len(row) > 3 else set()
-                for row in self._table("/etc/group")}
+        return {
+            row[0]: {m for m in row[3].split(",") if m} if len(row) > 3 else set() for row in self._table("/etc/group")
+        }
 
     def missing_memberships(self, user: str, wanted: Iterable[str]) -> list[str]:
         groups = self.groups()

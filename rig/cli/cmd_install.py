@@ -13,8 +13,11 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("install", help="install the services, kiosk and udev rules on a Raspberry Pi (sudo)",
-                       description=__doc__.splitlines()[0])
+    p = sub.add_parser(
+        "install",
+        help="install the services, kiosk and udev rules on a Raspberry Pi (sudo)",
+        description=__doc__.splitlines()[0],
+    )
     add_install_arguments(p)
     p.set_defaults(func=run_install)
     u = sub.add_parser("uninstall", help="remove the services and program; keeps stacks, config and users (sudo)")
@@ -29,14 +32,25 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def add_install_arguments(p: argparse.ArgumentParser) -> None:
     _common(p)
-    p.add_argument("--source", type=Path, help="rig source checkout to install into /opt/rig/venv "
-                                               "(default: keep the installed rig)")
-    p.add_argument("--kiosk", choices=("auto", "yes", "no"), default="auto",
-                   help="touchscreen kiosk: auto = yes unless a desktop owns the screen (default auto)")
-    p.add_argument("--field-kit", action="store_true",
-                   help="new config only: web UI on every address, for a phone on the kit's hotspot")
-    p.add_argument("--shutdown-pin", type=int, metavar="BCM",
-                   help="new config only: BCM pin of a shutdown button (field kit)")
+    p.add_argument(
+        "--source",
+        type=Path,
+        help="rig source checkout to install into /opt/rig/venv (default: keep the installed rig)",
+    )
+    p.add_argument(
+        "--kiosk",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="touchscreen kiosk: auto = yes unless a desktop owns the screen (default auto)",
+    )
+    p.add_argument(
+        "--field-kit",
+        action="store_true",
+        help="new config only: web UI on every address, for a phone on the kit's hotspot",
+    )
+    p.add_argument(
+        "--shutdown-pin", type=int, metavar="BCM", help="new config only: BCM pin of a shutdown button (field kit)"
+    )
     p.add_argument("--no-apt", dest="apt", action="store_false", help="do not install apt packages")
     p.add_argument("--no-start", dest="start", action="store_false", help="enable the services but do not (re)start")
 
@@ -65,25 +79,35 @@ def _finish(steps: list, args: argparse.Namespace, host) -> int:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from rig.install import Options, find_assets, plan_install
+    from rig.install import Options, find_assets
     from rig.install_host import Host
+    from rig.install_plan import plan_install
 
     _check_privileges(args)
     host = Host(root=args.root)
     source = args.source.resolve() if args.source else None
-    opts = Options(source=source, kiosk=args.kiosk, field_kit=args.field_kit, shutdown_pin=args.shutdown_pin,
-                   apt=args.apt, start=args.start, admin_user=os.environ.get("SUDO_USER") or None)
+    opts = Options(
+        source=source,
+        kiosk=args.kiosk,
+        field_kit=args.field_kit,
+        shutdown_pin=args.shutdown_pin,
+        apt=args.apt,
+        start=args.start,
+        admin_user=os.environ.get("SUDO_USER") or None,
+    )
     steps = plan_install(host, opts, find_assets(source, host))
     code = _finish(steps, args, host)
     if not args.dry_run:
-        print("next: edit /etc/rig/rig.toml for your rail and camera, then `sudo systemctl restart rig`; "
-              "logs: journalctl -u rig")
+        print(
+            "next: edit /etc/rig/rig.toml for your rail and camera, then `sudo systemctl restart rig`; "
+            "logs: journalctl -u rig"
+        )
     return code
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    from rig.install import plan_uninstall
     from rig.install_host import Host
+    from rig.install_plan import plan_uninstall
 
     _check_privileges(args)
     host = Host(root=args.root)

@@ -1,0 +1,327 @@
+"""`rig install` / `rig uninstall` against a temporary root: the plan step by step, the dry
+run, idempotency, and what uninstall keeps. Commands go to a fake runner that records them
+and imitates their effect on the temporary root (users, groups, packages, the venv), so a
+second run can prove it has nothing left to do. Nothing here touches the real system."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from rig.cli import main as rig_main
+from rig.config import load_config
+from rig.errors import ConfigError
+from rig.install import CONFIG, DROPIN, Options, Run, Write, describe, execute, find_assets
+from rig.install_config import example_config
+from rig.install_host import Host
+from rig.install_plan import plan_install, plan_uninstall
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+BASE_GROUPS = ["root:x:0:", "dialout:x:20:", "video:x:44:", "plugdev:x:46:", "input:x:101:", "render:x:102:"]
+
+
+class FakeSystem:
+    """A temporary root plus a runner and probe that imitate apt, useradd and friends."""
+
+    def __init__(self, root: Path, *, pi_os: bool = True, desktop: bool = False) -> None:
+        self.root = root
+        self.commands: list[list[str]] = []
+        self.packages: set[str] = {"python3-venv", "python3-pip"}
+        (root / "etc/apt/sources.list.d").mkdir(parents=True)
+        (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n")
+        (root / "etc/group").write_text("\n".join(BASE_GROUPS) + "\n")
+        if pi_os:
+            (root / "etc/rpi-issue").write_text("Raspberry Pi reference 2024-11-19\n")
+            (root / "etc/apt/sources.list.d/raspi.list").write_text(
+                "deb http://archive.raspberrypi.com/debian/ bookworm main\n"
+            )
+            (root / "proc/device-tree").mkdir(parents=True)
+            (root / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B Rev 1.0\x00")
+        if desktop:
+            (root / "etc/systemd/system").mkdir(parents=True)
+            (root / "etc/systemd/system/display-manager.service").symlink_to("/lib/systemd/system/lightdm.service")
+
+    def host(self) -> Host:
+        return Host(root=self.root, probe=self.probe)
+
+    def probe(self, argv):
+        if argv[0] == "dpkg-query":
+            names = [a for a in argv[3:] if a in self.packages]
+            return (0 if len(names) == len(argv) - 3 else 1), "".join(f"{n} ii \n" for n in names)
+        if argv[:2] == ["apt-cache", "show"]:
+            return 0, f"Package: {argv[-1]}\n"
+        raise AssertionError(f"unexpected probe {argv}")
+
+    def run(self, argv) -> None:
+        argv = list(argv)
+        self.commands.append(argv)
+        name = argv[0]
+        if name == "apt-get" and argv[1] == "install":
+            self.packages.update(a for a in argv[2:] if not a.startswith("-"))
+        elif name == "groupadd":
+            self._append("etc/group", f"{argv[-1]}:x:{900 + len(self.commands)}:")
+        elif name == "useradd":
+            user = argv[-1]
+            self._append("etc/passwd", f"{user}:x:990:990::/nonexistent:/usr/sbin/nologin")
+            self._append("etc/group", f"{user}:x:990:")
+        elif name == "usermod":
+            user, groups = argv[-1], argv[argv.index("--groups") + 1].split(",")
+            lines = []
+            for line in (self.root / "etc/group").read_text().splitlines():
+                fields = line.split(":")
+                members = [m for m in fields[3].split(",") if m]
+                if fields[0] in groups and user not in members:
+                    members.append(user)
+                lines.append(":".join(fields[:3] + [",".join(members)]))
+            (self.root / "etc/group").write_text("\n".join(lines) + "\n")
+        elif name == "python3" and argv[1:3] == ["-m", "venv"]:
+            venv = self.root / argv[-1].lstrip("/")
+            (venv / "bin").mkdir(parents=True, exist_ok=True)
+            (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+
+    def _append(self, rel: str, line: str) -> None:
+        with (self.root / rel).open("a") as fh:
+            fh.write(line + "\n")
+
+    def snapshot(self) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(self.root)): (p.read_bytes() if p.is_file() and not p.is_symlink() else b"")
+            for p in sorted(self.root.rglob("*"))
+        }
+
+
+@pytest.fixture
+def pi(tmp_path) -> FakeSystem:
+    return FakeSystem(tmp_path / "root")
+
+
+def commands(steps) -> list[str]:
+    return [shlex.join(a.argv) for s in steps if s.pending for a in s.actions if isinstance(a, Run)]
+
+
+def by_key(steps):
+    return {s.key: s for s in steps}
+
+
+def install(system: FakeSystem, **opts):
+    steps = plan_install(system.host(), Options(**opts), find_assets())
+    execute(steps, system.host(), runner=system.run)
+    return steps
+
+
+def test_plan_on_a_fresh_pi_step_by_step(pi):
+    steps = plan_install(pi.host(), Options(source=CHECKOUT, admin_user="pi"), find_assets())
+    keys = [s.key for s in steps]
+    assert keys[:4] == ["apt", "group:gpio", "group:dialout", "group:plugdev"]
+    assert keys.index("user:rig") < keys.index("dirs") < keys.index("venv") < keys.index("pip") < keys.index("enable")
+    assert keys[-2:] == ["enable", "start"]
+    assert commands(steps) == [
+        "apt-get update",
+        "apt-get install -y --no-install-recommends polkitd python3-lgpio python3-picamera2 cage chromium-browser",
+        "groupadd --system gpio",
+        "useradd --system --user-group --home-dir /var/lib/rig --no-create-home --shell /usr/sbin/nologin "
+        "--comment 'rig focus-stacking controller' rig",
+        "usermod --append --groups gpio,dialout,plugdev,video rig",
+        "useradd --system --user-group --home-dir /var/lib/rig-kiosk --create-home --shell /usr/sbin/nologin "
+        "--comment 'rig touchscreen kiosk' rig-kiosk",
+        "usermod --append --groups video,render,input rig-kiosk",
+        "usermod --append --groups rig pi",
+        "python3 -m venv --system-site-packages /opt/rig/venv",
+        f"/opt/rig/venv/bin/pip install --upgrade --upgrade-strategy only-if-needed {CHECKOUT}",
+        "udevadm control --reload-rules",
+        "udevadm trigger --subsystem-match=tty --subsystem-match=usb --subsystem-match=gpio",
+        "systemctl daemon-reload",
+        "systemctl enable rig.service",
+        "systemctl enable rig-kiosk.service",
+        "systemctl disable rig-shutdown-button.service",
+        "systemctl restart rig.service",
+    ]
+    writes = {a.path: a for s in steps for a in s.actions if isinstance(a, Write)}
+    for path, mode in {
+        "/etc/systemd/system/rig.service": 0o644,
+        "/etc/systemd/system/rig-kiosk.service": 0o644,
+        "/etc/systemd/system/rig-shutdown-button.service": 0o644,
+        "/etc/udev/rules.d/60-rig.rules": 0o644,
+        "/etc/polkit-1/rules.d/50-rig.rules": 0o644,
+        "/etc/pam.d/rig-kiosk": 0o644,
+        "/opt/rig/bin/rig-kiosk": 0o755,
+        "/opt/rig/bin/rig-wait-ready": 0o755,
+        "/opt/rig/share/web/kiosk/index.html": 0o644,
+        "/opt/rig/share/docs/install.md": 0o644,
+        CONFIG: 0o644,
+        "/etc/rig/kiosk.env": 0o644,
+    }.items():
+        assert writes[path].mode == mode, path
+    assert writes["/etc/systemd/system/rig.service"].content == (CHECKOUT / "systemd/rig.service").read_bytes()
+    assert writes["/etc/rig/kiosk.env"].content == b"RIG_URL=http://127.0.0.1:8080/\n"
+    mkdirs = [a for a in by_key(steps)["dirs"].actions]
+    assert [(d.path, d.mode, d.owner) for d in mkdirs] == [
+        ("/etc/rig", 0o755, None),
+        ("/var/lib/rig", 0o750, "rig:rig"),
+        ("/var/lib/rig/stacks", 0o750, "rig:rig"),
+    ]
+
+
+def test_dry_run_prints_every_step_and_changes_nothing(pi, capsys, monkeypatch):
+    monkeypatch.setattr("rig.install_host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
+    before = pi.snapshot()
+    assert rig_main(["install", "--dry-run", "--root", str(pi.root), "--source", str(CHECKOUT)]) == 0
+    out = capsys.readouterr().out
+    assert pi.snapshot() == before
+    steps = plan_install(pi.host(), Options(source=CHECKOUT), find_assets())
+    assert out.splitlines()[:-1] == list(describe(steps, dry_run=True))
+    assert f"[1/{len(steps)}] apt packages" in out
+    assert "      $ useradd --system --user-group" in out
+    assert "      write /etc/systemd/system/rig.service (mode 0644)" in out
+    assert out.rstrip().endswith("nothing was changed")
+
+
+def test_real_runs_need_root_and_the_real_root(pi, capsys):
+    assert rig_main(["install", "--root", str(pi.root)]) == 2
+    assert "--root is only for --dry-run" in capsys.readouterr().err
+    if os.geteuid() != 0:
+        assert rig_main(["uninstall"]) == 2
+        assert "run it with sudo" in capsys.readouterr().err
+
+
+def test_install_writes_files_and_a_second_run_changes_nothing(pi):
+    install(pi, source=CHECKOUT)
+    root = pi.root
+    unit = root / "etc/systemd/system/rig.service"
+    assert unit.read_bytes() == (CHECKOUT / "systemd/rig.service").read_bytes()
+    assert (root / "opt/rig/bin/rig-kiosk").stat().st_mode & 0o777 == 0o755
+    assert (root / "usr/local/bin/rig").readlink() == Path("/opt/rig/venv/bin/rig")
+    assert (root / "var/lib/rig/stacks").is_dir() and (root / "var/lib/rig").stat().st_mode & 0o777 == 0o750
+    cfg = load_config(root / "etc/rig/rig.toml")  # the example config is valid
+    assert (cfg.rail.backend, cfg.camera.backend, cfg.output.root) == ("sim", "sim", "/var/lib/rig/stacks")
+    assert cfg.web.host == "127.0.0.1" and cfg.system.shutdown_pin is None
+    assert ["chown", "rig:rig", str(root / "var/lib/rig")] in pi.commands
+
+    pi.commands.clear()
+    again = plan_install(pi.host(), Options(), find_assets())
+    assert [s.key for s in again if s.pending] == ["enable", "start"]
+    assert commands(again) == [
+        "systemctl enable rig.service",
+        "systemctl enable rig-kiosk.service",
+        "systemctl disable rig-shutdown-button.service",
+        "systemctl start rig.service",  # nothing changed: no restart under a running stack
+    ]
+
+
+def test_an_existing_config_is_kept_and_read(pi):
+    (pi.root / "etc/rig").mkdir(parents=True)
+    mine = (
+        '[output]\nroot = "/media/rig-data/stacks"\n[web]\nhost = "0.0.0.0"\nport = 9090\n[system]\nshutdown_pin = 26\n'
+    )
+    (pi.root / "etc/rig/rig.toml").write_text(mine)
+    steps = install(pi, shutdown_pin=5)
+    assert (pi.root / "etc/rig/rig.toml").read_text() == mine
+    step = by_key(steps)["config"]
+    assert step.done == "exists: kept as it is" and any("--shutdown-pin" in n for n in step.notes)
+    dropin = (pi.root / DROPIN.lstrip("/")).read_text()
+    assert "RequiresMountsFor=/media/rig-data/stacks" in dropin and "ReadWritePaths=/media/rig-data/stacks" in dropin
+    assert (pi.root / "media/rig-data/stacks").is_dir()
+    assert (pi.root / "etc/rig/kiosk.env").read_text() == "RIG_URL=http://127.0.0.1:9090/\n"
+    assert ["systemctl", "enable", "rig-shutdown-button.service"] in pi.commands
+    assert ["systemctl", "restart", "rig-shutdown-button.service"] in pi.commands
+
+
+def test_moving_the_stacks_back_removes_the_dropin(pi):
+    (pi.root / "etc/rig").mkdir(parents=True)
+    (pi.root / "etc/rig/rig.toml").write_text('[output]\nroot = "/media/usb"\n')
+    install(pi)
+    assert (pi.root / DROPIN.lstrip("/")).is_file()
+    (pi.root / "etc/rig/rig.toml").write_text('[output]\nroot = "~/stacks"\n')  # ~ = /var/lib/rig for the service
+    install(pi)
+    assert not (pi.root / DROPIN.lstrip("/")).exists()
+
+
+def test_a_broken_config_stops_the_installer(pi):
+    (pi.root / "etc/rig").mkdir(parents=True)
+    (pi.root / "etc/rig/rig.toml").write_text("[web]\nport = 0\n")
+    with pytest.raises(ConfigError, match="web.port.*fix /etc/rig/rig.toml"):
+        plan_install(pi.host(), Options(), find_assets())
+
+
+def test_plain_debian_and_a_desktop(tmp_path):
+    system = FakeSystem(tmp_path / "root", pi_os=False, desktop=True)
+    steps = plan_install(system.host(), Options(), find_assets())
+    cmds = commands(steps)
+    assert "apt-get install -y --no-install-recommends polkitd" in cmds  # no Pi packages, no kiosk
+    assert "systemctl disable rig-kiosk.service" in cmds and "group:render" not in by_key(steps)
+    assert any("a desktop owns the screen" in n for n in by_key(steps)["enable"].notes)
+    forced = commands(plan_install(system.host(), Options(kiosk="yes"), find_assets()))
+    assert "apt-get install -y --no-install-recommends polkitd cage chromium" in forced
+    assert "systemctl set-default multi-user.target" in forced
+
+
+def test_no_kiosk_no_apt(pi):
+    steps = plan_install(pi.host(), Options(kiosk="no", apt=False, start=False), find_assets())
+    keys = by_key(steps)
+    assert "apt" not in keys and "user:rig-kiosk" not in keys and "start" not in keys
+    assert "file:/etc/pam.d/rig-kiosk" not in keys
+    assert "systemctl disable rig-kiosk.service" in commands(steps)
+
+
+def test_uninstall_keeps_stacks_config_and_users(pi):
+    install(pi, source=CHECKOUT)
+    stack = pi.root / "var/lib/rig/stacks/20261123-143000"
+    stack.mkdir()
+    (stack / "0001.jpg").write_bytes(b"\xff\xd8frame\xff\xd9")
+    (stack / "stack.json").write_text('{"outcome": "completed"}')
+    config = (pi.root / "etc/rig/rig.toml").read_bytes()
+    pi.commands.clear()
+
+    steps = plan_uninstall(pi.host())
+    execute(steps, pi.host(), runner=pi.run)
+    assert pi.commands[:3] == [
+        ["systemctl", "disable", "--now", "rig-shutdown-button.service"],
+        ["systemctl", "disable", "--now", "rig-kiosk.service"],
+        ["systemctl", "disable", "--now", "rig.service"],
+    ]
+    for gone in (
+        "opt/rig",
+        "usr/local/bin/rig",
+        "etc/systemd/system/rig.service",
+        "etc/udev/rules.d/60-rig.rules",
+        "etc/polkit-1/rules.d/50-rig.rules",
+        "etc/pam.d/rig-kiosk",
+        "etc/rig/kiosk.env",
+    ):
+        assert not os.path.lexists(pi.root / gone), gone
+    assert (stack / "0001.jpg").read_bytes() == b"\xff\xd8frame\xff\xd9"
+    assert (pi.root / "etc/rig/rig.toml").read_bytes() == config
+    assert "rig:" in (pi.root / "etc/passwd").read_text()
+    assert not [s for s in plan_uninstall(pi.host()) if s.pending]  # idempotent
+
+
+def test_a_failing_command_names_the_step_and_says_rerun(pi):
+    import subprocess
+
+    def runner(argv):
+        if argv[0] == "useradd":
+            raise subprocess.CalledProcessError(9, argv)
+        pi.run(argv)
+
+    steps = plan_install(pi.host(), Options(), find_assets())
+    with pytest.raises(Exception, match=r"step 'system user rig .*useradd.*run the installer again"):
+        execute(steps, pi.host(), runner=runner)
+
+
+@pytest.mark.parametrize("field_kit, pin", [(False, None), (True, 26)])
+def test_example_config_is_valid(tmp_path, field_kit, pin):
+    path = tmp_path / "rig.toml"
+    path.write_text(example_config(field_kit, pin))
+    cfg = load_config(path)
+    assert cfg.web.host == ("0.0.0.0" if field_kit else "127.0.0.1")
+    assert cfg.system.shutdown_pin == pin and cfg.rail.backend == "sim"
+
+
+def test_assets_are_found_in_an_installed_share(pi):
+    install(pi, source=CHECKOUT)
+    share = pi.root / "opt/rig/share"
+    assert find_assets(share) == share
+    assert (share / "systemd/rig.service").read_bytes() == (CHECKOUT / "systemd/rig.service").read_bytes()
