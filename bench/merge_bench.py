@@ -109,7 +109,7 @@ def score_real(work: Path) -> list[str]:
             rows.append(f"| {stack.name} | rig merge failed: {err.strip()[-120:]} | | | |")
             continue
 
-        def score(img: Path) -> float | None:
+        def score(img: Path, stack: Path = stack) -> float | None:
             with tempfile.NamedTemporaryFile(suffix=".json") as js:
                 r = subprocess.run(
                     [sys.executable, str(SCORE), str(img), str(stack / "slices"), "--json", js.name, "--quiet"],
