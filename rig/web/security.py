@@ -193,7 +193,7 @@ class ControlLock:
 
 def client_label(remote_addr: str | None, user_agent: str) -> str:
     if is_loopback(remote_addr):
-        return "the rig's touchscreen"
+        return "a browser on the rig"
     ua = user_agent.lower()
     kind = "a phone" if ("mobile" in ua or "android" in ua or "iphone" in ua) else "a browser"
     return f"{kind} at {remote_addr or 'unknown address'}"

@@ -98,10 +98,11 @@ const rig = {
     this.control = c;
     const box = this.$("#control");
     box.replaceChildren();
-    if (c.mine) box.append(this.el("span", { text: "You have control" }));
+    box.title = c.held ? c.holder + " has control" + (c.mine ? " (this device)" : "") : "nobody has control";
+    if (c.mine) box.append(this.el("span", { class: "mine", text: "In control" }));
     else if (c.held) {
-      box.append(this.el("span", { text: "Watching · " + c.holder + " has control" }),
-        this.el("button", { text: "Take over", onclick: () => this.takeOver() }));
+      box.append(this.el("span", { text: "Watching" }),
+        this.el("button", { text: "Take over", "data-testid": "take-over", onclick: () => this.takeOver() }));
     }
     this.emit("control", c);
   },
