@@ -1,0 +1,244 @@
+"""Gallery: listing, files, thumbnails, path safety, delete, and merging from the UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("flask")
+
+from rig.errors import MergeError  # noqa: E402
+from rig.machine import Machine  # noqa: E402
+from rig.web import create_app  # noqa: E402
+from tests.test_web import Api, idle, sim_config, start_long, wait_for  # noqa: E402
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def api(machine: Machine) -> Iterator[Api]:
+    app = create_app(machine)
+    yield Api(app)
+    app.extensions["rig"].shutdown()
+
+
+def run_stack(api: Api, machine: Machine, **profile: Any) -> str:
+    body = {"slices": 3, "settle_s": 0, "step_um": 100, **profile}
+    assert api.post("/api/start", {"profile": body}).status_code == 202
+    idle(machine)
+    stacks = api.get("/api/stacks").get_json()["stacks"]
+    return stacks[0]["id"]
+
+
+def test_list_detail_files_and_thumbnails(api: Api, machine: Machine) -> None:
+    sid = run_stack(api, machine)
+    listing = api.get("/api/stacks").get_json()
+    (s,) = listing["stacks"]
+    assert s["outcome"] == "completed" and s["frames"] == 3 and s["merged"] is False and s["thumb_file"]
+    d = api.get(f"/api/stacks/{sid}").get_json()
+    assert [f["file"] for f in d["frame_list"]] == ["0001.jpg", "0002.jpg", "0003.jpg"]
+    assert [f["position"] for f in d["frame_list"]] == [0.0, 100.0, 200.0]
+    r = api.get(f"/stacks/{sid}/file/0002.jpg")
+    assert r.status_code == 200 and r.data[:2] == b"\xff\xd8"
+    r = api.get(f"/stacks/{sid}/file/0002.jpg?download=1")
+    assert "attachment" in r.headers["Content-Disposition"]
+    r = api.get(f"/stacks/{sid}/thumb/0001.jpg?w=160")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg"
+    assert api.get(f"/stacks/{sid}/thumb/0001.jpg?w=big").status_code == 400
+    assert api.get(f"/stacks/{sid}/thumb").status_code == 200
+    assert api.get(f"/stacks/{sid}/file/stack.json").get_json()["outcome"] == "completed"
+    assert api.get(f"/gallery/{sid}").status_code == 200
+
+
+def test_interrupted_and_unreadable_stacks_are_listed(tmp_path: Path) -> None:
+    from rig.manifest import mark_interrupted
+    root = tmp_path / "stacks"
+    (root / "old").mkdir(parents=True)
+    (root / "old" / "stack.json").write_text(json.dumps({"outcome": "running", "frames": [], "started": "2020"}))
+    (root / "junk").mkdir()
+    (root / "junk" / "stack.json").write_text("{not json")
+    marked = [str(p) for p in mark_interrupted(root)]
+    m = Machine.build(sim_config(root), profiles_dir=tmp_path / "p")
+    app = create_app(m, interrupted=marked)
+    try:
+        data = Api(app).get("/api/stacks").get_json()
+        outcomes = {s["id"]: s["outcome"] for s in data["stacks"]}
+        assert outcomes == {"old": "interrupted", "junk": "unreadable"}
+        assert data["interrupted"] == marked
+    finally:
+        app.extensions["rig"].shutdown()
+        m.close()
+
+
+@pytest.mark.parametrize("path", [
+    "/api/stacks/..", "/api/stacks/../..", "/api/stacks/%2e%2e/%2e%2e/etc", "/api/stacks/.hidden",
+    "/api/stacks//etc", "/api/stacks/a%00b", "/api/stacks/nope", "/stacks/../stack.json/file/stack.json",
+    "/stacks/%2e%2e/file/stack.json", "/stacks/nope/thumb", "/gallery/..%2f..%2fetc",
+])
+def test_traversal_is_404(api: Api, machine: Machine, path: str) -> None:
+    run_stack(api, machine)
+    r = api.get(path, follow_redirects=True)
+    assert r.status_code in (404, 405), (path, r.status_code)
+    assert r.status_code != 500
+
+
+def test_symlinks_are_never_followed(api: Api, machine: Machine, tmp_path: Path) -> None:
+    sid = run_stack(api, machine)
+    root = Path(machine.config.output.root)
+    folder = root / sid
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"\xff\xd8secret\xff\xd9")
+    # a frame listed in the manifest replaced by a symlink
+    os.unlink(folder / "0001.jpg")
+    os.symlink(secret, folder / "0001.jpg")
+    assert api.get(f"/stacks/{sid}/file/0001.jpg").status_code == 404
+    assert api.get(f"/stacks/{sid}/thumb/0001.jpg").status_code == 404
+    # a file the manifest does not list
+    (folder / "notes.txt").write_text("x")
+    assert api.get(f"/stacks/{sid}/file/notes.txt").status_code == 404
+    # a symlinked stack folder (pointing at a real stack elsewhere)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "stack.json").write_text(json.dumps({"outcome": "completed", "frames": [{"file": "x.jpg"}]}))
+    (outside / "x.jpg").write_bytes(secret.read_bytes())
+    os.symlink(outside, root / "linked")
+    assert api.get("/api/stacks/linked").status_code == 404
+    assert api.get("/stacks/linked/file/x.jpg").status_code == 404
+    assert "linked" not in [s["id"] for s in api.get("/api/stacks").get_json()["stacks"]]
+    assert api.call("DELETE", "/api/stacks/linked").status_code == 404
+    assert outside.exists()
+
+
+def test_delete_stack(api: Api, machine: Machine) -> None:
+    sid = run_stack(api, machine)
+    folder = Path(machine.config.output.root) / sid
+    assert api.call("DELETE", f"/api/stacks/{sid}").status_code == 200
+    assert not folder.exists()
+    assert api.call("DELETE", f"/api/stacks/{sid}").status_code == 404
+    start_long(api)
+    running = api.get("/api/stacks").get_json()["stacks"][0]["id"]
+    r = api.call("DELETE", f"/api/stacks/{running}")
+    assert r.status_code == 409 and "cancel it first" in r.get_json()["error"]
+    r = api.post(f"/api/stacks/{running}/merge")
+    assert r.status_code == 409
+    api.post("/api/cancel")
+    idle(machine)
+
+
+# ------------------------------------------------------------------ merging
+class FakeJob:
+    """A merge job the test drives by hand."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.fraction = 0.0
+        self.finished = threading.Event()
+        self.error: str | None = None
+        self.cancelled = False
+
+    def progress(self) -> float:
+        return self.fraction
+
+    def stage(self) -> str:
+        return "focus"
+
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def result(self) -> Path:
+        if self.error:
+            raise MergeError(self.error)
+        return self.out
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.finished.set()
+
+
+@pytest.fixture
+def fake_merge(monkeypatch: pytest.MonkeyPatch) -> list[FakeJob]:
+    child = pytest.importorskip("rig.merge.child")
+    jobs: list[FakeJob] = []
+
+    def start_merge(input_dir: Any, out_path: Any, **kw: Any) -> FakeJob:
+        assert kw["overwrite"] is True and Path(kw["depthmap"]).name == "depth.png"
+        jobs.append(FakeJob(Path(out_path)))
+        return jobs[-1]
+
+    monkeypatch.setattr(child, "start_merge", start_merge)
+    return jobs
+
+
+def test_merge_progress_conflict_cancel_and_failure(api: Api, machine: Machine, fake_merge: list[FakeJob]) -> None:
+    sid = run_stack(api, machine)
+    sub = machine.bus.subscribe()
+    r = api.post(f"/api/stacks/{sid}/merge", {"align": False})
+    assert r.status_code == 202 and r.get_json()["state"] == "running"
+    assert api.post(f"/api/stacks/{sid}/merge").status_code == 409
+    assert api.call("DELETE", f"/api/stacks/{sid}").status_code == 409
+    job = fake_merge[0]
+    job.fraction = 0.5
+
+    def merge_event(pred: Any) -> Any:
+        def check() -> Any:
+            ev = sub.get(timeout=0.1)
+            return ev if ev is not None and ev.kind == "merge" and pred(ev.payload) else None
+        return wait_for(check, what="merge event")
+
+    merge_event(lambda p: p["progress"] == 0.5 and p["stage"] == "focus")
+    assert api.get(f"/api/stacks/{sid}").get_json()["merge"]["progress"] == 0.5
+    assert api.post(f"/api/stacks/{sid}/merge/cancel").get_json()["state"] == "cancelled"
+    assert job.cancelled
+    assert api.post(f"/api/stacks/{sid}/merge/cancel").status_code == 409
+    # a failing merge reports its message
+    assert api.post(f"/api/stacks/{sid}", {}).status_code == 405
+    assert api.post(f"/api/stacks/{sid}/merge").status_code == 202
+    fake_merge[1].error = "slice 2 is corrupt"
+    fake_merge[1].finished.set()
+    ev = merge_event(lambda p: p["state"] == "failed")
+    assert ev.payload["error"] == "slice 2 is corrupt"
+    sub.close()
+
+
+def test_merge_needs_two_full_frames(api: Api, machine: Machine, fake_merge: list[FakeJob]) -> None:
+    sid = run_stack(api, machine, mode="preview-images")
+    r = api.post(f"/api/stacks/{sid}/merge")
+    assert r.status_code == 409 and "at least 2" in r.get_json()["error"]
+    assert api.post(f"/api/stacks/{sid}/merge", {"align": "yes"}).status_code == 400
+    assert api.post("/api/stacks/nope/merge").status_code == 404
+
+
+def test_profile_merge_flag_merges_after_a_completed_run(api: Api, machine: Machine,
+                                                         fake_merge: list[FakeJob]) -> None:
+    run_stack(api, machine, merge=True)
+    wait_for(lambda: fake_merge, what="the automatic merge")
+    assert api.get("/api/status").get_json()["merge"]["state"] == "running"
+    fake_merge[0].finished.set()
+    wait_for(lambda: api.get("/api/status").get_json()["merge"]["state"] == "done", what="merge done")
+
+
+def test_real_merge_in_a_child_process(api: Api, machine: Machine) -> None:
+    pytest.importorskip("rig.merge.child")
+    sid = run_stack(api, machine, slices=4, step_um=400)
+    assert api.post(f"/api/stacks/{sid}/merge").status_code == 202
+    # status stays responsive while the child merges
+    assert api.get("/api/status").status_code == 200
+    merge = wait_for(lambda: (m := api.get(f"/api/stacks/{sid}").get_json()["merge"]) and m["state"] != "running"
+                     and m, timeout=90, what="the merge to finish")
+    assert merge["state"] == "done", merge
+    d = api.get(f"/api/stacks/{sid}").get_json()
+    assert d["results"] == {"merged.tif": True, "merged.jpg": True, "depth.png": True} and d["merged"]
+    assert api.get(f"/stacks/{sid}/file/merged.jpg").data[:2] == b"\xff\xd8"
+    assert api.get(f"/stacks/{sid}/thumb/depth.png").status_code == 200
+    assert api.get("/api/stacks").get_json()["stacks"][0]["thumb_file"] == "merged.jpg"
