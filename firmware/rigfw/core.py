@@ -37,6 +37,7 @@ class Firmware:
         self.shot = None  # [focus_on_until_shutter_ms, release_ms] while focus/shutter held
         self.last_report = 0
         self.after = []
+        self.in_command = False
         self.handlers = {
             "ID": self.cmd_id,
             "PING": self.cmd_ping,
@@ -49,7 +50,9 @@ class Firmware:
             "SETPOS": self.cmd_setpos,
             "STATUS": self.cmd_status,
             "WATCHDOG": self.cmd_watchdog,
+            "REPL": self.cmd_repl,
         }
+        self.exit_requested = False
         hw.set_enable(False)
         hw.set_focus(False)
         hw.set_shutter(False)
@@ -77,15 +80,23 @@ class Firmware:
             self.fault_unreported = False
             self.write("FAULT %s %d" % (self.fault or P.R_WATCHDOG, self.pos))
         self.after = []
+        self.in_command = True
         try:
             fields = self.handlers[verb](args)
+            self.write(P.reply_ok(seq, fields))
         except P.ProtocolError as e:
             self.write(P.reply_err(seq, e.code, e.text))
-            return
-        self.write(P.reply_ok(seq, fields))
-        for event in self.after:
+        finally:
+            self.in_command = False
+        for event in self.after:  # events a command caused follow its reply
             self.write(event)
         self.after = []
+
+    def event(self, line):
+        if self.in_command:
+            self.after.append(line)
+        else:
+            self.write(line)
 
     # ------------------------------------------------------------------ periodic work
     def poll(self):
@@ -123,7 +134,7 @@ class Firmware:
         if reason == P.R_WATCHDOG or reason == P.R_ESTOP or reason == P.R_LIMIT:
             self.hw.set_enable(False)
             self.enabled = False
-        self.write("DONE %d %s" % (self.pos, reason))
+        self.event("DONE %d %s" % (self.pos, reason))
 
     def watchdog_trip(self):
         self.fault = P.R_WATCHDOG
@@ -149,7 +160,7 @@ class Firmware:
         self.hw.set_focus(False)
         self.shot = None
         if was and report:
-            self.write("SHOT")
+            self.event("SHOT")
 
     # ------------------------------------------------------------------ commands
     def cmd_id(self, args):
@@ -181,7 +192,7 @@ class Firmware:
         self.hw.set_enable(True)
         self.enabled = True
         if dist == 0:
-            self.after.append("DONE %d %s" % (self.pos, P.R_TARGET))
+            self.event("DONE %d %s" % (self.pos, P.R_TARGET))
             return ""
         self.move = Move(self.pos, target, rate, accel)
         self.hw.set_dir(dist > 0)
@@ -205,7 +216,7 @@ class Firmware:
         if self.move is not None:
             self.pos = self.move.start + self.move.dir * self.hw.steps_done()
             self.move = None
-            self.after.append("DONE %d %s" % (self.pos, P.R_ESTOP))
+            self.event("DONE %d %s" % (self.pos, P.R_ESTOP))
         return ""
 
     def cmd_enable(self, args):
@@ -265,6 +276,15 @@ class Firmware:
             1 if self.shot is not None else 0,
             self.wd.timeout_ms,
         )
+
+    def cmd_repl(self, args):
+        # maintenance: main.py leaves its loop for the MicroPython REPL (mpremote), idle only
+        if self.move is not None or self.shot is not None:
+            raise P.ProtocolError(P.E_BUSY, "moving or shutter held")
+        self.hw.set_enable(False)
+        self.enabled = False
+        self.exit_requested = True
+        return ""
 
     def cmd_watchdog(self, args):
         self.wd.timeout_ms = P.check_range(args[0], P.WDOG_MIN_MS, P.WDOG_MAX_MS, "watchdog_ms")

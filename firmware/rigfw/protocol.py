@@ -48,6 +48,7 @@ COMMANDS = {
     "SETPOS": 1,
     "STATUS": 0,
     "WATCHDOG": 1,
+    "REPL": 0,
 }
 
 
@@ -55,7 +56,7 @@ class ProtocolError(Exception):
     """A line that cannot be a command. ``code`` is one of ERROR_CODES."""
 
     def __init__(self, code, text, seq=None):
-        Exception.__init__(self, text)
+        super().__init__(text)
         self.code = code
         self.text = text
         self.seq = seq
