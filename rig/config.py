@@ -171,6 +171,7 @@ class PicamCameraConfig:
     preview_height: int = option(480, range=(48, 3000), unit="px", help="preview stream height")
     format: str = option("jpg", choices=("jpg", "png", "dng"), help="file format of full frames")
     quality: int = option(95, range=(1, 100), help="JPEG quality")
+    timeout_s: float = option(10.0, range=(0.5, 600), unit="s", help="longest a still capture may take")
 
 
 @dataclass(frozen=True)

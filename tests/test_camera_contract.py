@@ -21,15 +21,31 @@ from rig.errors import CameraError
 BACKENDS = ("sim", "gphoto", "shutter", "picam")
 
 
-@pytest.fixture(params=BACKENDS)
+def _params() -> list:
+    """One parameter per backend, or per variant when a harness lists ``VARIANTS``."""
+    params = []
+    for backend in BACKENDS:
+        try:
+            harness = importlib.import_module(f"tests.harness.camera_{backend}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tests.harness.camera_{backend}":
+                raise
+            params.append(pytest.param((backend, None), id=backend))
+            continue
+        for variant in getattr(harness, "VARIANTS", (None,)):
+            params.append(pytest.param((backend, variant), id=f"{backend}-{variant}" if variant else backend))
+    return params
+
+
+@pytest.fixture(params=_params())
 def rig_camera(request, tmp_path):
+    backend, variant = request.param
     try:
-        harness = importlib.import_module(f"tests.harness.camera_{request.param}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"tests.harness.camera_{request.param}":
-            pytest.skip(f"no harness for the {request.param} camera yet")
-        raise
-    with harness.make_camera(tmp_path) as (camera, ctl):
+        harness = importlib.import_module(f"tests.harness.camera_{backend}")
+    except ModuleNotFoundError:
+        pytest.skip(f"no harness for the {backend} camera yet")
+    args = (tmp_path,) if variant is None else (tmp_path, variant)
+    with harness.make_camera(*args) as (camera, ctl):
         yield camera, ctl
 
 

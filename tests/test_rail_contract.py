@@ -23,15 +23,31 @@ from rig.motion.base import Rail
 BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")
 
 
-@pytest.fixture(params=BACKENDS)
+def _params() -> list:
+    """One parameter per backend, or per variant when a harness lists ``VARIANTS``."""
+    params = []
+    for backend in BACKENDS:
+        try:
+            harness = importlib.import_module(f"tests.harness.rail_{backend}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tests.harness.rail_{backend}":
+                raise
+            params.append(pytest.param((backend, None), id=backend))
+            continue
+        for variant in getattr(harness, "VARIANTS", (None,)):
+            params.append(pytest.param((backend, variant), id=f"{backend}-{variant}" if variant else backend))
+    return params
+
+
+@pytest.fixture(params=_params())
 def rig_rail(request, tmp_path):
+    backend, variant = request.param
     try:
-        harness = importlib.import_module(f"tests.harness.rail_{request.param}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"tests.harness.rail_{request.param}":
-            pytest.skip(f"no harness for the {request.param} rail yet")
-        raise
-    with harness.make_rail(tmp_path) as (rail, ctl):
+        harness = importlib.import_module(f"tests.harness.rail_{backend}")
+    except ModuleNotFoundError:
+        pytest.skip(f"no harness for the {backend} rail yet")
+    args = (tmp_path,) if variant is None else (tmp_path, variant)
+    with harness.make_rail(*args) as (rail, ctl):
         yield rail, ctl
 
 

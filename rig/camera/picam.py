@@ -1,0 +1,242 @@
+"""A Raspberry Pi camera (Camera Module 3 and friends) through picamera2.
+
+One still configuration with two streams: ``main`` at full resolution for stills and a small
+``lores`` stream for live view. Each still comes from a request whose exposure started after
+the call (``capture_request(flush=True)``), so a frame never predates the last move; the
+sensor timestamp is checked as well. picamera2 is imported lazily (it only exists on a Pi:
+``pip install rig[pi]`` or apt ``python3-picamera2``). All picamera2 calls run on one device
+thread with a deadline (``camera.picam.timeout_s``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from typing import Any
+
+from rig.camera.base import Frame, looks_complete
+from rig.camera.devthread import DeviceThread, DeviceTimeout
+from rig.config import CameraConfig
+from rig.errors import BackendUnavailable, CameraError
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "picamera2 backend unavailable: install with `pip install rig[pi]` or apt python3-picamera2"
+SAVE_FORMAT = {"jpg": "jpeg", "png": "png"}
+AF_MODE_MANUAL = 0  # libcamera.controls.AfModeEnum.Manual
+
+
+class PicamCamera:
+    """Camera protocol over picamera2; ``picamera2_module`` injects a stand-in (tests)."""
+
+    def __init__(self, cfg: CameraConfig, picamera2_module: Any = None, timeout_s: float | None = None) -> None:
+        if picamera2_module is None:
+            try:
+                import picamera2 as picamera2_module
+            except ImportError as exc:
+                raise BackendUnavailable(f"{UNAVAILABLE} ({exc})") from None
+        self.cfg = cfg.picam
+        self.timeout_s = timeout_s or self.cfg.timeout_s
+        self._mod = picamera2_module
+        self._dev = DeviceThread("rig-picam")
+        self._abort = threading.Event()
+        self._error: str | None = None
+        self._flush_supported = True
+        self._last_ts = -1
+        self.captures = 0
+        self.closed = False
+        try:
+            self._call(self._open, "open")
+        except BaseException:
+            self._dev.close()
+            self.closed = True
+            raise
+
+    def _open(self) -> None:
+        try:
+            cam = self._mod.Picamera2(self.cfg.camera_num)
+        except (IndexError, RuntimeError, OSError) as exc:
+            raise CameraError(
+                f"no Pi camera found as camera {self.cfg.camera_num} (is the ribbon cable seated "
+                f"and the camera enabled?): {exc}"
+            ) from None
+        self._cam = cam
+        props = getattr(cam, "camera_properties", {}) or {}
+        self.model = str(props.get("Model", "Pi camera"))
+        full = tuple(props.get("PixelArraySize") or cam.sensor_resolution)
+        size = (self.cfg.width or full[0], self.cfg.height or full[1])
+        raw = {} if self.cfg.format == "dng" else None
+        config = cam.create_still_configuration(
+            main={"size": size},
+            lores={"size": (self.cfg.preview_width, self.cfg.preview_height)},
+            raw=raw,
+            buffer_count=2,
+        )
+        cam.configure(config)
+        cam.options["quality"] = self.cfg.quality
+        cam.start()
+        self.size = size
+
+    def _call(self, fn: Any, what: str, timeout: float | None = None) -> Any:
+        try:
+            return self._dev.call(fn, self.timeout_s if timeout is None else timeout)
+        except DeviceTimeout:
+            self._error = f"{what} timed out"
+            raise CameraError(
+                f"Pi camera {what} timed out after {self.timeout_s:g} s: the camera stopped "
+                f"responding (check the ribbon cable, then restart rig)"
+            ) from None
+        except CameraError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - libcamera raises RuntimeError and friends
+            self._error = f"{type(exc).__name__}: {exc}"
+            raise CameraError(
+                f"Pi camera disconnected or failed during {what}: {exc} (check the ribbon cable)"
+            ) from None
+
+    # -- Camera protocol ---------------------------------------------------------------
+    def _check(self) -> None:
+        if self.closed:
+            raise CameraError("Pi camera is closed")
+        if self._error:
+            raise CameraError(f"Pi camera is not usable after an earlier failure ({self._error}); restart rig")
+
+    def _fresh_request(self) -> tuple[Any, dict[str, Any]]:
+        """A completed request whose exposure started after this call."""
+        started = time.monotonic_ns()
+        if self._flush_supported:
+            try:
+                request = self._cam.capture_request(flush=True)
+            except TypeError:  # picamera2 < 0.3.13 has no flush: drop the frame in flight instead
+                self._flush_supported = False
+        if not self._flush_supported:
+            self._cam.capture_request().release()
+            request = self._cam.capture_request()
+        metadata = dict(request.get_metadata() or {})
+        ts = metadata.get("SensorTimestamp")
+        if ts is not None and ((self._flush_supported and ts < started) or ts <= self._last_ts):
+            request.release()
+            raise CameraError(f"Pi camera returned a stale frame (sensor time {ts} before the request {started})")
+        if ts is not None:
+            self._last_ts = ts
+        return request, metadata
+
+    def capture(self) -> Frame:
+        self._check()
+        self._abort.clear()
+        frame = self._call(self._capture_on_device, "capture")
+        self.captures += 1
+        return frame
+
+    def _capture_on_device(self) -> Frame:
+        request, metadata = self._fresh_request()
+        try:
+            buf = io.BytesIO()
+            if self.cfg.format == "dng":
+                request.save_dng(buf)
+            else:
+                request.save("main", buf, format=SAVE_FORMAT[self.cfg.format])
+        finally:
+            request.release()
+        data = buf.getvalue()
+        if not looks_complete(data, self.cfg.format) or (
+            self.cfg.format == "dng" and data[:4] not in (b"II*\x00", b"MM\x00*")
+        ):
+            raise CameraError(f"Pi camera produced an incomplete {self.cfg.format.upper()} frame")
+        meta = {
+            k: metadata[k] for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "LensPosition") if k in metadata
+        }
+        return Frame(data=data, ext=self.cfg.format, meta=meta)
+
+    def frame_saved(self, frame: Frame) -> None:
+        pass  # nothing is stored on the camera
+
+    def preview(self) -> bytes:
+        self._check()
+
+        def grab() -> bytes:
+            import cv2
+
+            request = self._cam.capture_request()
+            try:
+                array = request.make_array("lores")
+            finally:
+                request.release()
+            if array.ndim == 2:  # YUV420 planar (the lores format on a Pi 4)
+                array = cv2.cvtColor(array, cv2.COLOR_YUV2BGR_I420)
+            elif array.shape[2] == 4:  # XBGR8888
+                array = array[:, :, :3]
+            ok, buf = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            if not ok:
+                raise CameraError("could not encode a preview frame")
+            return buf.tobytes()
+
+        return self._call(grab, "preview")
+
+    def release(self) -> None:
+        self._abort.set()  # ends a lens settle wait
+
+    # -- lens (used by the lens rail) ----------------------------------------------------
+    def lens_range(self) -> tuple[float, float]:
+        self._check()
+        controls = getattr(self._cam, "camera_controls", {}) or {}
+        if "LensPosition" not in controls:
+            raise CameraError(
+                f"the {self.model} has no focus motor (no LensPosition control); the lens rail needs a Camera Module 3"
+            )
+        lo, hi, _ = controls["LensPosition"]
+        return float(lo), float(hi)
+
+    def lens_position(self) -> float:
+        self._check()
+        metadata = self._call(self._cam.capture_metadata, "metadata read")
+        return float(metadata.get("LensPosition", 0.0))
+
+    def set_lens_position(self, dioptres: float) -> None:
+        self._check()
+        self._call(
+            lambda: self._cam.set_controls({"AfMode": AF_MODE_MANUAL, "LensPosition": float(dioptres)}), "lens move"
+        )
+
+    def wait_frames(self, frames: int, abort: threading.Event | None = None) -> None:
+        """Let ``frames`` frames go by (the lens moves a limited amount per frame)."""
+        for _ in range(frames):
+            if (abort is not None and abort.is_set()) or self._abort.is_set():
+                return
+            self._call(self._cam.capture_metadata, "lens settle")
+
+    # -- status ---------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return {
+            "model": getattr(self, "model", "Pi camera"),
+            "camera_num": self.cfg.camera_num,
+            "resolution": "x".join(map(str, getattr(self, "size", ()))),
+            "format": self.cfg.format,
+            "captures": self.captures,
+            "error": self._error,
+        }
+
+    def health(self) -> dict[str, Any]:
+        error = "closed" if self.closed else self._error
+        return {"ok": error is None, "backend": "picam", "error": error}
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._abort.set()
+        cam = getattr(self, "_cam", None)
+
+        def shut() -> None:
+            try:
+                cam.stop()
+            finally:
+                cam.close()
+
+        if cam is not None:
+            try:
+                self._dev.call(shut, 2.0)
+            except Exception as exc:  # noqa: BLE001 - closing must not fail
+                log.warning("Pi camera close failed: %s", exc)
+        self._dev.close()

@@ -1,0 +1,160 @@
+"""Contract harness: the gphoto camera on libgphoto2's virtual camera (VCAMERADIR is set in
+conftest.py before gphoto2 is imported; every capture returns a copy of its first JPEG).
+
+Faults are injected at the libgphoto2 call boundary by a thin wrapper around the real
+``gphoto2.Camera``: ``unplug()`` makes every call fail as a pulled USB cable does (I/O error,
+then "could not find the device" on re-init); ``timeout()`` makes the next capture hang;
+``card_full()`` makes the next capture fail as the virtual camera's does when its store
+fills. libgphoto2's virtual camera has no focus drive, so ``focus=True`` adds a Canon-style
+``manualfocusdrive`` radio widget (and ``viewfinder``) answered by the wrapper.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any
+
+from rig.config import CameraConfig
+from rig.config_schema import from_table
+
+CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1}}
+CANON_DRIVE = ("Near 3", "Near 2", "Near 1", "None", "Far 1", "Far 2", "Far 3")
+
+
+class StandInWidget:
+    """The few CameraWidget methods the backend uses, for widgets the virtual camera lacks."""
+
+    def __init__(self, name: str, kind: int, choices: tuple[str, ...] = (), value: Any = None) -> None:
+        self.name, self.kind, self.choices, self.value = name, kind, choices, value
+
+    def get_name(self) -> str:
+        return self.name
+
+    def get_type(self) -> int:
+        return self.kind
+
+    def count_choices(self) -> int:
+        return len(self.choices)
+
+    def get_choice(self, i: int) -> str:
+        return self.choices[i]
+
+    def get_value(self) -> Any:
+        return self.value
+
+    def set_value(self, value: Any) -> None:
+        import gphoto2 as gp
+
+        if self.choices and value not in self.choices:
+            raise gp.GPhoto2Error(gp.GP_ERROR_BAD_PARAMETERS)
+        self.value = value
+
+
+class GphotoControl:
+    returns_frames = True
+    has_preview = False  # the virtual camera cannot capture_preview
+
+    def __init__(self, focus: bool, drive_s: float) -> None:
+        self.focus, self.drive_s = focus, drive_s
+        self.unplugged = False
+        self.hang_next_capture = False
+        self.full_next_capture = False
+        self.released = threading.Event()
+        self.focus_log: list[Any] = []  # every manualfocusdrive value set, in order
+        self.viewfinder: Any = None
+        self.calls: list[str] = []
+        self.raw: Any = None  # the current real gphoto2.Camera
+
+    def unplug(self) -> None:
+        self.unplugged = True
+
+    def timeout(self) -> None:
+        self.hang_next_capture = True
+
+    def card_full(self) -> None:
+        """The next capture fails as the virtual camera's does when its store fills
+        (GP_ERROR_NO_MEMORY). Filling it for real breaks the virtual camera for the rest of the
+        process, so tests/test_gphoto_camera.py does that in a subprocess."""
+        self.full_next_capture = True
+
+    def drives(self) -> list[Any]:
+        return [v for v in self.focus_log if v != "None"]
+
+    def factory(self) -> Any:
+        import gphoto2 as gp
+
+        if self.unplugged:
+            raise gp.GPhoto2Error(gp.GP_ERROR_IO_USB_FIND)
+        self.raw = gp.Camera()
+        return EmulatedCamera(self.raw, self)
+
+
+class EmulatedCamera:
+    """A real ``gphoto2.Camera`` with fault injection and the missing focus widgets."""
+
+    def __init__(self, raw: Any, ctl: GphotoControl) -> None:
+        import gphoto2 as gp
+
+        self._raw, self._ctl, self._gp = raw, ctl, gp
+        self._drive = StandInWidget("manualfocusdrive", gp.GP_WIDGET_RADIO, CANON_DRIVE, "None")
+        self._viewfinder = StandInWidget("viewfinder", gp.GP_WIDGET_TOGGLE, (), 0)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._raw, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._ctl.calls.append(name)
+            if self._ctl.unplugged:
+                code = self._gp.GP_ERROR_IO_USB_FIND if name == "init" else self._gp.GP_ERROR_IO
+                raise self._gp.GPhoto2Error(code)
+            if name == "capture" and self._ctl.hang_next_capture:
+                self._ctl.hang_next_capture = False
+                self._ctl.released.wait(5)  # a wedged USB transfer
+                raise self._gp.GPhoto2Error(self._gp.GP_ERROR_IO)
+            if name == "capture" and self._ctl.full_next_capture:
+                self._ctl.full_next_capture = False
+                raise self._gp.GPhoto2Error(self._gp.GP_ERROR_NO_MEMORY)
+            return attr(*args, **kwargs)
+
+        return call
+
+    def get_single_config(self, name: str) -> Any:
+        if self._ctl.focus and name in ("manualfocusdrive", "viewfinder"):
+            return self._drive if name == "manualfocusdrive" else self._viewfinder
+        return self.__getattr__("get_single_config")(name)
+
+    def set_single_config(self, name: str, widget: Any) -> None:
+        if self._ctl.focus and name in ("manualfocusdrive", "viewfinder"):
+            if self._ctl.unplugged:
+                raise self._gp.GPhoto2Error(self._gp.GP_ERROR_IO)
+            if name == "viewfinder":
+                self._ctl.viewfinder = widget.get_value()
+                return
+            self._ctl.focus_log.append(widget.get_value())
+            if widget.get_value() != "None":
+                time.sleep(self._ctl.drive_s)  # the motor takes a moment per drive
+            return
+        self.__getattr__("set_single_config")(name, widget)
+
+
+@contextmanager
+def make_camera(tmp_path, focus: bool = False, drive_s: float = 0.004, timeout_s: float = 0.5, **overrides):
+    from rig.camera.gphoto import GphotoCamera
+
+    table = {**CONFIG, "gphoto": {**CONFIG["gphoto"], **overrides}}
+    ctl = GphotoControl(focus, drive_s)
+    camera = GphotoCamera(from_table(CameraConfig, table, "harness"), camera_factory=ctl.factory, timeout_s=timeout_s)
+    try:
+        yield camera, ctl
+    finally:
+        ctl.released.set()
+        camera.close()
+        if ctl.raw is not None:  # end the virtual camera's session even after an emulated unplug,
+            try:  # or its capture counter is not reset
+                ctl.raw.exit()
+            except Exception:  # noqa: BLE001
+                pass
