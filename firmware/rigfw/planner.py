@@ -7,6 +7,8 @@
 # stop(), the number the deceleration needs): counts are integers, only rates are floats.
 
 SEG_MS = 8  # nominal segment length
+MIN_SEG_MS = 1  # shortest segment (the CPU must keep the PIO FIFO fed)
+STAIRS = 8  # a ramp to full speed takes at least this many segments (speed jumps <= rate / 8)
 MIN_RATE = 1.0  # steps/s; slower rates are raised to this
 
 
@@ -21,6 +23,8 @@ class Ramp:
         self.rate = float(rate)
         self.accel = float(accel)
         self.dt = seg_ms / 1000.0
+        if self.accel * self.dt > self.rate / STAIRS:  # steep ramp: shorter segments, finer stairs
+            self.dt = max(MIN_SEG_MS / 1000.0, self.rate / STAIRS / self.accel)
         self.v = 0.0
         # speed after one step from rest, so the first segment is not absurdly slow
         self.v_floor = min(self.rate, max(MIN_RATE, (2.0 * self.accel) ** 0.5))

@@ -100,6 +100,7 @@ def check_ramp(steps, rate, accel):
         speeds.append(1e9 / period_ns)
     assert total == steps, (steps, total)
     assert max(speeds or [0]) <= rate * 1.001
+    assert speeds[0] <= max(rate / 8.0, ramp.v_floor) * 1.001  # no jump from rest to full speed
     dv = accel * ramp.dt
     for a, b in zip(speeds[:-1], speeds[1:]):
         assert b - a <= dv * 1.01 + ramp.v_floor, (a, b)  # never accelerates faster than asked
