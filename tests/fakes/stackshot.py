@@ -28,6 +28,8 @@ class FakeStackShot:
         self.registers: dict[int, bytes] = {}
         self.shots = 0
         self.busy_next = 0
+        self.unplug_during_move: int | None = None  # pull the cable while this move (1-based) runs
+        self._moves = 0
         self._pos = start_mm
         self._move: tuple[float, float, float] | None = None  # (t0, start_mm, end_mm)
         self._shutter_until = 0.0
@@ -146,6 +148,9 @@ class FakeStackShot:
                 start = self._position_locked()
                 end = start + (distance if direction == ss.FORWARD else -distance)
                 self._move = (time.monotonic(), start, end)
+                self._moves += 1
+                if self._moves == self.unplug_during_move:
+                    threading.Timer(0.5 * abs(end - start) / self.speed_mm_s, self.unplug).start()
                 return self._reply(f, ss.RSP_OK)
             if f.cmd == ss.STOP and f.action == ss.WRITE:
                 self._halt()

@@ -66,6 +66,13 @@ class GphotoControl:
         self.viewfinder: Any = None
         self.calls: list[str] = []
         self.raw: Any = None  # the current real gphoto2.Camera
+        self.captures = 0
+        self.scheduled: dict[int, str] = {}  # capture number -> "unplug" | "timeout" | "card_full"
+
+    def fault_at_capture(self, n: int, fault: str) -> None:
+        """Inject ``fault`` just before the ``n``-th capture (1-based) of this session."""
+        assert fault in ("unplug", "timeout", "card_full"), fault
+        self.scheduled[n] = fault
 
     def unplug(self) -> None:
         self.unplugged = True
@@ -108,6 +115,11 @@ class EmulatedCamera:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             self._ctl.calls.append(name)
+            if name == "capture":
+                self._ctl.captures += 1
+                fault = self._ctl.scheduled.pop(self._ctl.captures, None)
+                if fault:
+                    getattr(self._ctl, fault)()
             if self._ctl.unplugged:
                 code = self._gp.GP_ERROR_IO_USB_FIND if name == "init" else self._gp.GP_ERROR_IO
                 raise self._gp.GPhoto2Error(code)

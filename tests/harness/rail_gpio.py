@@ -51,8 +51,8 @@ class SwitchEmulator:
     """A thread that closes a switch while the rail sits at or beyond a position, like a real
     microswitch on the carriage's path."""
 
-    def __init__(self, rail, pin, at_or_below: float) -> None:
-        self.rail, self.pin, self.at = rail, pin, at_or_below
+    def __init__(self, rail, pin, at_or_below: float | None = None, at_or_above: float | None = None) -> None:
+        self.rail, self.pin, self.below, self.above = rail, pin, at_or_below, at_or_above
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -60,7 +60,8 @@ class SwitchEmulator:
     def _run(self) -> None:
         pressed = None
         while not self._stop.is_set():
-            now = self.rail.position() <= self.at
+            pos = self.rail.position()
+            now = (self.below is not None and pos <= self.below) or (self.above is not None and pos >= self.above)
             if now != pressed:
                 (self.pin.drive_low if now else self.pin.drive_high)()
                 pressed = now
@@ -80,7 +81,13 @@ class GpioRailControl:
 
     def arm_home(self, at_um: float = -200.0) -> SwitchEmulator:
         """Put the home switch on the carriage's path, ``at_um`` by the rail's current reckoning."""
-        emulator = SwitchEmulator(self.rail, self.pin(HOME), at_um)
+        emulator = SwitchEmulator(self.rail, self.pin(HOME), at_or_below=at_um)
+        self.emulators.append(emulator)
+        return emulator
+
+    def far_limit_at(self, at_um: float) -> SwitchEmulator:
+        """A far-end limit switch that the carriage hits at ``at_um``."""
+        emulator = SwitchEmulator(self.rail, self.pin(FAR), at_or_above=at_um)
         self.emulators.append(emulator)
         return emulator
 
