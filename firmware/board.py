@@ -9,7 +9,7 @@ DIR_INVERT = False  # swap the direction of travel
 
 LIMIT_LO_PIN = 10  # near-end limit switch (None if absent)
 LIMIT_HI_PIN = 11  # far-end limit switch (None if absent)
-SWITCH_ACTIVE_LOW = True  # switches close to GND; the internal pull-up is enabled
+SWITCH_NC = False  # switches go between the pin and GND (pull-up on); True for normally-closed ones
 
 FOCUS_PIN = 14  # opto-isolator LED for the camera's focus (half-press) line
 SHUTTER_PIN = 15  # opto-isolator LED for the camera's shutter line

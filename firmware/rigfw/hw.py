@@ -22,7 +22,9 @@ class PicoHW:
             self.en_pin = Pin(board.EN_PIN, Pin.OUT, value=1 if board.EN_ACTIVE_LOW else 0)  # off
         self.focus_pin = Pin(board.FOCUS_PIN, Pin.OUT, value=0)
         self.shutter_pin = Pin(board.SHUTTER_PIN, Pin.OUT, value=0)
-        self.pressed_level = 0 if board.SWITCH_ACTIVE_LOW else 1
+        # switches are wired to GND with the pull-up on: a normally-open switch reads 0 when
+        # pressed, a normally-closed one 1 (and a broken wire reads as pressed: fail safe)
+        self.pressed_level = 1 if board.SWITCH_NC else 0
         self.forward = True
         self.limit_hit = False
         # instructions for exec(), encoded once (an IRQ handler must not allocate)
@@ -47,8 +49,7 @@ class PicoHW:
     def switch(self, pin_no, handler):
         if pin_no is None:
             return None
-        pull = Pin.PULL_UP if self.pressed_level == 0 else Pin.PULL_DOWN
-        pin = Pin(pin_no, Pin.IN, pull)
+        pin = Pin(pin_no, Pin.IN, Pin.PULL_UP)
         trigger = Pin.IRQ_FALLING if self.pressed_level == 0 else Pin.IRQ_RISING
         pin.irq(handler=handler, trigger=trigger, hard=True)
         return pin

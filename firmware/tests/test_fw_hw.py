@@ -17,7 +17,7 @@ class Board:
     DIR_INVERT = False
     LIMIT_LO_PIN = 10
     LIMIT_HI_PIN = 11
-    SWITCH_ACTIVE_LOW = True
+    SWITCH_NC = False
     FOCUS_PIN = 14
     SHUTTER_PIN = 15
     MAX_RATE = 50000
@@ -107,6 +107,22 @@ def test_limit_irq_halts_only_when_moving_toward_the_switch():
     assert hw.sm.running and hw.sm.inits == inits + 1 and hw.sm.tx == []  # queue dropped, ready
     assert hw.sm.execs[-1] == 0xE000  # STEP forced low
     assert not hw.limit_event()  # reported once
+
+
+class NCBoard(Board):
+    SWITCH_NC = True
+
+
+def test_normally_closed_switches_trip_on_opening():
+    hw = PicoHW(NCBoard)
+    hi = machine.Pin.pins[Board.LIMIT_HI_PIN]
+    assert hi.pull == machine.Pin.PULL_UP and hi.trigger == machine.Pin.IRQ_RISING
+    hi.drive(0)  # closed: not pressed
+    assert not hw.limit_hi()
+    hw.set_dir(True)
+    hw.start()
+    hi.drive(1)  # opens (pressed, or the wire broke)
+    assert hw.limit_hi() and hw.limit_event()
 
 
 def test_abort_drops_the_queue_and_leaves_step_low():
