@@ -62,8 +62,14 @@ class ShutdownButton:
     ``before_poweroff`` (errors are logged, never block the poweroff) and then runs
     ``cfg.poweroff_command``. Fires once (again only if the poweroff command failed)."""
 
-    def __init__(self, cfg: SystemConfig, *, before_poweroff: Callable[[], object] | None = None,
-                 runner: Runner = run_command, pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        cfg: SystemConfig,
+        *,
+        before_poweroff: Callable[[], object] | None = None,
+        runner: Runner = run_command,
+        pin_factory: Any = None,
+    ) -> None:
         if cfg.shutdown_pin is None:
             raise ValueError("system.shutdown_pin is not set")
         from gpiozero import Button
@@ -72,12 +78,16 @@ class ShutdownButton:
         self.before_poweroff = before_poweroff
         self.runner = runner
         self.fired = threading.Event()
-        self.button = Button(cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, hold_time=cfg.shutdown_hold_s,
-                             pin_factory=pin_factory)
+        self.button = Button(
+            cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, hold_time=cfg.shutdown_hold_s, pin_factory=pin_factory
+        )
         self.armed = not self.button.is_pressed
         if not self.armed:
-            log.warning("shutdown button on BCM %d reads pressed at start: not armed until released "
-                        "(stuck button, or system.shutdown_active_low wrong?)", cfg.shutdown_pin)
+            log.warning(
+                "shutdown button on BCM %d reads pressed at start: not armed until released "
+                "(stuck button, or system.shutdown_active_low wrong?)",
+                cfg.shutdown_pin,
+            )
         self.button.when_released = self._released
         self.button.when_held = self._held
         log.info("shutdown button on BCM %d: hold %.1f s to power off", cfg.shutdown_pin, cfg.shutdown_hold_s)
@@ -109,8 +119,11 @@ class ShutdownButton:
             log.error("poweroff command %r failed: %s", self.cfg.poweroff_command, exc)
             return 127
         if code:
-            log.error("poweroff command %r exited %d (polkit rule /etc/polkit-1/rules.d/50-rig.rules missing?)",
-                      self.cfg.poweroff_command, code)
+            log.error(
+                "poweroff command %r exited %d (polkit rule /etc/polkit-1/rules.d/50-rig.rules missing?)",
+                self.cfg.poweroff_command,
+                code,
+            )
         return code
 
     def close(self) -> None:

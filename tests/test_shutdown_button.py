@@ -62,7 +62,9 @@ def cfg(**kw) -> SystemConfig:
 def test_held_long_enough_stops_then_powers_off(factory, pin):
     order: list[str] = []
     runner = Recorder()
-    with ShutdownButton(cfg(), before_poweroff=lambda: order.append("stop"), runner=runner, pin_factory=factory) as button:
+    with ShutdownButton(
+        cfg(), before_poweroff=lambda: order.append("stop"), runner=runner, pin_factory=factory
+    ) as button:
         assert button.armed
         pin.drive_low()  # active low: pressed
         assert runner.called.wait(5), "poweroff never ran"
@@ -86,7 +88,9 @@ def test_a_short_press_does_nothing(factory, pin):
 
 def test_fires_once_and_uses_the_configured_command(factory, pin):
     runner = Recorder()
-    with ShutdownButton(cfg(poweroff_command="/usr/bin/sudo -n /sbin/poweroff --no-wall"), runner=runner, pin_factory=factory):
+    with ShutdownButton(
+        cfg(poweroff_command="/usr/bin/sudo -n /sbin/poweroff --no-wall"), runner=runner, pin_factory=factory
+    ):
         pin.drive_low()
         assert runner.called.wait(5)
         time.sleep(HOLD * 2)
