@@ -6,8 +6,10 @@ the camera reports it, JPEG end-of-image), hand the bytes to the sequencer, whic
 through the atomic writer; then, in ``frame_saved``, delete it from the camera if configured
 (always for RAM captures, which otherwise fill the camera's buffer).
 
-A transient USB error (I/O, device busy) is retried ``retries`` times; the trigger is only
-retried when the camera reported the error before exposing, never after a frame was taken.
+A transient USB error (I/O, device busy) is retried ``retries`` times, reconnecting after an
+I/O error. A failed download is retried by downloading again, never by shooting again; a failed
+trigger is retried at the same rail position, so at worst the card holds a spare frame of the
+same slice.
 All libgphoto2 calls run on one device thread with a deadline (``timeout_s``), so a wedged
 camera gives a clear "timed out" fault instead of hanging the rig.
 """

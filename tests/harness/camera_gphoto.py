@@ -67,7 +67,13 @@ class GphotoControl:
         self.calls: list[str] = []
         self.raw: Any = None  # the current real gphoto2.Camera
         self.captures = 0
-        self.scheduled: dict[int, str] = {}  # capture number -> "unplug" | "timeout" | "card_full"
+        self.scheduled: dict[int, str] = {}
+        self.failures: dict[str, list[int]] = {}
+        self.truncate_next_download = False  # capture number -> "unplug" | "timeout" | "card_full"
+
+    def fail_next(self, call: str, code: int, times: int = 1) -> None:
+        """The next ``times`` calls of ``call`` (e.g. "capture") fail with gphoto2 error ``code``."""
+        self.failures.setdefault(call, []).extend([code] * times)
 
     def fault_at_capture(self, n: int, fault: str) -> None:
         """Inject ``fault`` just before the ``n``-th capture (1-based) of this session."""
@@ -98,6 +104,16 @@ class GphotoControl:
         return EmulatedCamera(self.raw, self)
 
 
+class Truncated:
+    """A CameraFile whose data lost its tail on the wire."""
+
+    def __init__(self, cam_file: Any) -> None:
+        self.data = bytes(memoryview(cam_file.get_data_and_size()))[:-100]
+
+    def get_data_and_size(self) -> bytes:
+        return self.data
+
+
 class EmulatedCamera:
     """A real ``gphoto2.Camera`` with fault injection and the missing focus widgets."""
 
@@ -123,6 +139,11 @@ class EmulatedCamera:
             if self._ctl.unplugged:
                 code = self._gp.GP_ERROR_IO_USB_FIND if name == "init" else self._gp.GP_ERROR_IO
                 raise self._gp.GPhoto2Error(code)
+            if self._ctl.failures.get(name):
+                raise self._gp.GPhoto2Error(self._ctl.failures[name].pop(0))
+            if name == "file_get" and self._ctl.truncate_next_download:
+                self._ctl.truncate_next_download = False
+                return Truncated(attr(*args, **kwargs))
             if name == "capture" and self._ctl.hang_next_capture:
                 self._ctl.hang_next_capture = False
                 self._ctl.released.wait(5)  # a wedged USB transfer
