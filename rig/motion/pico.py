@@ -13,9 +13,6 @@ import threading
 import time
 from typing import Any
 
-import serial
-from serial.tools import list_ports
-
 from rig.config import RailConfig
 from rig.errors import BackendUnavailable, LimitError, MotionError
 from rig.motion.base import check_target
@@ -36,9 +33,19 @@ class _Pending:
         self.reply: str | None = None
 
 
+def _pyserial() -> Any:
+    """pyserial, imported on first use (hardware libraries load lazily, in backends only)."""
+    try:
+        import serial
+        import serial.tools.list_ports
+    except ImportError as e:  # pragma: no cover - pyserial is a dependency
+        raise BackendUnavailable("pico rail: pyserial is not installed (pip install pyserial)") from e
+    return serial
+
+
 def detect_port() -> str:
     """The first USB serial device with the Raspberry Pi vendor id."""
-    for p in list_ports.comports():
+    for p in _pyserial().tools.list_ports.comports():
         if p.vid == PICO_USB_VID:
             return p.device
     raise BackendUnavailable("pico rail: no Raspberry Pi Pico found on USB; set rail.pico.port")
@@ -69,6 +76,8 @@ class PicoRail:
         self._fault: str | None = None
         self._enabled = False
         self._moving = False
+        serial = _pyserial()
+        self._serial_errors = (serial.SerialException, OSError)
         try:
             self._ser = serial.Serial(self.port, self.pcfg.baud, timeout=0.05, write_timeout=self.pcfg.timeout_s)
         except (serial.SerialException, OSError, ValueError) as e:
@@ -131,7 +140,7 @@ class PicoRail:
                 try:
                     with self._wlock:
                         self._ser.write(f"{prefix}{seq} {line}\n".encode("ascii"))
-                except (serial.SerialException, OSError) as e:
+                except self._serial_errors as e:
                     self._link_lost(f"write failed: {e}")
                     self._check_link()
                 if pending.event.wait(timeout) and pending.reply is not None:
