@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
 
@@ -56,20 +57,25 @@ def events():  # type: ignore[no-untyped-def]
     with st.counter_lock:
         if st.sse_clients >= st.sse_limit:
             raise ApiError(503, "too many open status streams; close a tab and retry")
-        st.sse_clients += 1
     client = g.client
 
     def snapshot() -> dict:
         return {"status": st.machine.sequencer.status().to_dict(), "control": st.lock.state(client),
                 "merge": st.merges.status(), "interrupted": st.interrupted}
 
-    def closed() -> None:
+    def counted() -> Iterator[str]:
         with st.counter_lock:
-            st.sse_clients -= 1
+            st.sse_clients += 1
+        st.lock.stream(client, opened=True)
+        try:
+            yield from event_stream(st.machine, snapshot, lambda: st.lock.state(client), st.stopping,
+                                    lambda: st.lock.touch(client))
+        finally:
+            with st.counter_lock:
+                st.sse_clients -= 1
+            st.lock.stream(client, opened=False)
 
-    gen = event_stream(st.machine, snapshot, lambda: st.lock.state(client), st.stopping,
-                       lambda: st.lock.touch(client), closed)
-    return Response(stream_with_context(gen), mimetype="text/event-stream",
+    return Response(stream_with_context(counted()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

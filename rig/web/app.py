@@ -85,7 +85,7 @@ def state_of(app: Flask) -> WebState:
 def create_app(machine: Machine, *, token: str | None = None, host: str = "127.0.0.1", port: int = 8080,
                allowed_hosts: tuple[str, ...] | None = None, pair_url: str | None = None,
                interrupted: list[str] | None = None, web_dir: Path | None = None,
-               lock_timeout_s: float = 45.0) -> Flask:
+               lock_timeout_s: float = 15.0) -> Flask:
     """Build the app. ``token`` (required when ``host`` is not loopback) pairs LAN clients."""
     lan = not is_loopback(host) and host != "localhost"
     if lan and not token:

@@ -129,19 +129,36 @@ class Guard:
 
 
 class ControlLock:
-    """One controller at a time; it lapses when the holder has been silent for ``timeout_s``."""
+    """One controller at a time.
 
-    def __init__(self, timeout_s: float = 45.0) -> None:
+    The lock lapses when its holder has no status stream open (no page showing) and has made
+    no request for ``timeout_s``; an open page keeps it (its stream's heartbeat counts).
+    """
+
+    def __init__(self, timeout_s: float = 15.0) -> None:
         self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._holder: str | None = None
         self._label = ""
         self._since = 0.0
         self._seen: dict[str, float] = {}
+        self._streams: dict[str, int] = {}
         self.version = 0
 
     def _expired(self, now: float) -> bool:
-        return self._holder is not None and now - self._seen.get(self._holder, 0.0) > self.timeout_s
+        if self._holder is None or self._streams.get(self._holder):
+            return False
+        return now - self._seen.get(self._holder, 0.0) > self.timeout_s
+
+    def stream(self, client: str, opened: bool) -> None:
+        """Count the client's open status streams (its open pages)."""
+        with self._lock:
+            n = self._streams.get(client, 0) + (1 if opened else -1)
+            if n > 0:
+                self._streams[client] = n
+            else:
+                self._streams.pop(client, None)
+            self._seen[client] = time.monotonic()
 
     def touch(self, client: str) -> None:
         with self._lock:

@@ -34,7 +34,7 @@ def sse_event(kind: str, data: Any, seq: int | None = None) -> str:
 
 
 def event_stream(machine: Any, snapshot: Callable[[], dict[str, Any]], control: Callable[[], dict[str, Any]],
-                 stopping: threading.Event, touch: Callable[[], None], on_close: Callable[[], None]) -> Iterator[str]:
+                 stopping: threading.Event, touch: Callable[[], None]) -> Iterator[str]:
     """The SSE body for one client."""
     sub = machine.bus.subscribe()
     try:
@@ -67,7 +67,6 @@ def event_stream(machine: Any, snapshot: Callable[[], dict[str, Any]], control: 
                 yield ": keep-alive\n\n"
     finally:
         sub.close()
-        on_close()
 
 
 class PreviewHub:
