@@ -111,10 +111,10 @@ def fill_stack_form(page: Any, **fields: Any) -> None:
         page.locator(f'#stack-form [name="{name}"]').fill(str(value))
 
 
-def run_stack_in_ui(page: Any, base: str, slices: int) -> None:
+def run_stack_in_ui(page: Any, base: str, slices: int, step_um: float = 50) -> None:
     page.goto(base + "/")
     wait_idle(page)
-    fill_stack_form(page, slices=slices, step_um=50, settle_s=0.2)
+    fill_stack_form(page, slices=slices, step_um=step_um, settle_s=0.2)
     expect(page.get_by_test_id("plan")).to_contain_text(f"{slices} slices")
     page.get_by_test_id("start").click()
     expect(page.get_by_test_id("count")).to_have_text(f"{slices} / {slices}")
@@ -266,7 +266,17 @@ def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:
     out = Path(os.environ.get("RIG_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     page = page_for(TOUCH)
-    run_stack_in_ui(page, base, slices=4)
+    run_stack_in_ui(page, base, slices=8, step_um=200)
+    try:
+        import rig.merge.child  # noqa: F401
+
+        page.goto(base + "/gallery")
+        page.locator(".card").first.click()
+        page.get_by_test_id("merge").click()
+        expect(page.get_by_test_id("merge-msg")).to_have_text("Merged.", timeout=90_000)
+    except ImportError:
+        pass
+    page.evaluate("rig.api('POST', '/api/control', {action: 'release'})")
     for label, viewport in (("touch-800x480", TOUCH), ("phone-360x800", PHONE)):
         page = page_for(viewport)
         for name, path in PAGES:
@@ -276,10 +286,12 @@ def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:
                 wait_js(page, "document.querySelector('#live-img').naturalWidth > 0")
             if name == "gallery":
                 wait_js(page, "[...document.querySelectorAll('.card img')].every((i) => i.naturalWidth > 0)")
+            page.wait_for_timeout(400)  # let the progress-bar transition finish before the picture
             page.screenshot(path=str(out / f"{label}-{name}.png"))
         page.goto(base + "/gallery")
         page.locator(".card").first.click()
         wait_js(page, "document.querySelector('#result-img').naturalWidth > 0")
+        page.wait_for_timeout(400)
         page.screenshot(path=str(out / f"{label}-stack-detail.png"))
         assert page.errors == []
     assert len(list(out.glob("*.png"))) >= 14
