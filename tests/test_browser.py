@@ -32,8 +32,14 @@ from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import sim_config  # noqa: E402
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 TOUCH = {"width": 800, "height": 480}
 PHONE = {"width": 360, "height": 800}
 T = 30_000  # ms: generous upper bound for any one condition
@@ -68,8 +74,9 @@ def page_for(browser: Any) -> Iterator[Any]:
     contexts = []
 
     def make(viewport: dict[str, int]) -> Any:
-        ctx = browser.new_context(viewport=viewport, device_scale_factor=1,
-                                  is_mobile=viewport["width"] < 600, has_touch=True)
+        ctx = browser.new_context(
+            viewport=viewport, device_scale_factor=1, is_mobile=viewport["width"] < 600, has_touch=True
+        )
         ctx.set_default_timeout(T)
         contexts.append(ctx)
         page = ctx.new_page()
@@ -256,8 +263,14 @@ def test_profiles_page_saves_and_deletes(server: Any, page_for: Any) -> None:
     assert page.errors == []
 
 
-PAGES = [("stack", "/"), ("jog", "/jog"), ("live", "/live"), ("gallery", "/gallery"), ("profiles", "/profiles"),
-         ("system", "/system")]
+PAGES = [
+    ("stack", "/"),
+    ("jog", "/jog"),
+    ("live", "/live"),
+    ("gallery", "/gallery"),
+    ("profiles", "/profiles"),
+    ("system", "/system"),
+]
 
 
 def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:

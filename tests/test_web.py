@@ -183,15 +183,18 @@ def test_jog_and_plan(api: Api, machine: Machine) -> None:
     assert p == {"slices": 11, "step": 100.0, "start": 100.0, "end": 1100.0, "travel": 1000.0, "units": "um"}
 
 
-@pytest.mark.parametrize("body, fragment", [
-    ({"delta": 10, "target": 10}, "exactly one"),
-    ({}, "exactly one"),
-    ({"delta": "10"}, "must be a number"),
-    ({"delta": True}, "must be a number"),
-    ({"delta": 1e300}, "from"),
-    ({"target": -5}, "outside the soft limits"),
-    ({"target": 10, "speed": 3}, "unknown field 'speed'"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ({"delta": 10, "target": 10}, "exactly one"),
+        ({}, "exactly one"),
+        ({"delta": "10"}, "must be a number"),
+        ({"delta": True}, "must be a number"),
+        ({"delta": 1e300}, "from"),
+        ({"target": -5}, "outside the soft limits"),
+        ({"target": 10, "speed": 3}, "unknown field 'speed'"),
+    ],
+)
 def test_jog_bad_input_is_400(api: Api, body: dict, fragment: str) -> None:
     r = api.post("/api/jog", body)
     assert r.status_code == 400 and fragment in r.get_json()["error"]
@@ -234,14 +237,17 @@ def test_start_bad_input_is_400_with_a_message(api: Api, machine: Machine, raw: 
 
 
 def test_body_must_be_json_and_small(api: Api) -> None:
-    r = api.client.post("/api/cancel", data="x=1", content_type="application/x-www-form-urlencoded",
-                        headers={"X-CSRF-Token": api.csrf})
+    r = api.client.post(
+        "/api/cancel", data="x=1", content_type="application/x-www-form-urlencoded", headers={"X-CSRF-Token": api.csrf}
+    )
     assert r.status_code == 415
-    r = api.client.post("/api/start", data="{" + " " * 70000 + "}", content_type="application/json",
-                        headers={"X-CSRF-Token": api.csrf})
+    r = api.client.post(
+        "/api/start", data="{" + " " * 70000 + "}", content_type="application/json", headers={"X-CSRF-Token": api.csrf}
+    )
     assert r.status_code == 413
-    r = api.client.post("/api/start", data=b"\xff\xfe{}", content_type="application/json",
-                        headers={"X-CSRF-Token": api.csrf})
+    r = api.client.post(
+        "/api/start", data=b"\xff\xfe{}", content_type="application/json", headers={"X-CSRF-Token": api.csrf}
+    )
     assert r.status_code == 400
     assert api.post("/api/cancel", {"force": True}).status_code == 400  # cancel takes no fields
 
@@ -267,8 +273,19 @@ def test_profiles_crud(api: Api) -> None:
 
 def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
     fields = {f["name"]: f for f in api.get("/api/profile-schema").get_json()["fields"]}
-    assert set(fields) == {"slices", "step_um", "start_um", "end_um", "settle_s", "exposure_s", "mode", "out",
-                           "return_to_start", "merge", "description"}
+    assert set(fields) == {
+        "slices",
+        "step_um",
+        "start_um",
+        "end_um",
+        "settle_s",
+        "exposure_s",
+        "mode",
+        "out",
+        "return_to_start",
+        "merge",
+        "description",
+    }
     assert fields["slices"]["range"] == [2, 999] and fields["mode"]["choices"] == ["full", "preview-images", "preview"]
 
 

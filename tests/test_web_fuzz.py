@@ -21,34 +21,77 @@ from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import Api, idle, sim_config  # noqa: E402
 
-PROFILE_KEYS = ["slices", "step_um", "start_um", "end_um", "settle_s", "exposure_s", "mode", "out",
-                "return_to_start", "merge", "description"]
+PROFILE_KEYS = [
+    "slices",
+    "step_um",
+    "start_um",
+    "end_um",
+    "settle_s",
+    "exposure_s",
+    "mode",
+    "out",
+    "return_to_start",
+    "merge",
+    "description",
+]
 numbers = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, 1, 2, 999, 1000, -1, 0.5, 1e-300, 1e308, 2**63]),
 )
-scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=20),
-                    st.sampled_from(["full", "preview", "preview-images", "@GRP/@GCT4", "../x", "\x00"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-                      max_leaves=8)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    numbers,
+    st.text(max_size=20),
+    st.sampled_from(["full", "preview", "preview-images", "@GRP/@GCT4", "../x", "\x00"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8,
+)
 profiles = st.dictionaries(st.sampled_from(PROFILE_KEYS) | st.text(max_size=8), values, max_size=6)
 bodies = st.one_of(
-    st.dictionaries(st.sampled_from(["name", "profile", "delta", "target", "action", "force", "align"]) |
-                    st.text(max_size=6), values | profiles, max_size=4),
-    st.builds(lambda p, n: {"profile": p, "name": n} if n is not None else {"profile": p}, profiles,
-              st.none() | st.text(max_size=10)),
+    st.dictionaries(
+        st.sampled_from(["name", "profile", "delta", "target", "action", "force", "align"]) | st.text(max_size=6),
+        values | profiles,
+        max_size=4,
+    ),
+    st.builds(
+        lambda p, n: {"profile": p, "name": n} if n is not None else {"profile": p},
+        profiles,
+        st.none() | st.text(max_size=10),
+    ),
     values,
 )
 raw_bodies = st.one_of(
     st.binary(max_size=64),
-    st.sampled_from([b"NaN", b"{\"delta\": NaN}", b"{\"delta\": -Infinity}", b"{\"delta\": 1e999}",
-                     b"{\"profile\": {\"slices\": 1" + b"0" * 5000 + b"}}", b"[" * 3000, b"{\"a\":" * 2000,
-                     b"\xef\xbb\xbf{}", b"{\"delta\": 5,}", b"null"]),
+    st.sampled_from(
+        [
+            b"NaN",
+            b'{"delta": NaN}',
+            b'{"delta": -Infinity}',
+            b'{"delta": 1e999}',
+            b'{"profile": {"slices": 1' + b"0" * 5000 + b"}}",
+            b"[" * 3000,
+            b'{"a":' * 2000,
+            b"\xef\xbb\xbf{}",
+            b'{"delta": 5,}',
+            b"null",
+        ]
+    ),
 )
-ENDPOINTS = ["/api/start", "/api/cancel", "/api/estop", "/api/reset", "/api/jog", "/api/home", "/api/plan",
-             "/api/control"]
+ENDPOINTS = [
+    "/api/start",
+    "/api/cancel",
+    "/api/estop",
+    "/api/reset",
+    "/api/jog",
+    "/api/home",
+    "/api/plan",
+    "/api/control",
+]
 names = st.text(max_size=30).filter(lambda s: "/" not in s and s not in (".", ".."))
 
 
@@ -108,13 +151,17 @@ def test_json_commands_never_500(fuzz: tuple[Api, Machine], endpoint: str, body:
 
 
 @FUZZ
-@given(endpoint=st.sampled_from([*ENDPOINTS, "/api/profiles/x", "/api/stacks/x/merge"]), raw=raw_bodies,
-       ctype=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]))
+@given(
+    endpoint=st.sampled_from([*ENDPOINTS, "/api/profiles/x", "/api/stacks/x/merge"]),
+    raw=raw_bodies,
+    ctype=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""]),
+)
 def test_raw_bodies_never_500(fuzz: tuple[Api, Machine], endpoint: str, raw: bytes, ctype: str) -> None:
     api, machine = fuzz
     method = "PUT" if endpoint.startswith("/api/profiles/") else "POST"
-    r = api.client.open(endpoint, method=method, data=raw, content_type=ctype or None,
-                        headers={"X-CSRF-Token": api.csrf})
+    r = api.client.open(
+        endpoint, method=method, data=raw, content_type=ctype or None, headers={"X-CSRF-Token": api.csrf}
+    )
     check(r)
     settle(api, machine)
 
@@ -127,25 +174,45 @@ def test_profile_routes_never_500(fuzz: tuple[Api, Machine], name: str, body: An
         raw = json.dumps(body, allow_nan=True)
     except (ValueError, OverflowError):
         return
-    r = api.client.open("/api/profiles/" + quote(name, safe=""), method=method,
-                        data=raw if method == "PUT" else None, content_type="application/json",
-                        headers={"X-CSRF-Token": api.csrf})
+    r = api.client.open(
+        "/api/profiles/" + quote(name, safe=""),
+        method=method,
+        data=raw if method == "PUT" else None,
+        content_type="application/json",
+        headers={"X-CSRF-Token": api.csrf},
+    )
     check(r)
     if method == "PUT" and r.status_code == 200:
         assert api.call("DELETE", "/api/profiles/" + quote(name, safe="")).status_code == 200
 
 
-segments = st.one_of(st.text(max_size=12), st.sampled_from(["..", ".", "%2e%2e", "stack.json", "0001.jpg", "",
-                                                             "..%2f..", "%00", "~", "merged.jpg"]))
+segments = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["..", ".", "%2e%2e", "stack.json", "0001.jpg", "", "..%2f..", "%00", "~", "merged.jpg"]),
+)
 
 
 @FUZZ
-@given(parts=st.lists(segments, min_size=1, max_size=4), tail=st.sampled_from(
-    ["", "/file/stack.json", "/file/../../etc/passwd", "/thumb", "/thumb/0001.jpg?w=-5", "/thumb/x?w=99999999999",
-     "/merge", "/merge/cancel"]), prefix=st.sampled_from(["/api/stacks/", "/stacks/", "/gallery/"]),
-       method=st.sampled_from(["GET", "POST", "DELETE"]))
-def test_gallery_paths_never_500(fuzz: tuple[Api, Machine], parts: list[str], tail: str, prefix: str,
-                                 method: str) -> None:
+@given(
+    parts=st.lists(segments, min_size=1, max_size=4),
+    tail=st.sampled_from(
+        [
+            "",
+            "/file/stack.json",
+            "/file/../../etc/passwd",
+            "/thumb",
+            "/thumb/0001.jpg?w=-5",
+            "/thumb/x?w=99999999999",
+            "/merge",
+            "/merge/cancel",
+        ]
+    ),
+    prefix=st.sampled_from(["/api/stacks/", "/stacks/", "/gallery/"]),
+    method=st.sampled_from(["GET", "POST", "DELETE"]),
+)
+def test_gallery_paths_never_500(
+    fuzz: tuple[Api, Machine], parts: list[str], tail: str, prefix: str, method: str
+) -> None:
     api, machine = fuzz
     path = prefix + "/".join(quote(p, safe="%") for p in parts) + tail
     before = {p.name for p in Path(machine.config.output.root).iterdir()}

@@ -63,6 +63,7 @@ def test_list_detail_files_and_thumbnails(api: Api, machine: Machine) -> None:
 
 def test_interrupted_and_unreadable_stacks_are_listed(tmp_path: Path) -> None:
     from rig.manifest import mark_interrupted
+
     root = tmp_path / "stacks"
     (root / "old").mkdir(parents=True)
     (root / "old" / "stack.json").write_text(json.dumps({"outcome": "running", "frames": [], "started": "2020"}))
@@ -81,11 +82,22 @@ def test_interrupted_and_unreadable_stacks_are_listed(tmp_path: Path) -> None:
         m.close()
 
 
-@pytest.mark.parametrize("path", [
-    "/api/stacks/..", "/api/stacks/../..", "/api/stacks/%2e%2e/%2e%2e/etc", "/api/stacks/.hidden",
-    "/api/stacks//etc", "/api/stacks/a%00b", "/api/stacks/nope", "/stacks/../stack.json/file/stack.json",
-    "/stacks/%2e%2e/file/stack.json", "/stacks/nope/thumb", "/gallery/..%2f..%2fetc",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/stacks/..",
+        "/api/stacks/../..",
+        "/api/stacks/%2e%2e/%2e%2e/etc",
+        "/api/stacks/.hidden",
+        "/api/stacks//etc",
+        "/api/stacks/a%00b",
+        "/api/stacks/nope",
+        "/stacks/../stack.json/file/stack.json",
+        "/stacks/%2e%2e/file/stack.json",
+        "/stacks/nope/thumb",
+        "/gallery/..%2f..%2fetc",
+    ],
+)
 def test_traversal_is_404(api: Api, machine: Machine, path: str) -> None:
     run_stack(api, machine)
     r = api.get(path, follow_redirects=True)
@@ -194,6 +206,7 @@ def test_merge_progress_conflict_cancel_and_failure(api: Api, machine: Machine, 
         def check() -> Any:
             ev = sub.get(timeout=0.1)
             return ev if ev is not None and ev.kind == "merge" and pred(ev.payload) else None
+
         return wait_for(check, what="merge event")
 
     merge_event(lambda p: p["progress"] == 0.5 and p["stage"] == "focus")
@@ -219,8 +232,7 @@ def test_merge_needs_two_full_frames(api: Api, machine: Machine, fake_merge: lis
     assert api.post("/api/stacks/nope/merge").status_code == 404
 
 
-def test_profile_merge_flag_merges_after_a_completed_run(api: Api, machine: Machine,
-                                                         fake_merge: list[FakeJob]) -> None:
+def test_profile_merge_flag_merges_after_a_completed_run(api: Api, machine: Machine, fake_merge: list[FakeJob]) -> None:
     run_stack(api, machine, merge=True)
     wait_for(lambda: fake_merge, what="the automatic merge")
     assert api.get("/api/status").get_json()["merge"]["state"] == "running"
@@ -234,8 +246,11 @@ def test_real_merge_in_a_child_process(api: Api, machine: Machine) -> None:
     assert api.post(f"/api/stacks/{sid}/merge").status_code == 202
     # status stays responsive while the child merges
     assert api.get("/api/status").status_code == 200
-    merge = wait_for(lambda: (m := api.get(f"/api/stacks/{sid}").get_json()["merge"]) and m["state"] != "running"
-                     and m, timeout=90, what="the merge to finish")
+    merge = wait_for(
+        lambda: (m := api.get(f"/api/stacks/{sid}").get_json()["merge"]) and m["state"] != "running" and m,
+        timeout=90,
+        what="the merge to finish",
+    )
     assert merge["state"] == "done", merge
     d = api.get(f"/api/stacks/{sid}").get_json()
     assert d["results"] == {"merged.tif": True, "merged.jpg": True, "depth.png": True} and d["merged"]

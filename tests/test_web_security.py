@@ -25,8 +25,13 @@ TOKEN = "abcd-efgh-jkmn"
 @pytest.fixture
 def lan(tmp_path: Path) -> Iterator[Any]:
     m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
-    app = create_app(m, token=TOKEN, host="0.0.0.0", allowed_hosts=("rig.example",),
-                     pair_url=f"http://rig.example:8080/pair?token={TOKEN}")
+    app = create_app(
+        m,
+        token=TOKEN,
+        host="0.0.0.0",
+        allowed_hosts=("rig.example",),
+        pair_url=f"http://rig.example:8080/pair?token={TOKEN}",
+    )
     yield app
     app.extensions["rig"].shutdown()
     m.close()
@@ -107,10 +112,17 @@ def test_unpaired_lan_clients_may_watch_but_not_act(lan: Any) -> None:
     assert phone.get("/api/status").status_code == 200
     assert phone.get("/gallery").status_code == 200
     assert phone.get("/api/session").get_json()["paired"] is False
-    for method, url, body in [("POST", "/api/start", {}), ("POST", "/api/cancel", {}), ("POST", "/api/estop", {}),
-                              ("POST", "/api/jog", {"delta": 1}), ("POST", "/api/control", {"action": "take"}),
-                              ("PUT", "/api/profiles/p", {}), ("DELETE", "/api/profiles/p", None),
-                              ("DELETE", "/api/stacks/x", None), ("POST", "/api/stacks/x/merge", {})]:
+    for method, url, body in [
+        ("POST", "/api/start", {}),
+        ("POST", "/api/cancel", {}),
+        ("POST", "/api/estop", {}),
+        ("POST", "/api/jog", {"delta": 1}),
+        ("POST", "/api/control", {"action": "take"}),
+        ("PUT", "/api/profiles/p", {}),
+        ("DELETE", "/api/profiles/p", None),
+        ("DELETE", "/api/stacks/x", None),
+        ("POST", "/api/stacks/x/merge", {}),
+    ]:
         r = phone.call(method, url, body)
         assert r.status_code == 401, (method, url)
         assert r.get_json()["code"] == "pairing"

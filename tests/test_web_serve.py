@@ -61,8 +61,13 @@ def served(tmp_path: Path) -> Any:
     old.mkdir(parents=True)
     (old / "stack.json").write_text(json.dumps({"outcome": "running", "frames": [], "started": "2020-01-01"}))
     env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         while True:
@@ -116,8 +121,13 @@ def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:
     port = s.getsockname()[1]
     try:
         env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-        r = subprocess.run([sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", str(port)], env=env,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         s.close()
     assert r.returncode == 2 and "cannot listen" in r.stderr

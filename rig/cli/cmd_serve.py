@@ -22,12 +22,16 @@ STOP_WAIT_S = 30.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the web UI (touchscreen and phone)",
-                       description="Serve the touchscreen/phone UI and the JSON API. Binds 127.0.0.1 by default; "
-                                   "--host 0.0.0.0 opens LAN access, which needs the pairing token it prints.")
+    p = sub.add_parser(
+        "serve",
+        help="run the web UI (touchscreen and phone)",
+        description="Serve the touchscreen/phone UI and the JSON API. Binds 127.0.0.1 by default; "
+        "--host 0.0.0.0 opens LAN access, which needs the pairing token it prints.",
+    )
     p.add_argument("--config", metavar="FILE", help="machine config (TOML); default: the simulated rig")
-    p.add_argument("--sim", action="store_true",
-                   help="use the built-in simulated rig with real-time moves (ignores --config)")
+    p.add_argument(
+        "--sim", action="store_true", help="use the built-in simulated rig with real-time moves (ignores --config)"
+    )
     p.add_argument("--host", help="address to bind (default: web.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default: web.port, 8080; 0 = any free port)")
     p.set_defaults(func=run)
@@ -101,11 +105,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         lan_ip = (lan_addresses() or [host])[0] if lan else None
         pair_base = f"http://{lan_ip}:{port}" if lan else None
-        app = create_app(machine, token=token, host=host, port=port,
-                         pair_url=f"{pair_base}/pair?token={token}" if lan else None, interrupted=interrupted)
+        app = create_app(
+            machine,
+            token=token,
+            host=host,
+            port=port,
+            pair_url=f"{pair_base}/pair?token={token}" if lan else None,
+            interrupted=interrupted,
+        )
         try:
-            server = create_server(app, host=host, port=port, threads=cfg.web.threads, ident="rig",
-                                   channel_timeout=120, clear_untrusted_proxy_headers=True)
+            server = create_server(
+                app,
+                host=host,
+                port=port,
+                threads=cfg.web.threads,
+                ident="rig",
+                channel_timeout=120,
+                clear_untrusted_proxy_headers=True,
+            )
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         real_port = server.effective_port  # type: ignore[union-attr]

@@ -42,8 +42,16 @@ def _status_response(code: int = 200):  # type: ignore[no-untyped-def]
 @api.get("/session")
 def session():  # type: ignore[no-untyped-def]
     st = state()
-    return jsonify({"csrf": st.guard.csrf_for(g.client), "paired": g.paired, "lan": st.lan,
-                    "loopback": g.loopback, "control": st.lock.state(g.client), "version": __version__})
+    return jsonify(
+        {
+            "csrf": st.guard.csrf_for(g.client),
+            "paired": g.paired,
+            "lan": st.lan,
+            "loopback": g.loopback,
+            "control": st.lock.state(g.client),
+            "version": __version__,
+        }
+    )
 
 
 @api.get("/status")
@@ -60,23 +68,31 @@ def events():  # type: ignore[no-untyped-def]
     client = g.client
 
     def snapshot() -> dict:
-        return {"status": st.machine.sequencer.status().to_dict(), "control": st.lock.state(client),
-                "merge": st.merges.status(), "interrupted": st.interrupted}
+        return {
+            "status": st.machine.sequencer.status().to_dict(),
+            "control": st.lock.state(client),
+            "merge": st.merges.status(),
+            "interrupted": st.interrupted,
+        }
 
     def counted() -> Iterator[str]:
         with st.counter_lock:
             st.sse_clients += 1
         st.lock.stream(client, opened=True)
         try:
-            yield from event_stream(st.machine, snapshot, lambda: st.lock.state(client), st.stopping,
-                                    lambda: st.lock.touch(client))
+            yield from event_stream(
+                st.machine, snapshot, lambda: st.lock.state(client), st.stopping, lambda: st.lock.touch(client)
+            )
         finally:
             with st.counter_lock:
                 st.sse_clients -= 1
             st.lock.stream(client, opened=False)
 
-    return Response(stream_with_context(counted()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return Response(
+        stream_with_context(counted()),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 # ----------------------------------------------------------------- motion commands
@@ -155,8 +171,16 @@ def plan():  # type: ignore[no-untyped-def]
     profile = profile_from(data["profile"], "profile")
     seq = state().machine.sequencer
     p = seq.plan(profile)
-    return jsonify({"slices": p.slices, "step": p.step, "start": p.targets[0], "end": p.targets[-1],
-                    "travel": abs(p.targets[-1] - p.targets[0]), "units": p.units})
+    return jsonify(
+        {
+            "slices": p.slices,
+            "step": p.step,
+            "start": p.targets[0],
+            "end": p.targets[-1],
+            "travel": abs(p.targets[-1] - p.targets[0]),
+            "units": p.units,
+        }
+    )
 
 
 @api.post("/control")
@@ -182,10 +206,19 @@ def profile_schema() -> list[dict]:
     for f in dataclasses.fields(Profile):
         tp, optional = _resolve(Profile, f)
         meta = f.metadata
-        rows.append({"name": f.name, "type": tp.__name__, "optional": optional, "default": f.default,
-                     "range": list(meta["range"]) if meta.get("range") else None,
-                     "choices": list(meta["choices"]) if meta.get("choices") else None,
-                     "unit": meta.get("unit") or "", "help": meta.get("help") or "", "allowed": _allowed(f)})
+        rows.append(
+            {
+                "name": f.name,
+                "type": tp.__name__,
+                "optional": optional,
+                "default": f.default,
+                "range": list(meta["range"]) if meta.get("range") else None,
+                "choices": list(meta["choices"]) if meta.get("choices") else None,
+                "unit": meta.get("unit") or "",
+                "help": meta.get("help") or "",
+                "allowed": _allowed(f),
+            }
+        )
     return rows
 
 
@@ -242,8 +275,14 @@ def profile_delete(name: str):  # type: ignore[no-untyped-def]
 @api.get("/stacks")
 def stacks():  # type: ignore[no-untyped-def]
     st = state()
-    return jsonify({"root": str(st.gallery.root), "stacks": st.gallery.stacks(), "interrupted": st.interrupted,
-                    "merge": st.merges.status()})
+    return jsonify(
+        {
+            "root": str(st.gallery.root),
+            "stacks": st.gallery.stacks(),
+            "interrupted": st.interrupted,
+            "merge": st.merges.status(),
+        }
+    )
 
 
 @api.get("/stacks/<path:sid>")
@@ -316,8 +355,12 @@ def system():  # type: ignore[no-untyped-def]
         probe = probe.parent
     try:
         du = shutil.disk_usage(probe)
-        disk = {"path": str(root), "free_mb": round(du.free / 1e6), "total_mb": round(du.total / 1e6),
-                "min_free_mb": cfg.output.min_free_mb}
+        disk = {
+            "path": str(root),
+            "free_mb": round(du.free / 1e6),
+            "total_mb": round(du.total / 1e6),
+            "min_free_mb": cfg.output.min_free_mb,
+        }
     except OSError as exc:
         disk = {"path": str(root), "error": str(exc)}
     try:
@@ -325,18 +368,25 @@ def system():  # type: ignore[no-untyped-def]
     except Exception as exc:  # noqa: BLE001
         camera_info = {"error": f"{type(exc).__name__}: {exc}"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return jsonify({
-        "version": __version__,
-        "config": cfg.summary(),
-        "rail": _health(m.rail),
-        "camera": _health(m.camera),
-        "camera_info": camera_info,
-        "disk": disk,
-        "cpu_temp_c": cpu_temp_c(),
-        "load": [round(x, 2) for x in load] if load else None,
-        "time": time.time(),
-        "web": {"lan": st.lan, "threads": cfg.web.threads, "max_live_viewers": cfg.web.max_live_viewers,
-                "live_viewers": st.preview.viewers, "status_streams": st.sse_clients},
-        "merge_available": merge_available(),
-        "profiles_folder": str(m.profiles.folder),
-    })
+    return jsonify(
+        {
+            "version": __version__,
+            "config": cfg.summary(),
+            "rail": _health(m.rail),
+            "camera": _health(m.camera),
+            "camera_info": camera_info,
+            "disk": disk,
+            "cpu_temp_c": cpu_temp_c(),
+            "load": [round(x, 2) for x in load] if load else None,
+            "time": time.time(),
+            "web": {
+                "lan": st.lan,
+                "threads": cfg.web.threads,
+                "max_live_viewers": cfg.web.max_live_viewers,
+                "live_viewers": st.preview.viewers,
+                "status_streams": st.sse_clients,
+            },
+            "merge_available": merge_available(),
+            "profiles_folder": str(m.profiles.folder),
+        }
+    )

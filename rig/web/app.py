@@ -41,8 +41,10 @@ from rig.web.stream import PreviewHub
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 @dataclass
@@ -82,27 +84,48 @@ def state_of(app: Flask) -> WebState:
     return app.extensions["rig"]
 
 
-def create_app(machine: Machine, *, token: str | None = None, host: str = "127.0.0.1", port: int = 8080,
-               allowed_hosts: tuple[str, ...] | None = None, pair_url: str | None = None,
-               interrupted: list[str] | None = None, web_dir: Path | None = None,
-               lock_timeout_s: float = 15.0) -> Flask:
+def create_app(
+    machine: Machine,
+    *,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    allowed_hosts: tuple[str, ...] | None = None,
+    pair_url: str | None = None,
+    interrupted: list[str] | None = None,
+    web_dir: Path | None = None,
+    lock_timeout_s: float = 15.0,
+) -> Flask:
     """Build the app. ``token`` (required when ``host`` is not loopback) pairs LAN clients."""
     lan = not is_loopback(host) and host != "localhost"
     if lan and not token:
         raise ValueError("a pairing token is required when serving beyond loopback")
     web = Path(web_dir or os.environ.get("RIG_WEB_DIR") or WEB_DIR)
-    app = Flask("rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"),
-                static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False, SECRET_KEY=secrets.token_bytes(32),
-                      TEMPLATES_AUTO_RELOAD=False)
+    app = Flask(
+        "rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"), static_url_path="/static"
+    )
+    app.config.update(
+        MAX_CONTENT_LENGTH=64 * 1024,
+        JSON_SORT_KEYS=False,
+        SECRET_KEY=secrets.token_bytes(32),
+        TEMPLATES_AUTO_RELOAD=False,
+    )
     app.json.sort_keys = False
     cfg = machine.config
     extra = tuple(cfg.web.allowed_hosts) + tuple(allowed_hosts or ())
     guard = Guard(token=token if lan else None, allowed_hosts=default_allowed_hosts(host, extra))
-    st = WebState(machine=machine, guard=guard, lock=ControlLock(lock_timeout_s),
-                  gallery=Gallery(cfg.output.root), merges=MergeManager(machine.bus),
-                  preview=PreviewHub(machine, cfg.web.max_live_viewers), lan=lan, pair_url=pair_url,
-                  interrupted=list(interrupted or []), sse_limit=max(2, cfg.web.threads - 8))
+    st = WebState(
+        machine=machine,
+        guard=guard,
+        lock=ControlLock(lock_timeout_s),
+        gallery=Gallery(cfg.output.root),
+        merges=MergeManager(machine.bus),
+        preview=PreviewHub(machine, cfg.web.max_live_viewers),
+        lan=lan,
+        pair_url=pair_url,
+        interrupted=list(interrupted or []),
+        sse_limit=max(2, cfg.web.threads - 8),
+    )
     app.extensions["rig"] = st
 
     from rig.web.api import api
@@ -125,8 +148,9 @@ def _install_hooks(app: Flask) -> None:
         st = state()
         g.new_client = None
         if not st.guard.host_ok(request.headers.get("Host")):
-            raise ApiError(403, "this Host name is not allowed (DNS-rebinding guard); add it to web.allowed_hosts",
-                           "host")
+            raise ApiError(
+                403, "this Host name is not allowed (DNS-rebinding guard); add it to web.allowed_hosts", "host"
+            )
         cid = request.cookies.get("rig_client", "")
         if not CLIENT_RE.match(cid):
             cid = secrets.token_urlsafe(18)
@@ -136,13 +160,18 @@ def _install_hooks(app: Flask) -> None:
         g.label = client_label(request.remote_addr, request.headers.get("User-Agent", ""))
         auth = request.headers.get("Authorization", "")
         g.bearer = st.guard.token is not None and auth.startswith("Bearer ") and st.guard.token_ok(auth[7:])
-        g.paired = (st.guard.token is None or g.loopback or g.bearer
-                    or st.guard.token_ok(request.cookies.get("rig_pair")))
+        g.paired = (
+            st.guard.token is None or g.loopback or g.bearer or st.guard.token_ok(request.cookies.get("rig_pair"))
+        )
         st.lock.touch(cid)
         if request.method in MUTATING:
             if not g.paired:
-                raise ApiError(401, "this device is not paired with the rig: scan the QR code on the rig's "
-                               "System page, or open /pair and type the token", "pairing")
+                raise ApiError(
+                    401,
+                    "this device is not paired with the rig: scan the QR code on the rig's "
+                    "System page, or open /pair and type the token",
+                    "pairing",
+                )
             if not g.bearer:
                 origin = request.headers.get("Origin")
                 host = (request.headers.get("Host") or "").lower()
@@ -224,7 +253,10 @@ def _auto_merge_loop(st: WebState) -> None:
 def request_json_state(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Status + control + merge: what every client needs to draw the header."""
     st = state()
-    out = {"status": st.machine.sequencer.status().to_dict(), "control": st.lock.state(g.client),
-           "merge": st.merges.status()}
+    out = {
+        "status": st.machine.sequencer.status().to_dict(),
+        "control": st.lock.state(g.client),
+        "merge": st.merges.status(),
+    }
     out.update(extra or {})
     return out

@@ -17,8 +17,9 @@ def live():  # type: ignore[no-untyped-def]
     hub = state().preview
     if not hub.join():
         raise ApiError(503, f"live view is limited to {hub.max_viewers} viewers at a time")
-    return Response(hub.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        hub.mjpeg(), mimetype="multipart/x-mixed-replace; boundary=frame", headers={"Cache-Control": "no-store"}
+    )
 
 
 @files.get("/live.jpg")

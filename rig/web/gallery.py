@@ -164,9 +164,15 @@ class Gallery:
         info["units"] = units
         info["profile"] = data.get("profile") if isinstance(data.get("profile"), dict) else {}
         info["frame_list"] = [
-            {"index": f.get("index"), "position": f.get(key), "file": f.get("file"),
-             "preview": bool(f.get("preview")), "displayable": _displayable(f.get("file"))}
-            for f in data.get("frames") or [] if isinstance(f, dict)
+            {
+                "index": f.get("index"),
+                "position": f.get(key),
+                "file": f.get("file"),
+                "preview": bool(f.get("preview")),
+                "displayable": _displayable(f.get("file")),
+            }
+            for f in data.get("frames") or []
+            if isinstance(f, dict)
         ]
         info["results"] = {name: (folder / name).is_file() for name in RESULT_FILES}
         return info

@@ -67,15 +67,27 @@ class MergeManager:
             if self._state and self._state["state"] == "running":
                 raise StateError(f"a merge of {self._state['stack']} is already running; wait for it or cancel it")
             try:
-                job = start_merge(folder, folder / MERGED_TIF, depthmap=folder / DEPTH_PNG,
-                                  jpeg=folder / MERGED_JPG, align=align, overwrite=True)
+                job = start_merge(
+                    folder,
+                    folder / MERGED_TIF,
+                    depthmap=folder / DEPTH_PNG,
+                    jpeg=folder / MERGED_JPG,
+                    align=align,
+                    overwrite=True,
+                )
             except RigError:
                 raise
             except (OSError, ValueError) as exc:
                 raise ApiError(503, f"could not start the merge: {exc}") from None
             self._job = job
-            self._state = {"folder": str(folder), "stack": stack_id, "state": "running", "progress": 0.0,
-                           "error": None, "started": time.time()}
+            self._state = {
+                "folder": str(folder),
+                "stack": stack_id,
+                "state": "running",
+                "progress": 0.0,
+                "error": None,
+                "started": time.time(),
+            }
             snapshot = dict(self._state)
             self._watcher = threading.Thread(target=self._watch, args=(job,), name="rig-merge-watch", daemon=True)
             self._watcher.start()

@@ -8,14 +8,28 @@ from rig.web.app import state
 
 pages = Blueprint("pages", __name__)
 
-NAV = (("stack", "/", "Stack"), ("jog", "/jog", "Jog"), ("live", "/live", "Live"),
-       ("gallery", "/gallery", "Gallery"), ("profiles", "/profiles", "Profiles"), ("system", "/system", "System"))
+NAV = (
+    ("stack", "/", "Stack"),
+    ("jog", "/jog", "Jog"),
+    ("live", "/live", "Live"),
+    ("gallery", "/gallery", "Gallery"),
+    ("profiles", "/profiles", "Profiles"),
+    ("system", "/system", "System"),
+)
 
 
 def _page(template: str, page: str, **extra):  # type: ignore[no-untyped-def]
     st = state()
-    return render_template(template, page=page, nav=NAV, lan=st.lan, loopback=g.loopback, paired=g.paired,
-                           csrf=st.guard.csrf_for(g.client), **extra)
+    return render_template(
+        template,
+        page=page,
+        nav=NAV,
+        lan=st.lan,
+        loopback=g.loopback,
+        paired=g.paired,
+        csrf=st.guard.csrf_for(g.client),
+        **extra,
+    )
 
 
 @pages.get("/")

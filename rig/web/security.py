@@ -203,9 +203,13 @@ class ControlLock:
                 self._holder = None
                 self.version += 1
             held = self._holder is not None
-            return {"held": held, "mine": held and self._holder == client,
-                    "holder": self._label if held else None, "since": self._since if held else None,
-                    "version": self.version}
+            return {
+                "held": held,
+                "mine": held and self._holder == client,
+                "holder": self._label if held else None,
+                "since": self._since if held else None,
+                "version": self.version,
+            }
 
 
 def client_label(remote_addr: str | None, user_agent: str) -> str:

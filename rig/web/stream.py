@@ -33,8 +33,13 @@ def sse_event(kind: str, data: Any, seq: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {text}\n\n"
 
 
-def event_stream(machine: Any, snapshot: Callable[[], dict[str, Any]], control: Callable[[], dict[str, Any]],
-                 stopping: threading.Event, touch: Callable[[], None]) -> Iterator[str]:
+def event_stream(
+    machine: Any,
+    snapshot: Callable[[], dict[str, Any]],
+    control: Callable[[], dict[str, Any]],
+    stopping: threading.Event,
+    touch: Callable[[], None],
+) -> Iterator[str]:
     """The SSE body for one client."""
     sub = machine.bus.subscribe()
     try:
@@ -164,7 +169,12 @@ class PreviewHub:
                         return
                     continue
                 seq = new_seq
-                yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(frame)).encode()
-                       + b"\r\n\r\n" + frame + b"\r\n")
+                yield (
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                    + str(len(frame)).encode()
+                    + b"\r\n\r\n"
+                    + frame
+                    + b"\r\n"
+                )
         finally:
             self.leave()
