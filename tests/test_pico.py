@@ -12,6 +12,12 @@ from rig.errors import BackendUnavailable, LimitError, MotionError
 from tests.harness.rail_pico import FirmwareOnPty, make_rail, rail_config
 
 
+def slow_cfg(speed_mm_s: float = 40.0, **pico):
+    """Moves long enough (1.25 s for the whole rail) that a stop always lands mid-move."""
+    cfg = rail_config(**pico)
+    return type(cfg)(**{**cfg.__dict__, "max_speed_mm_s": speed_mm_s})
+
+
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while not cond():
@@ -45,7 +51,7 @@ def test_move_reaches_target_with_exact_step_count():
 
 
 def test_stop_mid_move_decelerates_and_position_stays_true():
-    with make_rail() as (rail, ctl):
+    with make_rail(cfg=slow_cfg()) as (rail, ctl):
         t, out = move_in_thread(rail, 50_000)
         wait_for(lambda: rail.position() > 5000)
         rail.stop()
@@ -59,7 +65,7 @@ def test_stop_mid_move_decelerates_and_position_stays_true():
 
 
 def test_abort_event_returns_early_without_error():
-    with make_rail() as (rail, ctl):
+    with make_rail(cfg=slow_cfg()) as (rail, ctl):
         abort = threading.Event()
         t, out = move_in_thread(rail, 50_000, abort)
         wait_for(lambda: rail.position() > 2000)
@@ -73,7 +79,7 @@ def test_abort_event_returns_early_without_error():
 
 
 def test_estop_stops_at_once_disables_and_latches():
-    with make_rail() as (rail, ctl):
+    with make_rail(cfg=slow_cfg()) as (rail, ctl):
         t, out = move_in_thread(rail, 50_000)
         wait_for(lambda: rail.position() > 3000)
         rail.estop()
@@ -107,7 +113,7 @@ def test_limit_switch_stops_the_move_and_blocks_that_direction():
 
 
 def test_limit_switch_during_a_running_move():
-    with make_rail() as (rail, ctl):
+    with make_rail(cfg=slow_cfg()) as (rail, ctl):
         t, out = move_in_thread(rail, 40_000)
         wait_for(lambda: rail.position() > 1000)
         ctl.trip_limit(after_steps=100)
@@ -126,8 +132,7 @@ def test_home_seeks_the_near_limit_switch():
 
 
 def test_watchdog_fires_when_the_host_goes_silent_and_is_reported_later():
-    cfg = rail_config(watchdog_ms=150, ping_s=0.03)
-    cfg = type(cfg)(**{**cfg.__dict__, "max_speed_mm_s": 20.0})  # 2.5 s for the whole rail
+    cfg = slow_cfg(20.0, watchdog_ms=150, ping_s=0.03)  # 2.5 s for the whole rail
     with make_rail(cfg=cfg) as (rail, ctl):
         rail.move_to(200)  # with pings: fine
         ctl.hw.focus = ctl.hw.shutter = False
@@ -148,10 +153,8 @@ def test_watchdog_fires_when_the_host_goes_silent_and_is_reported_later():
 
 
 def test_pings_keep_a_long_move_alive():
-    cfg = rail_config(watchdog_ms=100, ping_s=0.02)
-    cfg = type(cfg)(**{**cfg.__dict__, "max_speed_mm_s": 50.0})
-    with make_rail(cfg=cfg) as (rail, ctl):
-        assert rail.move_to(15_000) == 15_000.0  # 0.3 s, three watchdog periods
+    with make_rail(cfg=slow_cfg(80.0, watchdog_ms=400, ping_s=0.03)) as (rail, ctl):
+        assert rail.move_to(45_000) == 45_000.0  # 0.6 s: longer than the watchdog, pinged 20 times
         assert ctl.fw.fault is None and ctl.hw.enabled
 
 
@@ -233,7 +236,7 @@ def test_not_rig_firmware_and_missing_port():
 
 
 def test_unplug_mid_move_raises_and_close_is_idempotent():
-    with make_rail() as (rail, ctl):
+    with make_rail(cfg=slow_cfg()) as (rail, ctl):
         t, out = move_in_thread(rail, 50_000)
         wait_for(lambda: rail.position() > 1000)
         ctl.unplug()
@@ -246,7 +249,7 @@ def test_unplug_mid_move_raises_and_close_is_idempotent():
         rail.estop()  # no link: nothing to send, no exception
         rail.close()
         rail.close()
-    with pytest.raises(MotionError):
+    with pytest.raises(MotionError, match="closed"):
         rail.move_to(0)
 
 

@@ -164,7 +164,7 @@ class PicoRail:
         raise MotionError(f"pico rail: {verb} refused: {code} {text}")
 
     def _check_link(self) -> None:
-        if self.closed and not self._closing.is_set():
+        if self.closed:
             raise MotionError("pico rail is closed")
         if self._lost:
             raise MotionError(f"pico rail: link to {self.port} lost ({self._lost})")
