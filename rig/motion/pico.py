@@ -25,12 +25,8 @@ PICO_USB_VID = 0x2E8A  # Raspberry Pi (RP2040 / RP2350 boards running MicroPytho
 POLL_S = 0.02  # how often a move checks its abort event
 
 
-class _Pending:
-    __slots__ = ("event", "reply")
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.reply: str | None = None
+class _Pending(threading.Event):
+    reply: str | None = None  # "OK ..." or "ERR ...", set by the reader thread before set()
 
 
 def _pyserial() -> Any:
@@ -102,21 +98,16 @@ class PicoRail:
         self.firmware = info
         proto = info.get("proto", "?")
         if proto != str(PROTO_VERSION):
-            raise BackendUnavailable(
-                f"pico rail: firmware {info.get('fw', '?')} speaks protocol {proto}, this host needs "
-                f"{PROTO_VERSION}; reflash the Pico from firmware/ (see firmware/README.md)"
-            )
+            fw = info.get("fw", "?")
+            raise BackendUnavailable(f"pico rail: firmware {fw} speaks protocol {proto}, this host needs "
+                                     f"{PROTO_VERSION}; reflash the Pico (firmware/README.md)")  # fmt: skip
         self._max_rate = int(info.get("max_rate", "1"))
         self._max_accel = int(info.get("max_accel", "1"))
         self._rate = self._clamp(self.cfg.max_speed_mm_s * self.cfg.steps_per_mm, self._max_rate, "speed")
         self._accel = self._clamp(self.cfg.accel_mm_s2 * self.cfg.steps_per_mm, self._max_accel, "acceleration")
         self._cmd("WATCHDOG", self.pcfg.watchdog_ms)
-        if self.pcfg.ping_s * 1000 * 2 > self.pcfg.watchdog_ms:
-            log.warning(
-                "pico rail: ping_s %.2f s is more than half of watchdog_ms %d ms; moves may trip it",
-                self.pcfg.ping_s,
-                self.pcfg.watchdog_ms,
-            )
+        if self.pcfg.ping_s * 2000 > self.pcfg.watchdog_ms:
+            log.warning("pico rail: ping_s is over half of watchdog_ms; moves may trip the firmware watchdog")
         self._refresh_status()
         log.info("pico rail on %s: firmware %s, protocol %s", self.port, info.get("fw"), proto)
 
@@ -143,7 +134,7 @@ class PicoRail:
                 except self._serial_errors as e:
                     self._link_lost(f"write failed: {e}")
                     self._check_link()
-                if pending.event.wait(timeout) and pending.reply is not None:
+                if pending.wait(timeout) and pending.reply is not None:
                     return self._parse_reply(verb, pending.reply)
                 self._check_link()
             finally:
@@ -174,7 +165,7 @@ class PicoRail:
             log.error("pico rail: link to %s lost: %s", self.port, why)
         self._lost = self._lost or why
         for p in list(self._pending.values()):
-            p.event.set()
+            p.set()
         with self._done_cv:
             self._done_cv.notify_all()
 
@@ -204,11 +195,9 @@ class PicoRail:
         try:
             if words[0].isdigit() and len(words) > 1 and words[1] in ("OK", "ERR"):
                 pending = self._pending.get(words[0])
-                if pending is None:
-                    log.debug("pico rail: stale reply %r", line)
-                    return
-                pending.reply = " ".join(words[1:])
-                pending.event.set()
+                if pending is not None:  # else a stale reply to a request that timed out
+                    pending.reply = " ".join(words[1:])
+                    pending.set()
             elif words[0] == "POS":
                 self._set_steps(int(words[1]))
             elif words[0] == "DONE":
@@ -218,11 +207,7 @@ class PicoRail:
                     self._done_cv.notify_all()
             elif words[0] == "FAULT":
                 self._fault = words[1].lower()
-                log.warning(
-                    "pico rail: firmware reports a %s fault at step %s (the host was silent too long)",
-                    words[1],
-                    words[2] if len(words) > 2 else "?",
-                )
+                log.warning("pico rail: firmware reports a %s fault (the host was silent too long)", words[1])
             elif words[0] == "READY":
                 self._fault = "restarted"
                 log.warning("pico rail: the firmware restarted (%s); position reset", line)
@@ -300,10 +285,8 @@ class PicoRail:
             raise MotionError(f"pico rail: e-stop during move (at {where})")
         if reason == "WATCHDOG":
             self._fault = "watchdog"
-            raise MotionError(
-                f"pico rail: firmware watchdog stopped the move at {where}: host silent for more "
-                f"than {self.pcfg.watchdog_ms} ms (set_enabled(True) resets)"
-            )
+            raise MotionError(f"pico rail: firmware watchdog stopped the move at {where}: host silent over "
+                              f"{self.pcfg.watchdog_ms} ms (set_enabled(True) resets)")  # fmt: skip
         raise MotionError(f"pico rail: move ended with unknown reason {reason!r} at {where}")
 
     def _move_steps(self, target_steps: int, abort: threading.Event | None) -> bool:
@@ -339,23 +322,20 @@ class PicoRail:
 
     def stop(self) -> None:
         self._stop_req.set()
-        if self.closed or self._lost:
-            return
-        try:
-            self._cmd("STOP")
-        except MotionError as e:
-            log.warning("pico rail: stop: %s", e)
+        self._send_safely("STOP")
 
     def estop(self) -> None:
         self._stop_req.set()
-        if self.closed or self._lost:
-            return
+        if self._send_safely("ESTOP"):
+            self._enabled, self._fault = False, "estop"
+
+    def _send_safely(self, verb: str) -> bool:
+        """For stop()/estop(): any thread, any state, never raises; False if not acknowledged."""
         try:
-            self._cmd("ESTOP", retries=1)
-            self._enabled = False
-            self._fault = "estop"
+            return not (self.closed or self._lost) and self._cmd(verb, retries=1) is not None
         except MotionError as e:
-            log.error("pico rail: e-stop not acknowledged: %s", e)
+            log.error("pico rail: %s not acknowledged: %s", verb, e)
+            return False
 
     def set_enabled(self, enabled: bool) -> None:
         self._cmd("ENABLE", 1 if enabled else 0)
@@ -390,20 +370,11 @@ class PicoRail:
                 self._refresh_status()
             except MotionError as e:
                 log.debug("pico rail: status: %s", e)
-        ok = not self.closed and not self._lost and self._fault is None
-        return {
-            "ok": ok,
-            "backend": "pico",
-            "port": self.port,
-            "connected": not self._lost and not self.closed,
-            "link_error": self._lost,
-            "fault": self._fault,
-            "enabled": self._enabled,
-            "firmware": self.firmware.get("fw"),
-            "protocol": self.firmware.get("proto"),
-            "position": self.position(),
-            "units": self.units,
-        }
+        connected = not self.closed and not self._lost
+        info = {"ok": connected and self._fault is None, "backend": "pico", "port": self.port, "connected": connected}
+        info |= {"link_error": self._lost, "fault": self._fault, "enabled": self._enabled, "units": self.units}
+        return info | {"firmware": self.firmware.get("fw"), "protocol": self.firmware.get("proto"),
+                       "position": self.position()}  # fmt: skip
 
     def close(self) -> None:
         if self.closed:
