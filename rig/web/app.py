@@ -67,11 +67,17 @@ class WebState:
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
     listener: threading.Thread | None = None
 
-    def shutdown(self) -> None:
-        """Stop streams and merges (the caller closes the machine)."""
+    def shutdown(self, drain_s: float = 3.0) -> None:
+        """Stop streams and merges, and wait (briefly) for the streams to end, so the server
+        can close after them. The caller closes the machine."""
+        import time
+
         self.stopping.set()
         self.preview.close()
         self.merges.close()
+        deadline = time.monotonic() + drain_s
+        while (self.sse_clients or self.preview.viewers) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def state() -> WebState:

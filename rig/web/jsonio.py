@@ -19,6 +19,7 @@ from rig.errors import ConfigError
 from rig.web.security import ApiError
 
 MAX_BODY = 64 * 1024
+MAX_DEPTH = 32
 
 
 def _no_constants(name: str) -> Any:
@@ -32,6 +33,29 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON ``text`` nests deeper than ``limit`` (checked before parsing, so the
+    parser never recurses deeply)."""
+    depth, in_str, esc = 0, False, False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def body(allowed: set[str] | None = None, required: set[str] = frozenset()) -> dict[str, Any]:
     """The request's JSON object; an empty body counts as ``{}``."""
     raw = request.get_data(cache=True)
@@ -41,9 +65,13 @@ def body(allowed: set[str] | None = None, required: set[str] = frozenset()) -> d
         if request.mimetype != "application/json":
             raise ApiError(415, "send the body as JSON with Content-Type: application/json")
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, parse_float=_finite_float)
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(400, "the body is not valid UTF-8") from None
+        if _too_deep(text):
+            raise ApiError(400, f"the JSON body is nested more than {MAX_DEPTH} levels deep")
+        try:
+            data = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
         except RecursionError:
             raise ApiError(400, "the JSON body is nested too deeply") from None
         except ValueError as exc:
