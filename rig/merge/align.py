@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 ANALYSIS_MAX_SIDE = 1024  # fine registration scale (long side, px)
 COARSE_SIDE = 480  # coarse registration scale
 FINE_ITERATIONS = 6
+ECC_EPS = 1e-5
 
 
 @dataclass
@@ -171,9 +172,9 @@ def _corner_shift(a: np.ndarray, b: np.ndarray, w: int, h: int) -> float:
 
 def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int, limit: float = 3.0) -> np.ndarray | None:
     """ECC refinement of ``m``; None if it fails or wanders more than ``limit`` px from the start."""
-    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
+    crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, ECC_EPS)
     try:
-        _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 3)
+        _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 5)
     except cv2.error as exc:
         log.debug("ECC did not converge: %s", str(exc).strip().splitlines()[-1])
         return None
@@ -239,28 +240,51 @@ def exposure_gain(ref: np.ndarray, mov: np.ndarray, m: np.ndarray) -> float:
 
 
 class ChainAligner:
-    """Registers slices in the order ref, ref+1 .. n-1, then ref-1 .. 0, each to its neighbour."""
+    """Registers slices in the order ref, ref+1 .. n-1, then ref-1 .. 0, to a nearby keyframe.
 
-    def __init__(self, scale: float) -> None:
+    Each slice is registered to the latest keyframe (a neighbour in focus, so it looks alike);
+    every ``key_every``-th slice becomes the next keyframe. Dense stacks thus keep a short chain
+    (about 10 links each way) and a measurable breathing step per link: with a keyframe every
+    slice of an 80-slice stack, tiny per-step scale errors would add up to pixels.
+    """
+
+    def __init__(self, scale: float, key_every: int = 1) -> None:
         self.scale = scale
+        self.key_every = max(1, key_every)
         self._ref_small: np.ndarray | None = None
-        self._prev: tuple[np.ndarray, np.ndarray, float] | None = None  # small image, matrix (analysis), gain
-        self._step: np.ndarray | None = None
+        self._key: tuple[np.ndarray, np.ndarray, float] | None = None  # small image, matrix (analysis), gain
+        self._since_key = 0
+        self._last: np.ndarray | None = None  # last key -> slice matrix (start for the next one)
+        self._key_step: np.ndarray | None = None  # last key -> key matrix
 
     def add(self, small: np.ndarray, restart: bool = False) -> Transform:
-        """Register ``small`` (analysis-scale grey) to the previous one; ``restart`` goes back to the reference."""
+        """Register ``small`` (analysis-scale grey); ``restart`` goes back to the reference."""
         if self._ref_small is None:
             self._ref_small = small
-            self._prev = (small, np.eye(3), 1.0)
+            self._key = (small, np.eye(3), 1.0)
             return Transform.identity()
         if restart:
-            self._prev = (self._ref_small, np.eye(3), 1.0)
-            self._step = None if self._step is None else np.linalg.inv(self._step)
-        assert self._prev is not None
-        prev_small, prev_m, prev_gain = self._prev
-        step, used = register(prev_small, small, self._step)
-        gain = prev_gain * exposure_gain(prev_small, small, step)
-        m = step @ prev_m  # ref -> prev -> this slice
-        self._prev = (small, m, gain)
-        self._step = step
+            self._key = (self._ref_small, np.eye(3), 1.0)
+            self._since_key = 0
+            self._last = None
+            self._key_step = None if self._key_step is None else np.linalg.inv(self._key_step)
+        assert self._key is not None
+        key_small, key_m, key_gain = self._key
+        self._since_key += 1
+        if self._last is not None:
+            init = self._last
+        elif self._key_step is not None:  # first slice after a new keyframe: one key step per slice
+            init = np.linalg.matrix_power(self._key_step, 1) if self.key_every == 1 else None
+        else:
+            init = None
+        step, used = register(key_small, small, init)
+        gain = key_gain * exposure_gain(key_small, small, step)
+        m = step @ key_m  # ref -> key -> this slice
+        if self._since_key >= self.key_every:
+            self._key = (small, m, gain)
+            self._key_step = step
+            self._since_key = 0
+            self._last = None
+        else:
+            self._last = step
         return Transform(to_full_res(m, self.scale), gain, used)

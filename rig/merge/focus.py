@@ -8,13 +8,16 @@ per pixel: memory does not grow with the number of slices.
 The raw argmax is noisy where there is no texture. :func:`regularise` makes it spatially
 consistent: a median filter removes isolated wrong picks while keeping depth steps sharp, and
 where the focus curve has no clear peak (flat areas, noise) the depth is filled in from
-confident neighbours by normalised convolution at a coarse scale.
+confident neighbours by push-pull normalised convolution over a pyramid.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+RELATIVE_RADIUS = 32  # px per 1600 px of image size
+RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
 
 
 def focus_energy(gray: np.ndarray, sigma: float) -> np.ndarray:
@@ -24,7 +27,8 @@ def focus_energy(gray: np.ndarray, sigma: float) -> np.ndarray:
         g *= 1.0 / 257.0
     lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
     cv2.multiply(lap, lap, dst=lap)
-    return cv2.GaussianBlur(lap, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    energy = cv2.GaussianBlur(lap, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return energy
 
 
 class DepthAccumulator:
@@ -45,7 +49,7 @@ class DepthAccumulator:
         self.count += 1
 
 
-def regularise(acc: DepthAccumulator, median: int = 5, fill_sigma: float = 24.0) -> np.ndarray:
+def regularise(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
     """Spatially consistent depth (float32 slice index, fractional where it was filled in)."""
     idx = acc.index
     h, w = idx.shape
@@ -59,20 +63,36 @@ def regularise(acc: DepthAccumulator, median: int = 5, fill_sigma: float = 24.0)
     conf = (acc.best - mean) / (mean + floor)
     np.clip(conf, 0.0, 4.0, out=conf)
     conf = cv2.medianBlur(conf, 5)
+    # a flat area next to strong edges only sees the edges' defocus ramps: weak compared to
+    # the detail around it. Scale confidence by the energy relative to its neighbourhood's.
+    conf *= _relative_to_neighbourhood(acc.best, max(8, round(RELATIVE_RADIUS * max(h, w) / 1600)))
     conf *= conf
-    # coarse normalised convolution of the confident depths fills flat areas
-    f = max(1, int(round(fill_sigma / 4)))
-    small = (max(1, w // f), max(1, h // f))
-    cw = cv2.resize(conf, small, interpolation=cv2.INTER_AREA)
-    dw = cv2.resize(conf * dm, small, interpolation=cv2.INTER_AREA)
-    s = fill_sigma / f
-    cw = cv2.GaussianBlur(cw, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    dw = cv2.GaussianBlur(dw, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    global_mean = float((conf * dm).sum() / max(conf.sum(), 1e-6)) if conf.sum() > 0 else (acc.n - 1) / 2
-    eps = 1e-4
-    dc = (dw + eps * global_mean) / (cw + eps)
-    dc = cv2.resize(dc, (w, h), interpolation=cv2.INTER_LINEAR)
-    c0 = 0.25  # confidence at which the local pick and the fill weigh equally
-    alpha = conf / (conf + c0)
-    depth = alpha * dm + (1.0 - alpha) * dc
-    return depth.astype(np.float32)
+    return push_pull(dm, conf, c0=0.1)
+
+
+def _relative_to_neighbourhood(best: np.ndarray, radius: int) -> np.ndarray:
+    h, w = best.shape
+    f = max(1, radius // 8)
+    small = cv2.resize(best, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (radius // f) + 1, 2 * (radius // f) + 1))
+    local = cv2.resize(cv2.dilate(small, k), (w, h), interpolation=cv2.INTER_LINEAR)
+    r = best / (local + 1e-6)
+    np.clip(r * RELATIVE_GAIN, 0.0, 1.0, out=r)
+    return r
+
+
+def push_pull(value: np.ndarray, weight: np.ndarray, c0: float) -> np.ndarray:
+    """Confidence-weighted fill: each pixel keeps its own value where ``weight`` >> ``c0`` and
+    takes the estimate of the next coarser level where it does not (push-pull over a pyramid),
+    so flat areas of any size inherit the depth of their nearest confident surroundings.
+    """
+    nums, dens = [weight * value], [weight.astype(np.float32)]
+    while min(nums[-1].shape) > 8:
+        nums.append(cv2.pyrDown(nums[-1]))
+        dens.append(cv2.pyrDown(dens[-1]))
+    total = float(dens[-1].sum())
+    est = np.full_like(nums[-1], float(nums[-1].sum()) / total if total > 1e-9 else float(value.mean()))
+    for num, den in zip(reversed(nums), reversed(dens), strict=True):
+        up = cv2.resize(est, num.shape[::-1], interpolation=cv2.INTER_LINEAR) if est.shape != num.shape else est
+        est = (num + c0 * up) / (den + c0)
+    return est.astype(np.float32)

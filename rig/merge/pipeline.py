@@ -59,17 +59,29 @@ class MergeResult:
     used_slices: int = 0
 
 
-def _prefetch(files: list[Path], order: list[int], gray: bool) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode slices in ``order`` one ahead of the consumer (decoding releases the GIL)."""
+def _prefetch(
+    files: list[Path], order: list[int], gray: bool, prepare: Callable[[int, np.ndarray], object] | None = None
+) -> Iterator[tuple[int, np.ndarray, object]]:
+    """Decode slices in ``order`` one ahead of the consumer, in a worker thread.
+
+    ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
+    decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
+    decoders release the GIL).
+    """
     if not order:
         return
+
+    def job(k: int) -> tuple[np.ndarray, object]:
+        img = mio.read_image(files[k], gray)
+        return img, (prepare(k, img) if prepare is not None else None)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fut = pool.submit(mio.read_image, files[order[0]], gray)
+        fut = pool.submit(job, order[0])
         for i, k in enumerate(order):
-            img = fut.result()
+            img, extra = fut.result()
             if i + 1 < len(order):
-                fut = pool.submit(mio.read_image, files[order[i + 1]], gray)
-            yield k, img
+                fut = pool.submit(job, order[i + 1])
+            yield k, img, extra
             del img
 
 
@@ -115,18 +127,19 @@ def merge(
     del first
     scale = analysis_scale(w, h)
     sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
-    aligner = ChainAligner(scale)
+    aligner = ChainAligner(scale, key_every=max(1, round((n - 1) / 19)))
     acc = DepthAccumulator(h, w, n)
     transforms: list[Transform] = [Transform.identity() for _ in range(n)]
     deep = False
-    for step, (k, gray) in enumerate(_prefetch(files, order, gray=True)):
+
+    def prepare(k: int, gray: np.ndarray) -> None:  # worker thread, slices in chain order
         _check_size(files[k], gray, shape, files[ref])
-        deep = deep or gray.dtype == np.uint16
         if opt.align:
-            small = analysis_image(gray, scale)
-            tr = aligner.add(small, restart=(k == ref - 1))
-            transforms[k] = tr
-            log.info("slice %d %s: %s", k, files[k].name, tr.describe())
+            transforms[k] = aligner.add(analysis_image(gray, scale), restart=(k == ref - 1))
+            log.info("slice %d %s: %s", k, files[k].name, transforms[k].describe())
+
+    for step, (k, gray, _) in enumerate(_prefetch(files, order, True, prepare)):
+        deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
         energy = focus_energy(gray, sigma)
         del gray
@@ -154,7 +167,7 @@ def merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 255.0
     used = [k for k in range(n) if tiles.boxes(k)]
-    for step, (k, img) in enumerate(_prefetch(files, used, gray=False)):
+    for step, (k, img, _) in enumerate(_prefetch(files, used, False)):
         _check_size(files[k], img, shape, files[ref])
         in_max = 65535.0 if img.dtype == np.uint16 else 255.0
         for box in tiles.boxes(k):
