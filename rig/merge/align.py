@@ -20,9 +20,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_MAX_SIDE = 1024  # fine registration scale (long side, px)
-COARSE_SIDE = 480  # coarse registration scale
-FINE_ITERATIONS = 6
+ANALYSIS_MIN_SIDE = 480  # registration scale (long side, px)
+ANALYSIS_MAX_SIDE = 720
+ECC_ITERATIONS = 40
 ECC_EPS = 1e-5
 
 
@@ -58,7 +58,9 @@ class Transform:
 
 
 def analysis_scale(width: int, height: int) -> float:
-    return min(1.0, ANALYSIS_MAX_SIDE / max(width, height))
+    """Registration scale: long side 480 px up to 2.7 MP-ish frames, growing to 720 px at 12 MP."""
+    side = max(width, height)
+    return min(1.0, min(ANALYSIS_MAX_SIDE, max(ANALYSIS_MIN_SIDE, 0.18 * side)) / side)
 
 
 def analysis_image(gray: np.ndarray, scale: float) -> np.ndarray:
@@ -186,40 +188,25 @@ def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int, limit
     return out
 
 
-def _downscale(img: np.ndarray, f: float) -> np.ndarray:
-    return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else img
-
-
 def register(ref: np.ndarray, mov: np.ndarray, init: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """3x3 matrix (analysis coords) mapping ``ref`` pixels to ``mov`` pixels; and quality (0 = fallback).
 
-    Coarse to fine: tile phase correlation gives a robust start (when there is no previous
-    step to start from), ECC (affine, photometrically invariant) refines it at a coarse and
-    then at the analysis scale.
+    Tile phase correlation gives a robust start when there is no previous step to start from;
+    ECC (affine, invariant to gain and offset) refines it. The analysis scale is deliberately
+    coarse: finer levels gain little precision and pick up the way defocus changes between
+    slices (blur spreading unevenly over a depth gradient), which biases dense stacks.
     """
-    h, w = ref.shape
-    f = min(1.0, COARSE_SIDE / max(h, w))
-    rc, mc = _downscale(ref, f), _downscale(mov, f)
-    m0 = np.eye(3) if init is None else init
-    used = 1
     if init is None:
-        m_c, used = _coarse_register(rc, mc, to_analysis(m0, f))
-        if used == 0 and init is None:
-            log.debug("registration: little texture; phase correlation fallback")
+        m0, used = _coarse_register(ref, mov, None)
     else:
-        m_c = to_analysis(m0, f)
-    fine_c = _ecc(rc, mc, m_c, 40, limit=3.0 if init is None else 6.0)
-    if fine_c is None:
-        m_c2, used = _coarse_register(rc, mc, m_c)
-        fine_c = _ecc(rc, mc, m_c2, 40)
-        if fine_c is None:
-            log.debug("registration: no texture to align on; keeping the estimate")
-            return to_full_res(m_c2, f), 0
-    m = to_full_res(fine_c, f)
-    if f < 1.0:
-        fine = _ecc(ref, mov, m, FINE_ITERATIONS, limit=1.5 / f)
-        if fine is not None:
-            m = fine
+        m0, used = init, 1
+    m = _ecc(ref, mov, m0, ECC_ITERATIONS, limit=3.0 if init is None else 6.0)
+    if m is None and init is not None:  # the previous step was a poor start: start afresh
+        m0, used = _coarse_register(ref, mov, None)
+        m = _ecc(ref, mov, m0, ECC_ITERATIONS)
+    if m is None:
+        log.debug("registration: no texture to align on; keeping the estimate")
+        return m0, 0
     return m, max(used, 1)
 
 
