@@ -8,6 +8,7 @@ become 503), so no input can produce a 500.
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import os
 import re
@@ -39,7 +40,9 @@ from rig.web.security import (
 from rig.web.stream import PreviewHub
 
 log = logging.getLogger(__name__)
+# The checkout's top-level web/ (source tree, editable installs). A wheel ships it as rig/_web.
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+PACKAGED_WEB = "_web"
 CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -80,6 +83,22 @@ class WebState:
             time.sleep(0.05)
 
 
+def find_web_dir(explicit: Path | str | None = None) -> Path:
+    """The folder holding ``templates/`` and ``static/``: ``explicit``, else ``$RIG_WEB_DIR``,
+    else the copy inside the installed package (``rig/_web``, see pyproject.toml), else the
+    checkout's ``web/`` (editable installs and the source tree)."""
+    chosen = explicit or os.environ.get("RIG_WEB_DIR")
+    if chosen:
+        return Path(chosen)
+    try:
+        packaged = Path(str(importlib.resources.files("rig") / PACKAGED_WEB))
+    except (ImportError, TypeError, ValueError):  # rig loaded from a zip or an odd loader
+        packaged = None
+    if packaged is not None and (packaged / "templates").is_dir():
+        return packaged
+    return WEB_DIR
+
+
 def state() -> WebState:
     from flask import current_app
 
@@ -106,7 +125,13 @@ def create_app(
     lan = not is_loopback(host) and host != "localhost"
     if lan and not token:
         raise ValueError("a pairing token is required when serving beyond loopback")
-    web = Path(web_dir or os.environ.get("RIG_WEB_DIR") or WEB_DIR)
+    web = find_web_dir(web_dir)
+    if not (web / "templates" / "base.html").is_file():
+        raise RigError(
+            f"the web UI's files are missing: no {web / 'templates' / 'base.html'}; "
+            "reinstall rig, or point RIG_WEB_DIR at a folder with templates/ and static/"
+        )
+    log.debug("web UI files from %s", web)
     app = Flask(
         "rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"), static_url_path="/static"
     )
