@@ -45,7 +45,6 @@ ASSETS = (
     "systemd/polkit/50-rig.rules",
     "systemd/pam/rig-kiosk",
     "udev/60-rig.rules",
-    "scripts/rig-wait-ready",
     "scripts/rig-kiosk",
     "scripts/install-pi.sh",
     "web/kiosk/index.html",
@@ -54,7 +53,6 @@ ASSETS = (
     "docs/config.md",
 )
 TARGETS = {
-    "scripts/rig-wait-ready": f"{PREFIX}/bin/rig-wait-ready",
     "scripts/rig-kiosk": f"{PREFIX}/bin/rig-kiosk",
     "udev/60-rig.rules": "/etc/udev/rules.d/60-rig.rules",
     "systemd/polkit/50-rig.rules": "/etc/polkit-1/rules.d/50-rig.rules",

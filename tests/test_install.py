@@ -148,7 +148,6 @@ def test_plan_on_a_fresh_pi_step_by_step(pi):
         "/etc/polkit-1/rules.d/50-rig.rules": 0o644,
         "/etc/pam.d/rig-kiosk": 0o644,
         "/opt/rig/bin/rig-kiosk": 0o755,
-        "/opt/rig/bin/rig-wait-ready": 0o755,
         "/opt/rig/share/web/kiosk/index.html": 0o644,
         "/opt/rig/share/docs/install.md": 0o644,
         CONFIG: 0o644,

@@ -52,7 +52,7 @@ def staged(tmp_path_factory) -> Path:
     """The units with /opt/rig/ moved under a temporary prefix holding stub executables."""
     base = tmp_path_factory.mktemp("systemd")
     prefix = base / "opt/rig"
-    for rel in ("venv/bin/rig", "venv/bin/python", "bin/rig-kiosk", "bin/rig-wait-ready"):
+    for rel in ("venv/bin/rig", "venv/bin/python", "bin/rig-kiosk"):
         stub = prefix / rel
         stub.parent.mkdir(parents=True, exist_ok=True)
         stub.write_text("#!/bin/sh\nexit 0\n")
@@ -118,7 +118,9 @@ def test_rig_service_runs_rig_serve_as_a_hardware_user():
     # lgpio makes its notification FIFOs in the working directory: it must be writable
     assert "LG_WD=/run/rig" in s["Environment"] and one(u, "Service", "WorkingDirectory") == "/run/rig"
     assert one(u, "Service", "RuntimeDirectory") == "rig"
-    assert "rig-wait-ready" in one(u, "Service", "ExecStartPost")
+    # started = the UI listens: `rig serve` sends READY=1 itself (rig.web.sdnotify)
+    assert one(u, "Service", "Type") == "notify" and one(u, "Service", "NotifyAccess") == "main"
+    assert "ExecStartPost" not in s and int(one(u, "Service", "TimeoutStartSec")) >= 60
     assert one(u, "Install", "WantedBy") == "multi-user.target"
 
 

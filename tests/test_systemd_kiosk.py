@@ -1,16 +1,13 @@
 """The kiosk's pieces without a screen: the start page in Debian's Chromium (it must say
-"starting", then "not running", and open the UI as soon as it answers), the launcher's
-command line, and the readiness probe rig.service runs as ExecStartPost."""
+"starting", then "not running", and open the UI as soon as it answers) and the launcher's
+command line. (rig.service's readiness is `rig serve`'s own READY=1: tests/test_web_serve.py.)"""
 
 from __future__ import annotations
 
 import http.server
-import os
 import shutil
 import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,6 @@ import pytest
 CHECKOUT = Path(__file__).resolve().parents[1]
 PAGE = CHECKOUT / "web/kiosk/index.html"
 LAUNCHER = CHECKOUT / "scripts/rig-kiosk"
-WAIT_READY = CHECKOUT / "scripts/rig-wait-ready"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -101,36 +97,3 @@ def test_launcher_without_a_browser_says_what_to_install(tmp_path):
     env = {"PATH": str(tmp_path), "RIG_KIOSK_DRY_RUN": "1"}
     out = subprocess.run(["/bin/sh", str(LAUNCHER)], env=env, capture_output=True, text=True, timeout=10)
     assert out.returncode == 1 and "apt-get install chromium-browser" in out.stderr
-
-
-def _wait_ready(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(CHECKOUT))
-    return subprocess.run(
-        [sys.executable, str(WAIT_READY), *args], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def test_wait_ready_returns_once_the_ui_answers(late_server, tmp_path):
-    config = tmp_path / "rig.toml"
-    config.write_text(f'[web]\nhost = "0.0.0.0"\nport = {late_server.port}\n')  # probes 127.0.0.1
-    timer = threading.Timer(0.6, late_server.listen)
-    timer.start()
-    t0 = time.monotonic()
-    out = _wait_ready("--config", str(config), "--timeout", "20")
-    timer.join()
-    assert out.returncode == 0, out.stderr
-    assert 0.5 <= time.monotonic() - t0 < 15
-    assert f"web UI answers on 127.0.0.1:{late_server.port}" in out.stderr
-    late_server.httpd.shutdown()
-
-
-def test_wait_ready_times_out_when_nothing_answers(late_server):
-    out = _wait_ready("--port", str(late_server.port), "--timeout", "0.5")
-    assert out.returncode == 1 and "did not answer" in out.stderr
-
-
-def test_wait_ready_with_a_broken_config_fails(tmp_path):
-    config = tmp_path / "rig.toml"
-    config.write_text("[web]\nport = -1\n")
-    out = _wait_ready("--config", str(config), "--timeout", "0.5")
-    assert out.returncode == 1 and "cannot read" in out.stderr

@@ -131,3 +131,62 @@ def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:
     finally:
         s.close()
     assert r.returncode == 2 and "cannot listen" in r.stderr
+
+
+# ---------------------------------------------------------------- systemd readiness (Type=notify)
+def _datagram_socket(address: str) -> Any:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(60)
+    return sock
+
+
+def test_notify_sends_to_a_path_and_an_abstract_socket(tmp_path: Path) -> None:
+    from rig.web.sdnotify import notify
+
+    path = str(tmp_path / "notify")
+    with _datagram_socket(path) as sock:
+        assert notify("READY=1\nSTATUS=ok", {"NOTIFY_SOCKET": path})
+        assert sock.recv(4096) == b"READY=1\nSTATUS=ok"
+    name = f"rig-test-{os.getpid()}-{time.monotonic_ns()}"
+    with _datagram_socket("\0" + name) as sock:
+        assert notify("STOPPING=1", {"NOTIFY_SOCKET": "@" + name})
+        assert sock.recv(4096) == b"STOPPING=1"
+
+
+def test_notify_outside_systemd_or_to_a_dead_socket_is_harmless(tmp_path: Path) -> None:
+    from rig.web.sdnotify import notify
+
+    assert notify("READY=1", {}) is False
+    assert notify("READY=1", {"NOTIFY_SOCKET": ""}) is False
+    assert notify("READY=1", {"NOTIFY_SOCKET": str(tmp_path / "gone")}) is False
+    assert notify("READY=1", {"NOTIFY_SOCKET": "vsock:2:1234"}) is False
+
+
+def test_serve_tells_systemd_ready_once_it_listens_and_stopping_on_sigterm(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify")
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "NOTIFY_SOCKET": path}
+    with _datagram_socket(path) as sock:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", "0"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            ready = sock.recv(4096).decode()
+            assert ready.startswith("READY=1\nSTATUS=serving on http://127.0.0.1:"), ready
+            base = re.search(r"(http://127\.0\.0\.1:\d+)/", ready).group(1)  # type: ignore[union-attr]
+            with urllib.request.urlopen(base + "/api/status", timeout=10) as r:  # listening already
+                assert r.status == 200
+            proc.send_signal(signal.SIGTERM)
+            assert sock.recv(4096).decode().startswith("STOPPING=1")
+            out, _ = proc.communicate(timeout=60)
+            assert proc.returncode == 0, out
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(30)

@@ -3,7 +3,9 @@
 Binds 127.0.0.1 unless told otherwise. With a non-loopback ``--host`` (LAN access) a
 pairing token is created once (``$XDG_CONFIG_HOME/rig/pairing-token``) and shown, with a
 QR code, on the terminal and on the rig's own System page. SIGTERM/SIGINT cancel a running
-stack with outcome ``interrupted``, wait for the rail to stop and close the machine.
+stack with outcome ``interrupted``, wait for the rail to stop and close the machine. Under
+systemd (``$NOTIFY_SOCKET``) it sends ``READY=1`` once it listens and ``STOPPING=1`` when a
+shutdown begins (rig.service is ``Type=notify``).
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"rig: LAN access is on. Pair a phone with token {token}", flush=True)
             print(f"rig: or open {st.pair_url}", flush=True)
             _print_qr(st.pair_url)
-        return _serve(server, machine, st)
+        return _serve(server, machine, st, f"serving on http://{local}:{real_port}/")
     finally:
         machine.close()
 
@@ -156,9 +158,10 @@ def _print_qr(url: str | None) -> None:
         log.debug("no terminal QR code", exc_info=True)
 
 
-def _serve(server: Any, machine: Any, st: Any) -> int:
+def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
     from rig.errors import StateError
     from rig.sequencer import Outcome
+    from rig.web.sdnotify import notify
 
     seq = machine.sequencer
     received: list[int] = []
@@ -172,11 +175,15 @@ def _serve(server: Any, machine: Any, st: Any) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        # waitress listens from create_server() on (connections queue until run() accepts
+        # them), so systemd may start the kiosk now: rig.service is Type=notify.
+        notify(f"READY=1\nSTATUS={status}")
         try:
             server.run()
         except _Stop:
             pass
         name = signal.Signals(received[0]).name if received else "shutdown"
+        notify(f"STOPPING=1\nSTATUS={name}: stopping the rail")
         print(f"rig: {name}: stopping", flush=True)
         if seq.status().busy:
             try:
