@@ -24,7 +24,7 @@ from typing import Any
 
 from rig.config import RailConfig
 from rig.errors import BackendUnavailable, LimitError, MotionError
-from rig.motion.base import check_target
+from rig.motion.common import RailState
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def _wait_until(deadline: float) -> None:
             time.sleep(left - SPIN_BELOW_S / 2)
 
 
-class GpioRail:
+class GpioRail(RailState):
     """Rail protocol over gpiozero. ``pin_factory`` may be injected (tests: ``MockFactory``)."""
 
     def __init__(self, cfg: RailConfig, pin_factory: Any = None) -> None:
@@ -69,22 +69,15 @@ class GpioRail:
             import gpiozero
         except ImportError as exc:  # pragma: no cover - gpiozero is a core dependency
             raise BackendUnavailable(f"gpio rail backend unavailable: {exc} (pip install gpiozero)") from None
-        self.cfg = cfg
+        # the position counts steps from power-on; `rig home` sets a known one
+        super().__init__(cfg, "gpio rail", "um", steps_per_um=cfg.steps_per_mm / 1000.0)
         self.g = cfg.gpio
-        self.units = "um"
-        self._steps_per_um = cfg.steps_per_mm / 1000.0
-        self._lock = threading.Lock()
-        self._steps = 0  # power-on position; `rig home` sets a known one
-        self._stop = threading.Event()
-        self._estopped = False
         self._tripped: str | None = None
         self._seeking: str | None = None  # the switch home() is looking for (not a fault)
         self._direction = 0  # +1 / -1 while moving, 0 when idle
-        self._enabled = False
         self._devices: list[Any] = []
         self._en_dev: Any = None
         self._switches: dict[str, Any] = {}
-        self.closed = False
         self.step_count = 0  # total STEP pulses sent (tests, wear counters)
         try:
             kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
@@ -132,38 +125,13 @@ class GpioRail:
         button = self._switches.get(name)
         return name if button is not None and button.is_active else None
 
-    # -- Rail protocol ---------------------------------------------------------------
-    def position(self) -> float:
-        with self._lock:
-            return self._steps / self._steps_per_um
-
-    def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
-
+    # -- Rail protocol (position, limits, stop: RailState) ---------------------------
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
-        check_target(target, self.limits(), self.units)
-        self._check_ready()
-        self._stop.clear()
-        goal = round(target * self._steps_per_um)
+        self._begin_move(target)
+        with self._pos_lock:
+            here = self._pos
         backlash = round(self.cfg.backlash_um * self._steps_per_um)
-        approach = 1 if self.cfg.approach == "forward" else -1
-        with self._lock:
-            here = self._steps
-        if backlash and goal != here and (goal - here) * approach < 0:
-            self._run(goal - approach * backlash, abort)  # overshoot, then approach the usual way
-            if self._interrupted(abort):
-                return self.position()
-        self._run(goal, abort)
-        return self.position()
-
-    def _check_ready(self) -> None:
-        if self.closed:
-            raise MotionError("gpio rail is closed")
-        if self._estopped:
-            raise MotionError("gpio rail is e-stopped; reset (re-enable) before moving")
-
-    def _interrupted(self, abort: threading.Event | None) -> bool:
-        return self._stop.is_set() or (abort is not None and abort.is_set())
+        return self._approach(here, round(target * self._steps_per_um), backlash, self._run, abort)
 
     def _run(
         self,
@@ -176,8 +144,8 @@ class GpioRail:
 
         Returns the number of steps made.
         """
-        with self._lock:
-            here = self._steps
+        with self._pos_lock:
+            here = self._pos
         n = abs(goal_steps - here)
         if n == 0 or self._interrupted(abort):
             return 0
@@ -219,8 +187,8 @@ class GpioRail:
                 t_high = time.perf_counter()
                 _wait_until(t_high + pulse)
                 self._step_pin.state = False
-                with self._lock:
-                    self._steps += direction
+                with self._pos_lock:
+                    self._pos += direction
                     self.step_count += 1
                 done += 1
                 next_t = t_high + 1.0 / v
@@ -243,12 +211,8 @@ class GpioRail:
         """A fault always releases the driver."""
         self._disable_now()
 
-    def stop(self) -> None:
-        self._stop.set()
-
     def estop(self) -> None:
-        self._estopped = True
-        self._stop.set()
+        super().estop()
         self._disable_now()
 
     def set_enabled(self, enabled: bool) -> None:
@@ -263,10 +227,6 @@ class GpioRail:
         else:
             self._disable_now()
 
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
-
     def home(self, abort: threading.Event | None = None) -> float:
         """Seek the home switch (or the limit switch on the home side), back off, set the offset."""
         self._check_ready()
@@ -280,8 +240,8 @@ class GpioRail:
         backoff = round(BACKOFF_MAX_MM * self.cfg.steps_per_mm)
         self._seeking = name
         try:
-            with self._lock:
-                here = self._steps
+            with self._pos_lock:
+                here = self._pos
             if not button.is_active:
                 self._run(
                     here + direction * travel, abort, until=lambda: button.is_active, speed_fraction=HOME_SPEED_FRACTION
@@ -291,8 +251,8 @@ class GpioRail:
                 if not button.is_active:
                     self._fault_disable()
                     raise MotionError(f"home switch not found within {travel / self._steps_per_um / 1000:.0f} mm")
-            with self._lock:
-                here = self._steps
+            with self._pos_lock:
+                here = self._pos
             self._run(
                 here - direction * backoff,
                 abort,
@@ -304,8 +264,8 @@ class GpioRail:
             if button.is_active:
                 self._fault_disable()
                 raise MotionError(f"the {name} switch stays pressed after backing off {BACKOFF_MAX_MM:g} mm")
-            with self._lock:
-                self._steps = round(self.g.home_offset_um * self._steps_per_um)
+            with self._pos_lock:
+                self._pos = round(self.g.home_offset_um * self._steps_per_um)
             log.info("gpio rail homed; position set to %.1f um", self.g.home_offset_um)
             return self.position()
         finally:

@@ -22,23 +22,17 @@ from typing import Any
 
 from rig.config import RailConfig
 from rig.errors import CameraError, LimitError, MotionError
-from rig.motion.base import check_target
+from rig.motion.common import RailState
 
 log = logging.getLogger(__name__)
 MAX_FOLLOW_FRAMES = 1000  # frames a LensPosition change may take to arrive
 
 
-class LensRail:
+class LensRail(RailState):
     def __init__(self, cfg: RailConfig, camera: Any = None) -> None:
-        self.cfg = cfg
+        super().__init__(cfg, "lens rail", "steps", pos=0.0, enabled=True)
         self.lens = cfg.lens
-        self.units = "steps"
         self.camera = camera
-        self._lock = threading.Lock()
-        self._pos = 0.0
-        self._stop = threading.Event()
-        self._estopped = False
-        self.closed = False
         self.drives = 0  # focus-drive commands sent (tests, wear)
         if camera is None:
             raise MotionError("the lens rail needs a camera to drive (camera.backend = 'gphoto' or 'picam')")
@@ -89,34 +83,13 @@ class LensRail:
         self._pos = round(current / self.lens.dioptres_per_step)
         self._drive = None
 
-    # -- Rail protocol ---------------------------------------------------------------------
-    def position(self) -> float:
-        with self._lock:
-            return self._pos
-
-    def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
-
+    # -- Rail protocol (position, limits, stop, estop, set_enabled: RailState) ------------
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
-        check_target(target, self.limits(), self.units)
-        if self.closed:
-            raise MotionError("lens rail is closed")
-        if self._estopped:
-            raise MotionError("lens rail is e-stopped; reset (re-enable) before moving")
-        self._stop.clear()
+        self._begin_move(target)
         target = float(round(target))
         if self._drive is None:
             return self._picam_move(target, abort)
-        here = self.position()
-        approach = 1 if self.cfg.approach == "forward" else -1
-        backlash = round(self.cfg.backlash_um)
-        if backlash and target != here and (target - here) * approach < 0:
-            self._steps_to(target - approach * backlash, abort)
-        self._steps_to(target, abort)
-        return self.position()
-
-    def _interrupted(self, abort: threading.Event | None) -> bool:
-        return self._stop.is_set() or (abort is not None and abort.is_set())
+        return self._approach(self.position(), target, round(self.cfg.backlash_um), self._steps_to, abort)
 
     def _steps_to(self, target: float, abort: threading.Event | None) -> None:
         while True:
@@ -130,7 +103,7 @@ class LensRail:
                 self._drive(direction)
             except CameraError as exc:
                 raise MotionError(f"lens focus drive failed at step {here:g}: {exc}") from None
-            with self._lock:
+            with self._pos_lock:
                 self._pos += direction
                 self.drives += 1
 
@@ -149,7 +122,7 @@ class LensRail:
             self.drives += 1
             for _ in range(MAX_FOLLOW_FRAMES):
                 reported = self.camera.lens_position()  # one frame goes by
-                with self._lock:
+                with self._pos_lock:
                     self._pos = round(reported / dps, 3)
                 if self._estopped or self._interrupted(abort):
                     self.camera.set_lens_position(reported)  # stay where the lens got to
@@ -163,20 +136,9 @@ class LensRail:
             self.camera.wait_frames(self.lens.settle_frames, abort or self._stop)
         except CameraError as exc:
             raise MotionError(f"lens position change failed: {exc}") from None
-        with self._lock:
+        with self._pos_lock:
             self._pos = target
         return self.position()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def estop(self) -> None:
-        self._estopped = True
-        self._stop.set()
-
-    def set_enabled(self, enabled: bool) -> None:
-        if enabled:
-            self._estopped = False
 
     def home(self, abort: threading.Event | None = None) -> float:
         raise MotionError("a lens focus drive has no home switch; focus by hand, then start from there")

@@ -15,7 +15,7 @@ from typing import Any
 
 from rig.config import RailConfig
 from rig.errors import BackendUnavailable, LimitError, MotionError
-from rig.motion.base import check_target
+from rig.motion.common import RailState
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +47,23 @@ def detect_port() -> str:
     raise BackendUnavailable("pico rail: no Raspberry Pi Pico found on USB; set rail.pico.port")
 
 
-class PicoRail:
+class PicoRail(RailState):
     """The Rail protocol over a USB CDC serial line to the rig-pico firmware."""
 
     def __init__(self, cfg: RailConfig, port: str | None = None) -> None:
-        self.cfg = cfg
+        super().__init__(cfg, "pico rail", "um", steps_per_um=cfg.steps_per_mm / 1000.0)
         self.pcfg = cfg.pico
-        self.units = "um"
         self.port = port or self.pcfg.port or detect_port()
         self.keepalive = True  # tests switch this off to play a host that has gone silent
-        self.closed = False
         self.firmware: dict[str, str] = {}
-        self._steps_per_um = cfg.steps_per_mm / 1000.0
-        self._lock = threading.Lock()
         self._wlock = threading.Lock()
         self._done_cv = threading.Condition()
         self._done: tuple[int, str] | None = None
         self._pending: dict[str, _Pending] = {}
         self._seq = itertools.count(1)
-        self._steps = 0
-        self._stop_req = threading.Event()
         self._closing = threading.Event()
         self._lost: str | None = None
         self._fault: str | None = None
-        self._enabled = False
         self._moving = False
         serial = _pyserial()
         self._serial_errors = (serial.SerialException, OSError)
@@ -221,11 +214,8 @@ class PicoRail:
             log.warning("pico rail: malformed line from firmware: %r", line)
 
     def _set_steps(self, steps: int) -> None:
-        with self._lock:
-            self._steps = steps
-
-    def _um(self, steps: int) -> float:
-        return steps / self._steps_per_um
+        with self._pos_lock:
+            self._pos = steps
 
     def _to_steps(self, um: float) -> int:
         return int(round(um * self._steps_per_um))
@@ -260,7 +250,7 @@ class PicoRail:
                     return done
                 self._check_link()
                 now = time.monotonic()
-                if not stop_sent and (self._stop_req.is_set() or (abort is not None and abort.is_set())):
+                if not stop_sent and self._interrupted(abort):
                     self._cmd("STOP")
                     stop_sent = True
                 if now > deadline:
@@ -278,7 +268,7 @@ class PicoRail:
             return True
         if reason == "STOP":
             return False
-        where = f"{self._um(pos):.1f} um"
+        where = f"{self._units(pos):.1f} um"
         if reason == "LIMIT":
             raise LimitError(f"pico rail: limit switch hit at {where}; move stopped")
         if reason == "ESTOP":
@@ -293,39 +283,31 @@ class PicoRail:
         return self._check_done(*self._run_move(target_steps, self._rate, abort))
 
     # ------------------------------------------------------------------ Rail protocol
-    def position(self) -> float:
-        with self._lock:
-            return self._um(self._steps)
-
-    def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
+    # position, limits: RailState. E-stop is the firmware's: it refuses moves until re-enabled.
+    def _check_ready(self) -> None:
+        self._check_link()
 
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
-        check_target(target, self.limits(), self.units)
-        self._check_link()
-        self._stop_req.clear()
+        self._begin_move(target)
         if abort is not None and abort.is_set():
             return self.position()
         goal = self._to_steps(target)
-        backlash = self._to_steps(self.cfg.backlash_um)
-        if backlash > 0:
-            sign = 1 if self.cfg.approach == "forward" else -1
-            with self._lock:
-                here = self._steps
-            if (goal - here) * sign < 0:  # against the approach direction: overshoot, then come back
-                lo, hi = self._to_steps(self.cfg.min_um), self._to_steps(self.cfg.max_um)
-                pre = min(hi, max(lo, goal - sign * backlash))
-                if pre != goal and not self._move_steps(pre, abort):
-                    return self.position()
+        with self._pos_lock:
+            here = self._pos
+        pre = self._overshoot(here, goal, self._to_steps(self.cfg.backlash_um))
+        if pre is not None:  # the overshoot stays inside the soft limits
+            pre = min(self._to_steps(self.cfg.max_um), max(self._to_steps(self.cfg.min_um), pre))
+            if pre != goal and not self._move_steps(pre, abort):
+                return self.position()
         self._move_steps(goal, abort)
         return self.position()
 
     def stop(self) -> None:
-        self._stop_req.set()
+        super().stop()
         self._send_safely("STOP")
 
     def estop(self) -> None:
-        self._stop_req.set()
+        self._stop.set()
         if self._send_safely("ESTOP"):
             self._enabled, self._fault = False, "estop"
 
@@ -343,16 +325,12 @@ class PicoRail:
         if enabled:
             self._fault = None
 
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
-
     def home(self, abort: threading.Event | None = None) -> float:
         """Seek the near-end limit switch slowly; its position becomes ``min_um``."""
         self._check_link()
-        self._stop_req.clear()
-        with self._lock:
-            here = self._steps
+        self._stop.clear()
+        with self._pos_lock:
+            here = self._pos
         travel = self._to_steps((self.cfg.max_um - self.cfg.min_um) * 1.2) + 1
         pos, reason = self._run_move(here - travel, max(1, self._rate // 4), abort)
         if reason == "STOP":

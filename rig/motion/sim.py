@@ -10,52 +10,33 @@ from typing import Any
 from rig.config import RailConfig
 from rig.errors import MotionError
 from rig.motion import trapezoid_fraction, trapezoid_time_s
-from rig.motion.base import check_target
+from rig.motion.common import RailState
 
 log = logging.getLogger(__name__)
 TICK_S = 0.01
 
 
-class SimRail:
+class SimRail(RailState):
     """A rail that always does what it is told, as fast as ``rail.sim.time_scale`` allows."""
 
     def __init__(self, cfg: RailConfig) -> None:
-        self.cfg = cfg
-        self.units = cfg.units
-        self._pos = cfg.sim.start_um
-        self._enabled = not cfg.disable_when_idle
-        self._stop = threading.Event()
-        self._estopped = False
-        self._lock = threading.Lock()
+        super().__init__(cfg, "rail", cfg.units, pos=cfg.sim.start_um, enabled=not cfg.disable_when_idle)
         self._moves = 0
         self._injected: str | None = None
         self.moving = False
         self.travelled = 0.0  # total distance moved, for tests and wear counters
-        self.closed = False
 
     # -- fault injection (tests, demos) ---------------------------------------------------
     def inject_fault(self, message: str) -> None:
         """Make the next (or current) move fail with ``message``."""
         self._injected = message
 
-    # -- Rail protocol -----------------------------------------------------------------
-    def position(self) -> float:
-        with self._lock:
-            return self._pos
-
-    def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
-
+    # -- Rail protocol (position, limits, stop, estop, set_enabled: RailState) ----------
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
-        check_target(target, self.limits(), self.units)
-        if self.closed:
-            raise MotionError("rail is closed")
-        if self._estopped:
-            raise MotionError("rail is e-stopped; reset before moving")
+        self._begin_move(target)
         self._moves += 1
         if self.cfg.sim.fail_after_moves and self._moves >= self.cfg.sim.fail_after_moves:
             raise MotionError(f"simulated rail fault on move {self._moves}")
-        self._stop.clear()
         self._enabled = True
         start = self.position()
         distance_mm = (target - start) / 1000.0
@@ -66,7 +47,7 @@ class SimRail:
         try:
             while True:
                 self._check_fault()
-                if (abort is not None and abort.is_set()) or self._stop.is_set():
+                if self._interrupted(abort):
                     log.debug("sim rail stopped at %.3f", self.position())
                     break
                 elapsed = time.monotonic() - t0
@@ -90,7 +71,7 @@ class SimRail:
         return self.position()
 
     def _set(self, pos: float) -> None:
-        with self._lock:
+        with self._pos_lock:
             self.travelled += abs(pos - self._pos)
             self._pos = pos
 
@@ -100,23 +81,6 @@ class SimRail:
         if self._injected:
             message, self._injected = self._injected, None
             raise MotionError(message)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def estop(self) -> None:
-        self._estopped = True
-        self._enabled = False
-        self._stop.set()
-
-    def set_enabled(self, enabled: bool) -> None:
-        self._enabled = enabled
-        if enabled:
-            self._estopped = False
-
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
 
     def home(self, abort: threading.Event | None = None) -> float:
         raise MotionError("the simulated rail has no home switch")

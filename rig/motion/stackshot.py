@@ -21,7 +21,7 @@ from typing import Any
 from rig.config import RailConfig
 from rig.errors import BackendUnavailable, MotionError
 from rig.motion import stackshot_frames as ss
-from rig.motion.base import check_target
+from rig.motion.common import RailState
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def find_ports() -> list[str]:
     return found
 
 
-class StackShotRail:
+class StackShotRail(RailState):
     """Rail protocol over a StackShot. ``port`` overrides ``rail.stackshot.port`` (tests: a pty)."""
 
     def __init__(self, cfg: RailConfig, port: str | None = None) -> None:
@@ -52,19 +52,12 @@ class StackShotRail:
             import serial
         except ImportError as exc:
             raise BackendUnavailable(f"stackshot rail backend unavailable: {exc} (pip install pyserial)") from None
+        super().__init__(cfg, "StackShot rail", "um", pos=0.0, enabled=True)  # it powers its motor itself
         self._serial_mod = serial
-        self.cfg = cfg
         self.s = cfg.stackshot
-        self.units = "um"
         self._lock = threading.Lock()  # one frame exchange at a time
-        self._pos_lock = threading.Lock()
-        self._pos = 0.0
-        self._stop = threading.Event()
-        self._estopped = False
         self._lost: str | None = None
-        self._enabled = True
         self._buf = bytearray()
-        self.closed = False
         self.firmware = ""
         device = port or self.s.port or self._autodetect()
         try:
@@ -168,32 +161,10 @@ class StackShotRail:
     def _status(self) -> int:
         return ss.parse_status(self._request(ss.STATUS, ss.READ).data)
 
-    # -- Rail protocol -----------------------------------------------------------------
-    def position(self) -> float:
-        with self._pos_lock:
-            return self._pos
-
-    def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
-
+    # -- Rail protocol (position, limits, stop, set_enabled: RailState) ----------------
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
-        check_target(target, self.limits(), self.units)
-        if self.closed:
-            raise MotionError("StackShot rail is closed")
-        if self._estopped:
-            raise MotionError("StackShot rail is e-stopped; reset (re-enable) before moving")
-        self._stop.clear()
-        here = self.position()
-        approach = 1 if self.cfg.approach == "forward" else -1
-        if self.cfg.backlash_um and abs(target - here) > 1e-6 and (target - here) * approach < 0:
-            self._move(target - approach * self.cfg.backlash_um, abort)  # overshoot, approach the usual way
-            if self._interrupted(abort):
-                return self.position()
-        self._move(target, abort)
-        return self.position()
-
-    def _interrupted(self, abort: threading.Event | None) -> bool:
-        return self._stop.is_set() or (abort is not None and abort.is_set())
+        self._begin_move(target)
+        return self._approach(self.position(), target, self.cfg.backlash_um, self._move, abort, tol=1e-6)
 
     def _move(self, target: float, abort: threading.Event | None) -> None:
         distance_mm = (target - self.position()) / 1000.0
@@ -236,13 +207,8 @@ class StackShotRail:
                 raise MotionError("StackShot did not come to rest after STOP")
             time.sleep(self.s.poll_s)
 
-    def stop(self) -> None:
-        self._stop.set()
-
     def estop(self) -> None:
-        self._estopped = True
-        self._enabled = False
-        self._stop.set()
+        super().estop()
         if self.closed or self._lost or not self._lock.acquire(timeout=0.01):
             return  # the worker's poll loop sends STOP within poll_s
         self._lock.release()
@@ -250,12 +216,6 @@ class StackShotRail:
             self._send_stop()
         except MotionError as exc:
             log.warning("e-stop: %s", exc)
-
-    def set_enabled(self, enabled: bool) -> None:
-        """The StackShot powers its motor itself; enabling clears an e-stop."""
-        self._enabled = enabled
-        if enabled:
-            self._estopped = False
 
     def home(self, abort: threading.Event | None = None) -> float:
         raise MotionError("the StackShot has no home switch; its position counts from power-on")
