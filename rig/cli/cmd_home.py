@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from rig.cli.options import add_config_option, load_machine_config
-from rig.errors import MotionError
+from rig.cli.options import add_config_option, load_machine_config, wait_for_move
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,18 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rig.machine import Machine
 
-    config = load_machine_config(args)
-    with Machine.build(config) as machine:
-        seq = machine.sequencer
-        seq.home()
-        try:
-            status = seq.wait()
-        except KeyboardInterrupt:
-            print("\nrig: stopping", file=sys.stderr)
-            seq.cancel()
-            status = seq.wait(30)
-            raise MotionError("homing cancelled; the position is unknown") from None
-        if status.state == "fault":
-            raise MotionError(status.error or "homing failed")
+    with Machine.build(load_machine_config(args)) as machine:
+        machine.sequencer.home()
+        wait_for_move(machine.sequencer, "homing failed", cancelled="homing cancelled; the position is unknown")
         print(f"rail: homed at {machine.rail.position():g} {machine.rail.units}")
     return 0

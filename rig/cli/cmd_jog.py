@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from rig.cli.options import add_config_option, load_machine_config
-from rig.errors import MotionError, UsageError
+from rig.cli.options import add_config_option, load_machine_config, wait_for_move
+from rig.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,14 +42,7 @@ def run(args: argparse.Namespace) -> int:
             seq.jog(target=args.to)
         else:
             seq.jog(delta=args.um if args.um is not None else args.steps)
-        try:
-            status = seq.wait()
-        except KeyboardInterrupt:
-            print("\nrig: stopping", file=sys.stderr)
-            seq.cancel()
-            status = seq.wait(30)
-        if status.state == "fault":
-            raise MotionError(status.error or "the move failed")
+        wait_for_move(seq, "the move failed")
         after = machine.rail.position()
         print(f"rail: {before:g} -> {after:g} {units}")
     return 0

@@ -1,13 +1,16 @@
-"""Options shared by commands: --config, and the profile fields (stack, profile save)."""
+"""Options shared by commands: --config, and the profile fields (stack, profile save); and
+``wait_for_move`` (jog, home)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from rig.config import RUN_MODES, MachineConfig, Profile, load_config
 from rig.config_schema import check_value
+from rig.errors import MotionError
 
 # (flag, profile field, type, help)
 PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
@@ -29,6 +32,21 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def load_machine_config(args: argparse.Namespace) -> MachineConfig:
     return load_config(getattr(args, "config", None))
+
+
+def wait_for_move(seq: Any, failed: str, cancelled: str | None = None) -> None:
+    """Wait for the sequencer's move to end. Ctrl-C cancels it (then raises ``MotionError(cancelled)``
+    if given); a fault raises ``MotionError`` with the fault, or ``failed``."""
+    try:
+        status = seq.wait()
+    except KeyboardInterrupt:
+        print("\nrig: stopping", file=sys.stderr)
+        seq.cancel()
+        status = seq.wait(30)
+        if cancelled:
+            raise MotionError(cancelled) from None
+    if status.state == "fault":
+        raise MotionError(status.error or failed)
 
 
 def _number(kind: type):
