@@ -9,7 +9,6 @@ card) and ``has_preview``.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 
@@ -17,35 +16,14 @@ import pytest
 
 from rig.camera.base import Camera, Frame, looks_complete
 from rig.errors import CameraError
+from tests.harness.discover import harness_params, make
 
 BACKENDS = ("sim", "gphoto", "shutter", "picam")
 
 
-def _params() -> list:
-    """One parameter per backend, or per variant when a harness lists ``VARIANTS``."""
-    params = []
-    for backend in BACKENDS:
-        try:
-            harness = importlib.import_module(f"tests.harness.camera_{backend}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tests.harness.camera_{backend}":
-                raise
-            params.append(pytest.param((backend, None), id=backend))
-            continue
-        for variant in getattr(harness, "VARIANTS", (None,)):
-            params.append(pytest.param((backend, variant), id=f"{backend}-{variant}" if variant else backend))
-    return params
-
-
-@pytest.fixture(params=_params())
+@pytest.fixture(params=harness_params("camera", BACKENDS))
 def rig_camera(request, tmp_path):
-    backend, variant = request.param
-    try:
-        harness = importlib.import_module(f"tests.harness.camera_{backend}")
-    except ModuleNotFoundError:
-        pytest.skip(f"no harness for the {backend} camera yet")
-    args = (tmp_path,) if variant is None else (tmp_path, variant)
-    with harness.make_camera(*args) as (camera, ctl):
+    with make("camera", request.param, tmp_path) as (camera, ctl):
         yield camera, ctl
 
 

@@ -10,7 +10,6 @@ backend cannot notice. Optional: ``near`` / ``far`` (targets; ``near -> far`` mu
 
 from __future__ import annotations
 
-import importlib
 import math
 import threading
 import time
@@ -19,35 +18,14 @@ import pytest
 
 from rig.errors import LimitError, MotionError
 from rig.motion.base import Rail
+from tests.harness.discover import harness_params, make
 
 BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")
 
 
-def _params() -> list:
-    """One parameter per backend, or per variant when a harness lists ``VARIANTS``."""
-    params = []
-    for backend in BACKENDS:
-        try:
-            harness = importlib.import_module(f"tests.harness.rail_{backend}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tests.harness.rail_{backend}":
-                raise
-            params.append(pytest.param((backend, None), id=backend))
-            continue
-        for variant in getattr(harness, "VARIANTS", (None,)):
-            params.append(pytest.param((backend, variant), id=f"{backend}-{variant}" if variant else backend))
-    return params
-
-
-@pytest.fixture(params=_params())
+@pytest.fixture(params=harness_params("rail", BACKENDS))
 def rig_rail(request, tmp_path):
-    backend, variant = request.param
-    try:
-        harness = importlib.import_module(f"tests.harness.rail_{backend}")
-    except ModuleNotFoundError:
-        pytest.skip(f"no harness for the {backend} rail yet")
-    args = (tmp_path,) if variant is None else (tmp_path, variant)
-    with harness.make_rail(*args) as (rail, ctl):
+    with make("rail", request.param, tmp_path) as (rail, ctl):
         yield rail, ctl
 
 
