@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from rig.events import EventKind
     from rig.machine import Machine
     from rig.manifest import mark_interrupted
-    from rig.web.app import create_app, state_of
-    from rig.web.security import is_loopback, lan_addresses
+    from rig.web.app import create_app, pairing_urls, state_of
+    from rig.web.security import is_loopback
 
     cfg = sim_config() if args.sim else load_config(args.config)
     host = args.host or cfg.web.host
@@ -105,16 +105,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted = [str(p) for p in mark_interrupted(root)] if root.is_dir() else []
     machine = Machine.build(cfg)
     try:
-        lan_ip = (lan_addresses() or [host])[0] if lan else None
-        pair_base = f"http://{lan_ip}:{port}" if lan else None
-        app = create_app(
-            machine,
-            token=token,
-            host=host,
-            port=port,
-            pair_url=f"{pair_base}/pair?token={token}" if lan else None,
-            interrupted=interrupted,
-        )
+        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted)
         try:
             server = create_server(
                 app,
@@ -129,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         real_port = server.effective_port  # type: ignore[union-attr]
         st = state_of(app)
-        if lan and st.pair_url and port == 0:
-            st.pair_url = f"http://{lan_ip}:{real_port}/pair?token={token}"
+        st.port = real_port
         if interrupted:
             machine.bus.publish(EventKind.INTERRUPTED, {"folders": interrupted})
             print(f"rig: {len(interrupted)} stack(s) left running by an earlier crash were marked interrupted")
@@ -139,9 +129,13 @@ def run(args: argparse.Namespace) -> int:
             local = f"[{local}]"
         print(f"rig: {cfg.source}: serving on http://{local}:{real_port}/  (Ctrl-C to stop)", flush=True)
         if lan:
+            urls = pairing_urls(st)
             print(f"rig: LAN access is on. Pair a phone with token {token}", flush=True)
-            print(f"rig: or open {st.pair_url}", flush=True)
-            _print_qr(st.pair_url)
+            for url in urls:
+                print(f"rig: or open {url}", flush=True)
+            if not urls:
+                print("rig: no network address yet (the System page shows them when one comes up)", flush=True)
+            _print_qr(urls[0] if urls else None)
         return _serve(server, machine, st, f"serving on http://{local}:{real_port}/")
     finally:
         machine.close()

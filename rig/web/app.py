@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from rig.web.security import (
     client_label,
     default_allowed_hosts,
     is_loopback,
+    lan_addresses,
+    split_host,
 )
 from rig.web.stream import PreviewHub
 
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 # The checkout's top-level web/ (source tree, editable installs). A wheel ships it as rig/_web.
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 PACKAGED_WEB = "_web"
+WILDCARD = ("0.0.0.0", "::", "")
 CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -61,7 +65,10 @@ class WebState:
     merges: MergeManager
     preview: PreviewHub
     lan: bool
-    pair_url: str | None
+    pair_url: str | None  # fixed pairing URL (tests); None: one per current address (pairing_urls)
+    host: str = "127.0.0.1"  # the bound address
+    port: int = 8080  # the listening port (rig serve sets the real one when given port 0)
+    addresses: Callable[[], list[str]] = lan_addresses
     interrupted: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     auto_merge: dict[int, bool] = field(default_factory=dict)
@@ -99,6 +106,17 @@ def find_web_dir(explicit: Path | str | None = None) -> Path:
     return WEB_DIR
 
 
+def pairing_urls(st: WebState) -> list[str]:
+    """The pairing URLs (QR codes) for a phone: one per address this rig has right now, best
+    first (the field kit's hotspot 10.42.0.1 when it is up). Empty when not on the LAN."""
+    if not st.lan or not st.guard.token:
+        return []
+    if st.pair_url:
+        return [st.pair_url]
+    hosts = st.addresses() if st.host in WILDCARD else [split_host(st.host)]
+    return [f"http://{f'[{h}]' if ':' in h else h}:{st.port}/pair?token={st.guard.token}" for h in hosts]
+
+
 def state() -> WebState:
     from flask import current_app
 
@@ -120,6 +138,7 @@ def create_app(
     interrupted: list[str] | None = None,
     web_dir: Path | None = None,
     lock_timeout_s: float = 15.0,
+    addresses: Callable[[], list[str]] | None = None,
 ) -> Flask:
     """Build the app. ``token`` (required when ``host`` is not loopback) pairs LAN clients."""
     lan = not is_loopback(host) and host != "localhost"
@@ -144,7 +163,12 @@ def create_app(
     app.json.sort_keys = False
     cfg = machine.config
     extra = tuple(cfg.web.allowed_hosts) + tuple(allowed_hosts or ())
-    guard = Guard(token=token if lan else None, allowed_hosts=default_allowed_hosts(host, extra))
+    addresses = addresses or lan_addresses
+    guard = Guard(
+        token=token if lan else None,
+        allowed_hosts=default_allowed_hosts(host, extra, addresses),
+        local_addresses=addresses if lan and host in WILDCARD else None,
+    )
     st = WebState(
         machine=machine,
         guard=guard,
@@ -154,6 +178,9 @@ def create_app(
         preview=PreviewHub(machine, cfg.web.max_live_viewers),
         lan=lan,
         pair_url=pair_url,
+        host=host,
+        port=port,
+        addresses=addresses,
         interrupted=list(interrupted or []),
         sse_limit=max(2, cfg.web.threads - 8),
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, g, make_response, redirect, render_template, request
 
-from rig.web.app import state
+from rig.web.app import pairing_urls, state
+from rig.web.security import HOTSPOT_ADDRESS
 
 pages = Blueprint("pages", __name__)
+MAX_PAIR_LINKS = 6
 
 NAV = (
     ("stack", "/", "Stack"),
@@ -68,7 +72,12 @@ def system_page():  # type: ignore[no-untyped-def]
     st = state()
     pairing = None
     if st.lan and g.loopback and st.guard.token:
-        pairing = {"token": st.guard.token, "url": st.pair_url, "qr": _qr_svg(st.pair_url) if st.pair_url else None}
+        links = []
+        for url in pairing_urls(st)[:MAX_PAIR_LINKS]:
+            host = urlsplit(url).hostname or ""
+            label = f"{urlsplit(url).netloc}" + (" (hotspot)" if host == HOTSPOT_ADDRESS else "")
+            links.append({"url": url, "label": label, "qr": _qr_svg(url)})
+        pairing = {"token": st.guard.token, "links": links}
     return _page("system.html", "system", pairing=pairing)
 
 

@@ -21,6 +21,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +68,15 @@ def split_host(host: str) -> str:
     return host.rstrip(".")
 
 
-def default_allowed_hosts(bind: str, extra: tuple[str, ...] = ()) -> set[str]:
+def default_allowed_hosts(
+    bind: str, extra: tuple[str, ...] = (), addresses: Callable[[], list[str]] | None = None
+) -> set[str]:
     """Names the rig answers to: loopback names, and on the LAN its addresses and host names."""
     names = {"localhost", "127.0.0.1", "::1"}
     if not is_loopback(bind):
         hostname = socket.gethostname().lower()
         names |= {hostname, f"{hostname}.local", f"{hostname}.lan"}
-        for addr in lan_addresses():
+        for addr in (addresses or lan_addresses)():
             names.add(addr)
         if bind not in ("0.0.0.0", "::", ""):
             names.add(split_host(bind))
@@ -81,26 +84,64 @@ def default_allowed_hosts(bind: str, extra: tuple[str, ...] = ()) -> set[str]:
     return names
 
 
-def lan_addresses() -> list[str]:
-    """This machine's non-loopback IPv4 addresses (best effort, sends no packets)."""
+HOTSPOT_ADDRESS = "10.42.0.1"  # NetworkManager's address on a shared connection (nmcli hotspot)
+
+
+def order_addresses(addresses: Iterable[str], route: str | None = None) -> list[str]:
+    """Every usable IPv4 address once, best for pairing first: the NetworkManager hotspot
+    (a phone on the field kit's Wi-Fi), then the one on the default route, then the others in
+    the order given, link-local (169.254.x) last. Loopback and junk are left out."""
+    found: list[str] = []
+    for raw in addresses:
+        try:
+            ip = ipaddress.IPv4Address(str(raw).split("%")[0])
+        except ValueError:
+            continue
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or str(ip) == "255.255.255.255":
+            continue
+        if str(ip) not in found:
+            found.append(str(ip))
+
+    def rank(addr: str) -> int:
+        if addr == HOTSPOT_ADDRESS:
+            return 0
+        if addr == route:
+            return 1
+        return 3 if ipaddress.IPv4Address(addr).is_link_local else 2
+
+    return sorted(found, key=rank)  # stable: the given order within a rank
+
+
+def interface_addresses() -> list[str]:
+    """The IPv4 addresses of every network interface (psutil), or the host name's."""
     found: list[str] = []
     try:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.connect(("10.255.255.255", 1))  # UDP connect only picks a route
-            found.append(s.getsockname()[0])
-        finally:
-            s.close()
-    except OSError:
+        import psutil
+
+        for addrs in psutil.net_if_addrs().values():
+            found += [a.address for a in addrs if a.family == socket.AF_INET]
+    except Exception:  # noqa: BLE001 - psutil missing or the OS refused: fall back to the resolver
         pass
     try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            addr = str(info[4][0])
-            if addr not in found:
-                found.append(addr)
+        found += [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
         pass
-    return [a for a in found if not is_loopback(a)]
+    return found
+
+
+def route_address() -> str | None:
+    """The local address of the default route, if there is one (sends no packets)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))  # UDP connect only picks a route
+            return str(s.getsockname()[0])
+    except OSError:
+        return None
+
+
+def lan_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses, best for pairing first (see order_addresses)."""
+    return order_addresses(interface_addresses(), route_address())
 
 
 @dataclass
@@ -110,11 +151,35 @@ class Guard:
     token: str | None  # None: pairing not required (bound to loopback)
     allowed_hosts: set[str]
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # On the LAN: this machine's current addresses, so an interface that comes up after the
+    # start (the field kit's hotspot) is accepted too. An IP literal cannot be a rebinding name.
+    local_addresses: Callable[[], list[str]] | None = None
+    _local: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     def host_ok(self, host_header: str | None) -> bool:
         if not host_header:
             return False
-        return split_host(host_header) in self.allowed_hosts
+        host = split_host(host_header)
+        if host in self.allowed_hosts:
+            return True
+        if self.local_addresses is None:
+            return False
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return host in self._current_addresses()
+
+    def _current_addresses(self) -> frozenset[str]:
+        stamp, addrs = self._local
+        now = time.monotonic()
+        if now - stamp > 5.0 or not stamp:
+            try:
+                addrs = frozenset(self.local_addresses() if self.local_addresses else ())
+            except Exception:  # noqa: BLE001 - best effort: the static allow-list still holds
+                addrs = frozenset()
+            self._local = (now, addrs)
+        return addrs
 
     def csrf_for(self, client_id: str) -> str:
         return hmac.new(self.secret, client_id.encode(), hashlib.sha256).hexdigest()[:32]

@@ -23,6 +23,14 @@
     fill("#sys-web", [["LAN access", d.web.lan ? "on (pairing token required)" : "off (this device only)"],
       ["Live viewers", d.web.live_viewers + " of " + d.web.max_live_viewers], ["Status streams", d.web.status_streams]]);
   }
+  /* Pairing (on the rig's own screen): one QR code per address; tap an address to show its code. */
+  for (const b of rig.$$(".pairlinks button")) {
+    b.addEventListener("click", () => {
+      for (const o of rig.$$(".pairlinks button")) o.classList.toggle("on", o === b);
+      for (const q of rig.$$("#pair-qr [data-qr]")) q.hidden = q.dataset.qr !== b.dataset.qr;
+      rig.$("#pair-url").textContent = b.dataset.url;
+    });
+  }
   rig.$("#release").addEventListener("click", () => rig.api("POST", "/api/control", { action: "release" }));
   rig.on("control", (c) => { rig.$("#release").disabled = !c.mine; });
   load();
