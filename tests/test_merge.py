@@ -161,13 +161,14 @@ def test_no_halo_at_depth_step(tmp_path):
     # no overshoot: every output value lies within what the slices recorded at that pixel
     over = np.maximum(merged - stack.max(0), stack.min(0) - merged)
     assert over.max() <= 1.0
-    # no soft band (blur halo) along the step: at most the 2 pixel columns at the step differ
+    # no soft band (blur halo) along the step: at most the 3 pixel columns at the step differ
     # from the truth by more than the noise, and the strip next to it stays within ~2.5 DN rms
     col_rmse = np.sqrt(((merged - truth)[6:-6] ** 2).mean(axis=(0, 2)))
-    assert int((col_rmse > 5.0).sum()) <= 2, col_rmse[W // 2 - 8 : W // 2 + 8].round(1)
+    bad = np.flatnonzero(col_rmse > 5.0)
+    assert len(bad) <= 3 and np.all(np.abs(bad - (W // 2 - 0.5)) < 2), col_rmse[W // 2 - 8 : W // 2 + 8].round(1)
     strip = np.zeros((H, W), bool)
     strip[6:-6, W // 2 - 8 : W // 2 + 8] = True
-    strip[:, W // 2 - 1 : W // 2 + 1] = False
+    strip[:, W // 2 - 2 : W // 2 + 1] = False
     rest = np.zeros((H, W), bool)
     rest[6:-6, 6 : W // 2 - 20] = True
     rest[6:-6, W // 2 + 20 : -6] = True

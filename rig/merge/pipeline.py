@@ -22,7 +22,7 @@ import numpy as np
 from rig.errors import MergeError
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale
-from rig.merge.blend import ActiveTiles, Blender, box_weight, depth_steps
+from rig.merge.blend import ActiveTiles, Blender, box_weight
 from rig.merge.focus import DepthAccumulator, focus_energy, regularise
 from rig.merge.inputs import RAW_EXT, find_slices
 
@@ -160,8 +160,7 @@ def merge(
 
     depth = regularise(acc, median=max(5, int(round(5 * max(w, h) / 1600)) | 1))
     del acc
-    soften = max(0.7, 0.8 * max(w, h) / 1600.0)
-    steps = depth_steps(depth)
+    soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
@@ -171,7 +170,7 @@ def merge(
         _check_size(files[k], img, shape, files[ref])
         in_max = 65535.0 if img.dtype == np.uint16 else 255.0
         for box in tiles.boxes(k):
-            wk = box_weight(depth, k, box, soften, steps)
+            wk = box_weight(depth, k, box, soften)
             if wk.any():
                 blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
         del img
