@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.cli_helpers import check_frames_intact, rig, start_rig
 
 SIM = """
 [rail.sim]
@@ -24,12 +22,6 @@ height = 72
 root = "{root}"
 min_free_mb = 0
 """
-
-
-def rig(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "rig.cli", *args], capture_output=True, text=True, timeout=120, env=env, **kw
-    )
 
 
 @pytest.fixture
@@ -45,14 +37,6 @@ def config(tmp_path):
 def folders(tmp_path) -> list[Path]:
     root = tmp_path / "stacks"
     return sorted(root.iterdir()) if root.exists() else []
-
-
-def check_frames_intact(folder: Path) -> dict:
-    data = json.loads((folder / "stack.json").read_text())  # valid JSON, always
-    for frame in data["frames"]:
-        blob = (folder / frame["file"]).read_bytes()
-        assert hashlib.sha256(blob).hexdigest() == frame["sha256"]
-    return data
 
 
 def test_stack_runs_and_prints_the_folder(tmp_path, config):
@@ -109,29 +93,8 @@ def test_malformed_config_exits_2(tmp_path, text, needle):
     assert result.returncode == 2 and needle in result.stderr and str(bad) in result.stderr
 
 
-def _start_slow_stack(config, extra=()):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rig.cli",
-            "stack",
-            "--config",
-            str(config(1.0)),
-            "--slices",
-            "30",
-            "--step-um",
-            "50",
-            "--settle-s",
-            "0.15",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+def _start_slow_stack(config):
+    return start_rig("stack", "--config", str(config(1.0)), "--slices", "30", "--step-um", "50", "--settle-s", "0.15")
 
 
 def _wait_frames(tmp_path, n, timeout=60):

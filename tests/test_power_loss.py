@@ -11,14 +11,11 @@ Both for ``rig serve`` (what rig.service runs) and ``rig stack`` (the command li
 
 from __future__ import annotations
 
-import hashlib
 import http.cookiejar
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from tests.cli_helpers import check_frames_intact, start_rig
 
 SIM = """
 [rail]
@@ -79,15 +78,6 @@ def wait_frames(tmp_path, n: int, timeout: float = 30) -> Path:
     raise AssertionError(f"{n} frames did not appear")
 
 
-def intact(folder: Path) -> dict:
-    """The manifest (valid JSON) and every frame it lists, byte for byte."""
-    data = json.loads((folder / "stack.json").read_text())
-    for frame in data["frames"]:
-        blob = (folder / frame["file"]).read_bytes()
-        assert hashlib.sha256(blob).hexdigest() == frame["sha256"], frame["file"]
-    return data
-
-
 def frame_times(data: dict) -> list[float]:
     return [datetime.fromisoformat(f["time"].replace("Z", "+00:00")).timestamp() for f in data["frames"]]
 
@@ -96,14 +86,8 @@ class Serve:
     """``rig serve`` in a child process, on a free port, driven over its JSON API."""
 
     def __init__(self, config: Path) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rig.cli", "serve", "--config", str(config), "--host", "127.0.0.1", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
+        args = ("serve", "--config", str(config), "--host", "127.0.0.1", "--port", "0")
+        self.proc = start_rig(*args, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self._port = threading.Event()
         self.url = ""
@@ -168,7 +152,7 @@ def test_sigterm_to_rig_serve_mid_stack_stops_the_rail_and_marks_interrupted(tmp
     t_term = time.time()
     assert rig.stop(signal.SIGTERM) == 0, rig.output()
     t_exit = time.time()
-    data = intact(folder)
+    data = check_frames_intact(folder)
     assert data["outcome"] == "interrupted", rig.output()
     assert 4 <= len(data["frames"]) < PROFILE["slices"]
     assert max(frame_times(data)) <= t_term + 1.0  # the stack stopped; no frame long after SIGTERM
@@ -183,14 +167,14 @@ def test_after_sigkill_of_rig_serve_a_restart_shows_the_interrupted_stack_and_mo
     folder = wait_frames(tmp_path, 4)
     rig.proc.kill()  # power cut: no handler runs
     rig.proc.wait(10)
-    before = intact(folder)
+    before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))
 
 
 def _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder: Path, n_frames: int) -> None:
     rig = serve()
-    data = intact(folder)
+    data = check_frames_intact(folder)
     assert data["outcome"] == "interrupted" and len(data["frames"]) == n_frames
     assert "marked interrupted" in rig.output()
     listed = rig.get("/api/stacks")
@@ -202,18 +186,12 @@ def _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder: Path, 
     assert second["state"] == "idle" and second["position"] == first["position"]
     assert stack_folders(tmp_path) == [folder]  # no new stack started by itself
     assert rig.stop(signal.SIGTERM) == 0
-    assert intact(folder)["outcome"] == "interrupted"
+    assert check_frames_intact(folder)["outcome"] == "interrupted"
 
 
 def _start_stack(config: Path) -> subprocess.Popen:
     args = ["--slices", str(PROFILE["slices"]), "--step-um", "50", "--settle-s", str(PROFILE["settle_s"])]
-    return subprocess.Popen(
-        [sys.executable, "-m", "rig.cli", "stack", "--config", str(config), *args, "--no-return"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    return start_rig("stack", "--config", str(config), *args, "--no-return")
 
 
 def test_sigterm_to_rig_stack_mid_stack_marks_interrupted(tmp_path, config):
@@ -223,7 +201,7 @@ def test_sigterm_to_rig_stack_mid_stack_marks_interrupted(tmp_path, config):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0, "an interrupted stack must not look like success"
-    data = intact(folder)
+    data = check_frames_intact(folder)
     assert data["outcome"] == "interrupted", err
     assert 4 <= len(data["frames"]) < PROFILE["slices"]
     assert max(frame_times(data)) <= t_term + 1.0
@@ -235,6 +213,6 @@ def test_after_sigkill_of_rig_stack_rig_serve_shows_it_interrupted(tmp_path, con
     folder = wait_frames(tmp_path, 4)
     proc.kill()
     proc.wait(10)
-    before = intact(folder)
+    before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))
