@@ -7,9 +7,6 @@ naming the field; commands the current state forbids answer 409.
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
@@ -18,10 +15,9 @@ from rig import __version__
 from rig.config import Profile
 from rig.config_schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
-from rig.web.app import request_json_state, state
+from rig.web.app import rail_can_home, request_json_state, state
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
-from rig.web.merges import merge_available
 from rig.web.security import ApiError
 from rig.web.stream import event_stream
 
@@ -49,6 +45,7 @@ def session():  # type: ignore[no-untyped-def]
             "lan": st.lan,
             "loopback": g.loopback,
             "control": st.lock.state(g.client),
+            "can_home": rail_can_home(st),
             "version": __version__,
         }
     )
@@ -159,6 +156,8 @@ def jog():  # type: ignore[no-untyped-def]
 @api.post("/home")
 def home():  # type: ignore[no-untyped-def]
     body(set())
+    if not rail_can_home(state()):
+        raise StateError("this rail has no home switch; jog to the start instead")
     _lock()
     state().machine.sequencer.home()
     return _status_response(202)
@@ -326,67 +325,3 @@ def stack_merge(sid: str):  # type: ignore[no-untyped-def]
 def stack_merge_cancel(sid: str):  # type: ignore[no-untyped-def]
     body(set())
     return jsonify(state().merges.cancel(sid))
-
-
-# ----------------------------------------------------------------- system
-def cpu_temp_c() -> float | None:
-    try:
-        with open("/sys/class/thermal/thermal_zone0/temp", encoding="ascii") as fh:
-            return round(int(fh.read().strip()) / 1000.0, 1)
-    except (OSError, ValueError):
-        return None
-
-
-def _health(part: object) -> dict:
-    try:
-        return dict(part.health())  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - a sick backend is what this page reports
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-
-
-@api.get("/system")
-def system():  # type: ignore[no-untyped-def]
-    st = state()
-    m = st.machine
-    cfg = m.config
-    root = st.gallery.root
-    probe = root
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    try:
-        du = shutil.disk_usage(probe)
-        disk = {
-            "path": str(root),
-            "free_mb": round(du.free / 1e6),
-            "total_mb": round(du.total / 1e6),
-            "min_free_mb": cfg.output.min_free_mb,
-        }
-    except OSError as exc:
-        disk = {"path": str(root), "error": str(exc)}
-    try:
-        camera_info = dict(m.camera.info())
-    except Exception as exc:  # noqa: BLE001
-        camera_info = {"error": f"{type(exc).__name__}: {exc}"}
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return jsonify(
-        {
-            "version": __version__,
-            "config": cfg.summary(),
-            "rail": _health(m.rail),
-            "camera": _health(m.camera),
-            "camera_info": camera_info,
-            "disk": disk,
-            "cpu_temp_c": cpu_temp_c(),
-            "load": [round(x, 2) for x in load] if load else None,
-            "time": time.time(),
-            "web": {
-                "lan": st.lan,
-                "threads": cfg.web.threads,
-                "max_live_viewers": cfg.web.max_live_viewers,
-                "live_viewers": st.preview.viewers,
-                "status_streams": st.sse_clients,
-            },
-            "merge_available": merge_available(),
-            "profiles_folder": str(m.profiles.folder),
-        }
-    )

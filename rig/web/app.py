@@ -72,6 +72,7 @@ class WebState:
     interrupted: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     auto_merge: dict[int, bool] = field(default_factory=dict)
+    can_home: bool | None = None  # cached by rail_can_home()
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -189,8 +190,10 @@ def create_app(
     from rig.web.api import api
     from rig.web.files import files
     from rig.web.pages import pages
+    from rig.web.sysinfo import system_api
 
     app.register_blueprint(api)
+    app.register_blueprint(system_api)
     app.register_blueprint(files)
     app.register_blueprint(pages)
     _install_hooks(app)
@@ -306,6 +309,33 @@ def _auto_merge_loop(st: WebState) -> None:
                 log.warning("automatic merge of %s not started: %s", folder, exc)
     finally:
         sub.close()
+
+
+def rail_health(part: object) -> dict[str, Any]:
+    """A backend's ``health()``, or why it failed (a sick backend is what the UI reports)."""
+    try:
+        return dict(part.health())  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def rail_can_home(st: WebState) -> bool:
+    """Whether the rail has a home switch (the Jog page's Home button). A backend may say so
+    in ``health()["can_home"]``; otherwise it follows from the config: a gpio rail with a home
+    pin or a limit pin on the home side, or a pico rail (it homes on its near-end limit switch).
+    The sim, StackShot and lens backends have none."""
+    if st.can_home is None:
+        health = rail_health(st.machine.rail)
+        if "can_home" in health:
+            st.can_home = bool(health["can_home"])
+        else:
+            rail = st.machine.config.rail
+            gpio = rail.gpio
+            side = gpio.max_limit_pin if gpio.home_direction == "forward" else gpio.min_limit_pin
+            st.can_home = (rail.backend == "gpio" and (gpio.home_pin is not None or side is not None)) or (
+                rail.backend == "pico"
+            )
+    return st.can_home
 
 
 def request_json_state(extra: dict[str, Any] | None = None) -> dict[str, Any]:

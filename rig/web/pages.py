@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, g, make_response, redirect, render_template, request
 
-from rig.web.app import pairing_urls, state
+from rig.web.app import pairing_urls, rail_can_home, state
 from rig.web.security import HOTSPOT_ADDRESS
 
 pages = Blueprint("pages", __name__)
@@ -43,7 +43,7 @@ def stack_page():  # type: ignore[no-untyped-def]
 
 @pages.get("/jog")
 def jog_page():  # type: ignore[no-untyped-def]
-    return _page("jog.html", "jog")
+    return _page("jog.html", "jog", can_home=rail_can_home(state()))
 
 
 @pages.get("/live")

@@ -8,6 +8,14 @@
 
   rig.$$("#jogpad button").forEach((b) =>
     b.addEventListener("click", () => rig.api("POST", "/api/jog", { delta: Number(b.dataset.delta) })));
+  const home = q("home");  // only there when the rail has a home switch
+  if (home) {
+    home.addEventListener("click", async () => {
+      if (await rig.confirm("Move the rail to its home switch and zero the position there?", "Home")) {
+        rig.api("POST", "/api/home", {});
+      }
+    });
+  }
   q("jog-stop").addEventListener("click", () => rig.api("POST", "/api/cancel", {}, { quiet: true }));
   q("set-start").addEventListener("click", () => { q("j-start").value = rig.status.position.toFixed(1); plan(); });
   q("set-end").addEventListener("click", () => { q("j-end").value = rig.status.position.toFixed(1); plan(); });
@@ -51,7 +59,7 @@
   rig.on("status", (s) => {
     q("jogpos").textContent = rig.fmtPos(s.position, s.units);
     const moving = s.busy;
-    rig.$$("#jogpad button, #set-start, #set-end, #go-start").forEach((b) => { b.disabled = moving || s.state === "fault"; });
+    rig.$$("#jogpad button, #set-start, #set-end, #go-start, #home").forEach((b) => { b.disabled = moving || s.state === "fault"; });
     q("jog-stop").disabled = !moving;
   });
 })();
