@@ -205,6 +205,41 @@ def test_open_merge_and_delete_a_result_in_the_gallery(server: Any, page_for: An
     assert page.errors == []
 
 
+def test_a_reload_mid_stack_shows_the_running_stacks_settings(server: Any, page_for: Any) -> None:
+    from rig.config import Profile
+
+    base, machine = server
+    machine.profiles.save("reload-test", Profile(slices=12, step_um=80, settle_s=0.2))
+    page = page_for(TOUCH)
+    page.goto(base + "/")
+    wait_idle(page)
+    page.get_by_test_id("profile-pick").select_option("reload-test")
+    expect(page.locator('[name="slices"]')).to_have_value("12")
+    fill_stack_form(page, slices=25, settle_s=5)  # edited after picking: not the saved profile
+    page.locator('#stack-form [name="mode"]').select_option("preview-images")
+    expect(page.get_by_test_id("plan")).to_contain_text("25 slices")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("cancel")).to_be_enabled()
+    other = page_for(PHONE)  # another device, and the same page reloaded
+    for p in (page, other):
+        if p is page:
+            p.reload()
+        else:
+            p.goto(base + "/")
+        expect(p.get_by_test_id("cancel")).to_be_enabled()
+        expect(p.locator('[name="slices"]')).to_have_value("25")
+        expect(p.locator('[name="step_um"]')).to_have_value("80")
+        expect(p.locator('[name="settle_s"]')).to_have_value("5")
+        expect(p.locator('[name="mode"]')).to_have_value("preview-images")
+        expect(p.get_by_test_id("profile-pick")).to_have_value("reload-test")
+        expect(p.locator('[name="slices"]')).to_be_disabled()
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("outcome")).to_contain_text("cancelled")
+    wait_idle(page)
+    machine.profiles.delete("reload-test")
+    assert page.errors == [] and other.errors == []
+
+
 def test_main_flow_on_a_phone(server: Any, page_for: Any) -> None:
     base, _ = server
     page = page_for(PHONE)

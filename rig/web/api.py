@@ -15,7 +15,7 @@ from rig import __version__
 from rig.config import Profile
 from rig.config_schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
-from rig.web.app import rail_can_home, request_json_state, state
+from rig.web.app import rail_can_home, request_json_state, running_settings, state
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
 from rig.web.security import ApiError
@@ -65,10 +65,12 @@ def events():  # type: ignore[no-untyped-def]
     client = g.client
 
     def snapshot() -> dict:
+        status = st.machine.sequencer.status().to_dict()
         return {
-            "status": st.machine.sequencer.status().to_dict(),
+            "status": status,
             "control": st.lock.state(client),
             "merge": st.merges.status(),
+            "run": running_settings(st, status),
             "interrupted": st.interrupted,
         }
 
@@ -112,6 +114,7 @@ def start():  # type: ignore[no-untyped-def]
     profile = profile_from(table, "profile")
     _lock()
     result = st.machine.sequencer.start(profile, name or "default")
+    st.last_run = {"run_id": result.run_id, "name": name or None, "profile": to_table(profile)}
     if profile.merge and profile.mode == "full":
         st.auto_merge[result.run_id] = True
     return _status_response(202)

@@ -73,6 +73,7 @@ class WebState:
     stopping: threading.Event = field(default_factory=threading.Event)
     auto_merge: dict[int, bool] = field(default_factory=dict)
     can_home: bool | None = None  # cached by rail_can_home()
+    last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -338,13 +339,24 @@ def rail_can_home(st: WebState) -> bool:
     return st.can_home
 
 
+def running_settings(st: WebState, status: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings (profile name and fields) of the stack running now, so a page (re)loaded
+    mid-run shows them instead of blank defaults; None when no stack runs."""
+    run = st.last_run
+    if not status.get("busy") or status.get("state") == "jogging" or not run:
+        return None
+    return run if run.get("run_id") == status.get("run_id") else None
+
+
 def request_json_state(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Status + control + merge: what every client needs to draw the header."""
+    """Status + control + merge (+ the running stack's settings): what every client needs."""
     st = state()
+    status = st.machine.sequencer.status().to_dict()
     out = {
-        "status": st.machine.sequencer.status().to_dict(),
+        "status": status,
         "control": st.lock.state(g.client),
         "merge": st.merges.status(),
+        "run": running_settings(st, status),
     }
     out.update(extra or {})
     return out

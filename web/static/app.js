@@ -6,6 +6,7 @@ const rig = {
   status: null,
   control: null,
   merge: null,
+  run: null,
   handlers: {},
   connected: false,
 
@@ -78,6 +79,7 @@ const rig = {
   },
 
   apply(snap) {
+    if ("run" in snap) this.run = snap.run;  // the running stack's settings (null when none runs)
     if (snap.control) this.setControl(snap.control);
     if ("merge" in snap) { this.merge = snap.merge; this.emit("merge", snap.merge); }
     if (snap.status) this.setStatus(snap.status);

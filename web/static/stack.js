@@ -79,12 +79,33 @@
       out.append(" · ", rig.el("a", { href: "/gallery", text: "gallery" }));
     }
   }
+  /* A stack is running (page reloaded mid-run, or started from another device): show its
+     settings, not this page's defaults. Asked once per run. */
+  let shownRun = null;
+  async function showRunning() {
+    const s = rig.status;
+    if (!s || !s.busy || s.state === "jogging" || s.run_id === shownRun) return;
+    shownRun = s.run_id;
+    let run = rig.run;
+    if (!run || run.run_id !== s.run_id) {
+      const r = await rig.api("GET", "/api/status", undefined, { quiet: true });
+      run = r.ok ? r.data.run : null;
+    }
+    if (!run || run.run_id !== s.run_id) return;
+    pick.value = run.name && run.name in profiles ? run.name : "";
+    form.fill(run.profile);
+  }
+
   rig.on("status", update);
   rig.on("offline", update);
 
   await loadProfiles();
+  rig.on("status", showRunning);  // after the profiles: the picker can show the run's profile
   const handoff = sessionStorage.getItem("rig.fromJog");
-  if (handoff) {
+  if (rig.status && rig.status.busy && rig.status.state !== "jogging") {
+    sessionStorage.removeItem("rig.fromJog");
+    await showRunning();
+  } else if (handoff) {
     sessionStorage.removeItem("rig.fromJog");
     pick.value = "";
     form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)));

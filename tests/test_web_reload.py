@@ -1,0 +1,63 @@
+"""A page (re)loaded while a stack runs gets the running stack's settings (``run``) from the
+status and the SSE snapshot, so the Stack page shows them instead of blank defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("flask")
+
+from rig.config import Profile  # noqa: E402
+from rig.machine import Machine  # noqa: E402
+from rig.web import create_app  # noqa: E402
+from tests.test_web import Api, SSEReader, idle, sim_config, start_long  # noqa: E402
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def api(machine: Machine) -> Iterator[Api]:
+    app = create_app(machine)
+    yield Api(app)
+    app.extensions["rig"].shutdown()
+
+
+def test_status_and_snapshot_carry_the_running_stacks_settings(api: Api, machine: Machine) -> None:
+    assert api.get("/api/status").get_json()["run"] is None
+    machine.profiles.save("coin", Profile(slices=12, step_um=80, mode="preview-images"))
+    r = api.post("/api/start", {"name": "coin", "profile": {"slices": 25, "settle_s": 60, "start_um": 1000}})
+    assert r.status_code == 202
+    run = r.get_json()["run"]
+    assert run["name"] == "coin" and run["run_id"] == r.get_json()["status"]["run_id"]
+    p = run["profile"]
+    assert (p["slices"], p["step_um"], p["settle_s"], p["mode"], p["start_um"]) == (25, 80, 60, "preview-images", 1000)
+    assert api.get("/api/status").get_json()["run"] == run
+    resp = api.get("/api/events", buffered=False)
+    try:
+        ((kind, snap),) = SSEReader(resp).read(1)
+        assert kind == "snapshot" and snap["run"] == run
+    finally:
+        resp.close()
+    assert api.post("/api/cancel", {}).status_code == 202
+    idle(machine)
+    assert api.get("/api/status").get_json()["run"] is None  # nothing runs
+
+
+def test_unsaved_settings_and_jogs(api: Api, machine: Machine) -> None:
+    start_long(api)
+    run: Any = api.get("/api/status").get_json()["run"]
+    assert run["name"] is None and run["profile"]["slices"] == 5 and run["profile"]["settle_s"] == 60
+    api.post("/api/cancel", {})
+    idle(machine)
+    assert api.post("/api/jog", {"delta": 5}).status_code == 202
+    assert api.get("/api/status").get_json()["run"] is None  # a jog is not a stack
+    idle(machine)
