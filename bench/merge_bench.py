@@ -57,6 +57,27 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int,
     return wall, peak / 2**20, proc.returncode, text
 
 
+def machine() -> str:
+    import platform
+
+    import cv2
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}; {platform.machine()} {cpu}, {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM; Python {platform.python_version()}, "
+        f"OpenCV {cv2.__version__}, numpy {np.__version__}"
+    )
+
+
 def gen(work: Path, name: str) -> Path:
     w, h, n = STACKS[name]
     out = work / name
@@ -145,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("synth_stack.py not found at %s", SYNTH)
         return 1
     a.work.mkdir(parents=True, exist_ok=True)
+    print(machine())
     lines = [
         "| stack | merger | wall s | peak RSS MB | PSNR dB | SSIM | PSNR at depth edges dB |",
         "|---|---|---|---|---|---|---|",

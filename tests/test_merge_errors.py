@@ -175,3 +175,35 @@ def test_child_process_job(tmp_path):
         slow.result(timeout=30)
     time.sleep(0.1)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith((".c.png", "c.png"))]
+
+
+def test_16bit_tiff_in_16bit_out_and_metadata_carried(tmp_path, capsys):
+    import tifffile
+    from PIL import Image, ImageCms
+
+    src = tmp_path / "t16"
+    src.mkdir()
+    rng = np.random.default_rng(4)
+    base = cv2.GaussianBlur(rng.random((72, 96, 3)).astype(np.float32), (0, 0), 1.0)
+    for k in range(3):
+        img = np.clip(cv2.GaussianBlur(base, (0, 0), 0.3 + k) * 65535, 0, 65535).astype(np.uint16)
+        tifffile.imwrite(src / f"s{k}.tif", img, photometric="rgb")
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "out.tif"))
+    assert rc == 0, err
+    out = tifffile.imread(tmp_path / "out.tif")
+    assert out.dtype == np.uint16 and out.shape == (72, 96, 3) and out.max() > 255
+    # JPEG slices with EXIF and an ICC profile: both reach JPEG and PNG outputs
+    jsrc = tmp_path / "jpg"
+    jsrc.mkdir()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for k in range(3):
+        im = Image.fromarray((cv2.GaussianBlur(base, (0, 0), 0.3 + k) * 255).astype(np.uint8))
+        exif = Image.Exif()
+        exif[0x010F] = "RigCam"  # Make
+        im.save(jsrc / f"s{k}.jpg", quality=95, exif=exif, icc_profile=icc)
+    for name in ("out.jpg", "out.png"):
+        rc, err = _run(capsys, str(jsrc), "-o", str(tmp_path / name))
+        assert rc == 0, err
+        with Image.open(tmp_path / name) as im:
+            assert im.info.get("icc_profile") == icc
+            assert im.getexif().get(0x010F) == "RigCam"
