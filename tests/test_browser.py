@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -297,6 +300,56 @@ def test_profiles_page_saves_and_deletes(server: Any, page_for: Any) -> None:
     page.locator("#confirm-yes").click()
     expect(page.get_by_test_id("plist").get_by_role("button", name="coin 5x")).to_have_count(0)
     assert page.errors == []
+
+
+def _rig_serve(port: int, home: Path) -> Any:
+    """`rig serve --sim` as its own process, as systemd runs it; returns once it listens."""
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "xdg"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rig.cli", "serve", "--sim", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    while "serving on" not in (lines[-1] if lines else ""):
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert line, "rig serve exited early:\n" + "".join(lines)
+        lines.append(line)
+    return proc
+
+
+def test_the_reconnect_overlay_while_rig_serve_restarts(page_for: Any, tmp_path: Path) -> None:
+    """rig.service restarting: every page says so, then comes back by itself (a reload, as the
+    new server has new code and a new CSRF secret)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = _rig_serve(port, tmp_path)
+    try:
+        page = page_for(TOUCH)
+        page.goto(base + "/jog")
+        wait_idle(page)
+        overlay = page.get_by_test_id("offline")
+        expect(overlay).to_be_hidden()
+        page.evaluate("window.servedByTheFirstServer = true")
+        proc.terminate()  # SIGTERM, as systemctl restart sends
+        assert proc.wait(60) == 0
+        expect(overlay).to_be_visible()
+        expect(overlay).to_contain_text("rig not running – reconnecting…")
+        expect(page.get_by_test_id("state")).to_have_text("offline")
+        proc = _rig_serve(port, tmp_path)  # the same port, a new process
+        expect(overlay).to_be_hidden()
+        wait_idle(page)
+        assert page.evaluate("window.servedByTheFirstServer === undefined")  # reloaded
+        page.get_by_role("button", name="+100", exact=True).click()  # commands work again (new CSRF token)
+        expect(page.get_by_test_id("jog-position")).to_have_text(re.compile(r"^100\.0 µm$"))
+        assert page.errors == []
+    finally:
+        proc.kill()
+        proc.wait(30)
 
 
 PAGES = [

@@ -61,3 +61,20 @@ def test_unsaved_settings_and_jogs(api: Api, machine: Machine) -> None:
     assert api.post("/api/jog", {"delta": 5}).status_code == 202
     assert api.get("/api/status").get_json()["run"] is None  # a jog is not a stack
     idle(machine)
+
+
+@pytest.mark.parametrize("path", ["/", "/jog", "/live", "/gallery", "/profiles", "/system", "/pair"])
+def test_every_page_has_the_reconnect_overlay_and_knows_its_server(api: Api, path: str) -> None:
+    html = api.get(path).get_data(as_text=True)
+    boot = api.client.application.extensions["rig"].boot
+    assert 'data-testid="offline"' in html and "rig not running – reconnecting…" in html
+    assert f'<meta name="boot" content="{boot}">' in html  # a page from an earlier server reloads
+
+
+def test_the_snapshot_names_the_server_run(api: Api) -> None:
+    resp = api.get("/api/events", buffered=False)
+    try:
+        ((_, snap),) = SSEReader(resp).read(1)
+        assert snap["boot"] == api.client.application.extensions["rig"].boot and len(snap["boot"]) == 16
+    finally:
+        resp.close()

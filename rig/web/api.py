@@ -72,6 +72,7 @@ def events():  # type: ignore[no-untyped-def]
             "merge": st.merges.status(),
             "run": running_settings(st, status),
             "interrupted": st.interrupted,
+            "boot": st.boot,
         }
 
     def counted() -> Iterator[str]:

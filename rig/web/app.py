@@ -74,6 +74,7 @@ class WebState:
     auto_merge: dict[int, bool] = field(default_factory=dict)
     can_home: bool | None = None  # cached by rail_can_home()
     last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
+    boot: str = field(default_factory=lambda: secrets.token_hex(8))  # this server's life: pages reload on a new one
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -32,6 +32,7 @@ def _page(template: str, page: str, **extra):  # type: ignore[no-untyped-def]
         loopback=g.loopback,
         paired=g.paired,
         csrf=st.guard.csrf_for(g.client),
+        boot=st.boot,
         **extra,
     )
 

@@ -117,9 +117,46 @@ const rig = {
     }
   },
 
+  /* The status stream is the page's lifeline: while it is down (rig.service restarting, or
+     this device off the network) an overlay says so, and the page recovers by itself: the
+     stream resubscribes, and a page served by an earlier run of the server reloads (new code,
+     new CSRF secret, fresh state). */
+  boot: document.querySelector('meta[name="boot"]').content,
+  lostAt: null,
+  leaving: false,
+
+  online() {
+    this.connected = true;
+    this.lostAt = null;
+    clearTimeout(this.offlineTimer);
+    this.$("#offline").classList.add("hidden");
+  },
+
+  offline() {
+    this.connected = false;
+    const chip = this.$("#state-chip");
+    chip.textContent = "offline"; chip.className = "chip offline";
+    if (this.lostAt === null) {
+      this.lostAt = new Date();
+      clearTimeout(this.offlineTimer);
+      // a moment's grace: a page being left, or a stream that reconnects at once, shows nothing
+      this.offlineTimer = setTimeout(() => {
+        if (this.connected || this.leaving) return;
+        this.$("#offline-text").textContent = "No answer from the rig since " + this.lostAt.toLocaleTimeString() +
+          ": it is restarting, or this device lost its connection to it.";
+        this.$("#offline").classList.remove("hidden");
+      }, 1000);
+    }
+    this.emit("offline", null);
+  },
+
   connect() {
     const es = new EventSource("/api/events");
-    es.addEventListener("snapshot", (e) => { this.connected = true; const d = JSON.parse(e.data); this.apply(d); this.emit("snapshot", d); });
+    es.addEventListener("snapshot", (e) => {
+      const d = JSON.parse(e.data);
+      if (d.boot && this.boot && d.boot !== this.boot) { es.close(); location.reload(); return; }
+      this.online(); this.apply(d); this.emit("snapshot", d);
+    });
     es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
     es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
     es.addEventListener("merge", (e) => { this.merge = JSON.parse(e.data); this.emit("merge", this.merge); });
@@ -127,10 +164,10 @@ const rig = {
       es.addEventListener(kind, (e) => this.emit(kind, JSON.parse(e.data)));
     }
     es.onerror = () => {
-      this.connected = false;
-      const chip = this.$("#state-chip");
-      chip.textContent = "offline"; chip.className = "chip offline";
-      this.emit("offline", null);
+      this.offline();
+      if (es.readyState === EventSource.CLOSED) {  // the browser gave up (an HTTP error): retry by hand
+        setTimeout(() => { if (this.events === es && !this.leaving) this.connect(); }, 2000);
+      }
     };
     this.events = es;
   },
@@ -160,5 +197,7 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (d.outcome === "cancelled") rig.toast("Stack cancelled");
   });
   rig.on("fault", (d) => rig.toast("Fault: " + d.error, true));
+  window.addEventListener("pagehide", () => { rig.leaving = true; });
+  window.addEventListener("pageshow", () => { rig.leaving = false; });
   rig.connect();
 });
