@@ -21,14 +21,15 @@ import numpy as np
 
 from rig.errors import MergeError
 from rig.merge import io as mio
-from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale
+from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
-from rig.merge.focus import DepthAccumulator, focus_energy, regularise
+from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, regularise
 from rig.merge.inputs import RAW_EXT, find_slices
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
+COARSE_FOCUS = 4.8  # coarse focus window relative to the fine one
 
 
 @dataclass
@@ -85,6 +86,13 @@ def _prefetch(
             del img
 
 
+def _to_reference(energy: np.ndarray, affine: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Warp a focus energy map from its slice's frame into the reference frame (0 outside)."""
+    return cv2.warpAffine(
+        energy, affine, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
+    )
+
+
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
     if img.shape[:2] != shape:
         raise MergeError(
@@ -127,8 +135,11 @@ def merge(
     del first
     scale = analysis_scale(w, h)
     sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
+    coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
     aligner = ChainAligner(scale, key_every=max(1, round((n - 1) / 19)))
     acc = DepthAccumulator(h, w, n)
+    hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
+    acc_c = DepthAccumulator(hh, hw, n)
     transforms: list[Transform] = [Transform.identity() for _ in range(n)]
     deep = False
 
@@ -141,25 +152,22 @@ def merge(
     for step, (k, gray, _) in enumerate(_prefetch(files, order, True, prepare)):
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
-        energy = focus_energy(gray, sigma)
+        energy, coarse = focus_energies(gray, sigma, coarse_sigma)
         del gray
         if tr.gain != 1.0:
             energy *= np.float32(tr.gain * tr.gain)
+            coarse *= np.float32(tr.gain * tr.gain)
         if k != ref and opt.align:
-            energy = cv2.warpAffine(
-                energy,
-                tr.affine,
-                (w, h),
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
+            energy = _to_reference(energy, tr.affine, (w, h))
+            coarse = _to_reference(coarse, to_analysis(tr.matrix, hw / w)[:2], (hw, hh))
         acc.add(k, energy)
-        del energy
+        acc_c.add(k, coarse)
+        del energy, coarse
         report((step + 1) / total_steps, f"focus {step + 1}/{n}")
 
-    depth = regularise(acc, median=max(5, int(round(5 * max(w, h) / 1600)) | 1))
-    del acc
+    med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
+    depth = combine_scales(regularise(acc, median=med), regularise(acc_c, median=5), int(2 * coarse_sigma) + 2)
+    del acc, acc_c
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
