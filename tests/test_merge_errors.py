@@ -192,6 +192,13 @@ def test_16bit_tiff_in_16bit_out_and_metadata_carried(tmp_path, capsys):
     assert rc == 0, err
     out = tifffile.imread(tmp_path / "out.tif")
     assert out.dtype == np.uint16 and out.shape == (72, 96, 3) and out.max() > 255
+    # one 8-bit slice among 16-bit ones is brought to the same scale
+    eight = (tifffile.imread(src / "s1.tif") // 257).astype(np.uint8)
+    tifffile.imwrite(src / "s1.tif", eight, photometric="rgb")
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "mixed.tif"))
+    assert rc == 0, err
+    mixed = tifffile.imread(tmp_path / "mixed.tif")
+    assert mixed.dtype == np.uint16 and abs(float(mixed.mean()) - float(out.mean())) < 0.01 * float(out.mean())
     # JPEG slices with EXIF and an ICC profile: both reach JPEG and PNG outputs
     jsrc = tmp_path / "jpg"
     jsrc.mkdir()

@@ -172,15 +172,16 @@ def merge(
     tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
-    in_max = 255.0
+    in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.boxes(k)]
     for step, (k, img, _) in enumerate(_prefetch(files, used, False)):
         _check_size(files[k], img, shape, files[ref])
-        in_max = 65535.0 if img.dtype == np.uint16 else 255.0
+        # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
+        gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
         for box in tiles.boxes(k):
             wk = box_weight(depth, k, box, soften)
             if wk.any():
-                blender.add(img, transforms[k].affine, transforms[k].gain, wk, box)
+                blender.add(img, transforms[k].affine, gain, wk, box)
         del img
         report((n + step + 1) / total_steps, f"blend {step + 1}/{len(used)}")
 
