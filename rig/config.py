@@ -56,14 +56,21 @@ class StackShotRailConfig:
     poll_s: float = option(0.1, range=(0.02, 2), unit="s", help="status poll interval while moving")
     move_timeout_s: float = option(120.0, range=(1, 3600), unit="s", help="longest a single move may take")
     trailer: int = option(0x69, range=(0, 255), help="trailing byte of host frames (checksum algorithm unverified)")
-    speed_steps_s: float | None = option(None, range=(1, 100_000), unit="steps/s",
-                                         help="write the speed register at connect (omit = keep the keypad setting; "
-                                              "register code unverified)")
-    ramp_s: float | None = option(None, range=(0, 10), unit="s",
-                                  help="write the ramp-time register at connect (omit = keep; code unverified)")
-    backlash_steps: float | None = option(None, range=(0, 10_000), unit="steps",
-                                          help="write the controller's own backlash register (omit = keep; "
-                                               "rig does its own via rail.backlash_um)")
+    speed_steps_s: float | None = option(
+        None,
+        range=(1, 100_000),
+        unit="steps/s",
+        help="write the speed register at connect (omit = keep the keypad setting; register code unverified)",
+    )
+    ramp_s: float | None = option(
+        None, range=(0, 10), unit="s", help="write the ramp-time register at connect (omit = keep; code unverified)"
+    )
+    backlash_steps: float | None = option(
+        None,
+        range=(0, 10_000),
+        unit="steps",
+        help="write the controller's own backlash register (omit = keep; rig does its own via rail.backlash_um)",
+    )
     shutter_pulse_s: float = option(0.2, range=(0.01, 10), unit="s", help="shutter-port pulse (SHUTTER_FIRE on time)")
     shutter_settle_s: float = option(0.5, range=(0, 60), unit="s", help="wait after a shutter-port pulse (off time)")
 
@@ -215,6 +222,32 @@ class MachineConfig:
     system: SystemConfig = option(SystemConfig)
     source: str = "<built-in simulated rig>"
 
+    def __post_init__(self) -> None:
+        used: dict[int, str] = {}
+        for option_name, pin in self.gpio_pins():
+            if pin in used:
+                raise ConfigError(f"option '{option_name}' uses BCM pin {pin}, already used by '{used[pin]}'")
+            used[pin] = option_name
+
+    def gpio_pins(self) -> list[tuple[str, int]]:
+        """(option, BCM pin) of every GPIO line the selected backends will claim."""
+        pins: list[tuple[str, int | None]] = []
+        if self.rail.backend == "gpio":
+            g = self.rail.gpio
+            pins += [
+                ("rail.gpio.step_pin", g.step_pin),
+                ("rail.gpio.dir_pin", g.dir_pin),
+                ("rail.gpio.enable_pin", g.enable_pin),
+                ("rail.gpio.min_limit_pin", g.min_limit_pin),
+                ("rail.gpio.max_limit_pin", g.max_limit_pin),
+                ("rail.gpio.home_pin", g.home_pin),
+            ]
+        if self.camera.backend == "shutter":
+            c = self.camera.shutter
+            pins += [("camera.shutter.focus_pin", c.focus_pin), ("camera.shutter.shutter_pin", c.shutter_pin)]
+        pins.append(("system.shutdown_pin", self.system.shutdown_pin))
+        return [(name, pin) for name, pin in pins if pin is not None]
+
     def summary(self) -> dict:
         """The backends and limits, for ``rig check`` and stack manifests."""
         return {
@@ -247,6 +280,8 @@ def _with_source(cfg: MachineConfig, source: str) -> MachineConfig:
 
 
 def read_toml(path: Path) -> dict:
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{path}: not a regular file")
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -287,9 +322,16 @@ class Profile:
     description: str = option("", help="free text (lens, subject, lighting)")
 
     def checked(self, where: str = "profile") -> Profile:
+        from rig.errors import UsageError
+        from rig.paths import Template
+
         validate(self, where)
         if self.start_um is not None and self.end_um is not None and self.start_um == self.end_um:
             raise ConfigError(f"{where}: start_um and end_um are equal; a stack needs some travel")
+        try:
+            Template.parse(self.out)
+        except UsageError as exc:
+            raise ConfigError(f"{where}: option 'out': {exc}") from None
         return self
 
 

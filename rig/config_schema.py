@@ -97,6 +97,9 @@ def check_value(cls: type, f: dataclasses.Field, value: Any, where: str, name: s
     elif typing.get_origin(tp) is tuple:
         if not isinstance(value, (list, tuple)):
             raise fail("must be a list")
+        item_types = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        if item_types and not all(isinstance(v, item_types[0]) and not isinstance(v, bool) for v in value):
+            raise fail(f"every item must be {_type_name(item_types[0])}")
         value = tuple(value)
     rng = f.metadata.get("range")
     if rng is not None and not (rng[0] <= value <= rng[1]):

@@ -123,10 +123,11 @@ def find_interrupted(root: Path, limit: int = 10_000) -> list[Path]:
         return found
     for path in sorted(root.rglob(MANIFEST))[:limit]:
         try:
-            if json.loads(path.read_text(encoding="utf-8")).get("outcome") == "running":
-                found.append(path.parent)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue
+            continue  # not ours, or unreadable: leave it alone
+        if isinstance(data, dict) and data.get("outcome") == "running" and isinstance(data.get("frames"), list):
+            found.append(path.parent)
     return found
 
 

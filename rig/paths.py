@@ -23,6 +23,7 @@ from rig.errors import StorageError, UsageError
 TOKEN_RE = re.compile(r"@([A-Z]+)(\d*)")
 GROUP_TOKENS = ("GRP", "UGRP")
 KNOWN_TOKENS = ("GRP", "UGRP", "GCT", "PROFILE")
+NAME_MAX = 255  # bytes in one folder or file name (ext4, vfat with long names, exFAT)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,45 @@ class Template:
             raise UsageError(
                 f"output template {text!r}: the folder needs @GRP or @UGRP so each run gets a fresh folder"
             )
-        return cls(folder=folder, name=name, digits=digits)
+        template = cls(folder=folder, name=name, digits=digits)
+        template._check_lengths(text)
+        return template
+
+    def _check_lengths(self, text: str) -> None:
+        """Every folder and file name must fit the filesystem's 255-byte limit once expanded
+        (worst case: a run-folder suffix, a 64-character profile name, a temp-file prefix)."""
+        worst = {"@UGRP": "x" * 19, "@GRP": "x" * 19, "@PROFILE": "x" * 64}
+
+        def expand(part: str) -> str:
+            for token, value in worst.items():
+                part = part.replace(token, value)
+            return re.sub(r"@GCT\d*", "9" * self.digits, part)
+
+        parts = [p for p in self.folder.split(os.sep) if p] + ["." + self.name + ".jpeg.1234567.tmp"]
+        for part in parts:
+            if len(expand(part).encode()) > NAME_MAX:
+                raise UsageError(
+                    f"output template {text!r}: the name {part[:40]!r}... is too long "
+                    f"(a folder or file name may have at most {NAME_MAX} bytes)"
+                )
+
+    def prefix(self) -> Path:
+        """The fixed part of the run folder, before the first token."""
+        parts = []
+        for part in Path(self.folder).parts:
+            if "@" in part:
+                break
+            parts.append(part)
+        return Path(*parts) if parts else Path("/")
+
+    def is_under(self, root: str | os.PathLike) -> bool:
+        """True when every run folder of this template lies inside ``root`` (symlinks resolved)."""
+        base = os.path.realpath(os.path.expanduser(str(root)))
+        fixed = os.path.realpath(self.prefix())
+        tail = Path(self.folder).parts[len(self.prefix().parts) :]
+        if any(part in ("..", ".") for part in tail):
+            return False
+        return fixed == base or fixed.startswith(base.rstrip(os.sep) + os.sep)
 
     def run_folder(self, started: datetime, profile: str) -> Path:
         """The run folder for a start time (timezone-aware ``started``)."""
@@ -80,10 +119,13 @@ class Template:
         """Raise UsageError unless the run folder could be created; creates nothing."""
         target = self.run_folder(started, profile)
         probe = target
-        while not probe.exists():
-            if probe.parent == probe:
-                break
-            probe = probe.parent
+        try:
+            while not probe.exists():
+                if probe.parent == probe:
+                    break
+                probe = probe.parent
+        except OSError as exc:
+            raise UsageError(f"output folder {target}: {exc.strerror}") from None
         if not probe.is_dir():
             raise UsageError(f"output folder {target}: {probe} is not a folder")
         if not os.access(probe, os.W_OK | os.X_OK):
@@ -92,7 +134,8 @@ class Template:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name or "default")
+    """A profile name made safe as one path component (no separators, no leading dot)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name or "default").lstrip(".")[:64] or "default"
 
 
 def make_run_folder(path: Path) -> Path:

@@ -142,6 +142,11 @@ class Sequencer:
             manifest = None
             if profile.mode != "preview":
                 template = Template.parse(profile.out, self.config.output.root)
+                if plan.slices >= 10**template.digits:
+                    raise UsageError(
+                        f"output template {profile.out!r}: a {template.digits}-digit counter cannot number "
+                        f"{plan.slices} frames (use @GCT{len(str(plan.slices))} or more)"
+                    )
                 target = template.writable_check(started, profile_name)
                 free = free_mb(target)
                 if free < self.config.output.min_free_mb:

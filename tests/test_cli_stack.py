@@ -67,6 +67,9 @@ def test_version_and_check(config):
         (["--out", "@GRP/@NOPE"], "unknown token '@NOPE'"),
         (["--profile", "missing"], "no profile named 'missing'"),
         (["--step-um", "abc"], "'abc' is not a number"),
+        (["--out", "a" * 300 + "/@GRP/@GCT4"], "too long"),
+        (["--out", "@GRP/" + "b" * 300 + "@GCT4"], "too long"),
+        (["--slices", "12", "--out", "@GRP/@GCT1"], "1-digit counter"),
     ],
 )
 def test_bad_input_exits_2_before_touching_anything(tmp_path, config, args, needle):
@@ -116,6 +119,17 @@ def test_ctrl_c_cancels_returns_and_exits_130(tmp_path, config):
     data = check_frames_intact(folder)
     assert data["outcome"] == "cancelled" and 4 <= len(data["frames"]) < 30
     assert "cancelling, returning the rail" in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_hangup_stop_safely_as_interrupted(tmp_path, config, sig):
+    proc = _start_slow_stack(config)
+    folder = _wait_frames(tmp_path, 3)
+    proc.send_signal(sig)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    data = check_frames_intact(folder)
+    assert data["outcome"] == "interrupted" and 3 <= len(data["frames"]) < 30
 
 
 def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, config):

@@ -117,3 +117,36 @@ def test_corrupt_profile_file_is_rejected(tmp_path):
 def test_summary_names_backends():
     summary = MachineConfig().summary()
     assert summary["rail"]["backend"] == "sim" and summary["camera"]["backend"] == "sim"
+
+
+def test_gpio_pin_conflicts_are_refused(tmp_path):
+    path = write(tmp_path, '[rail]\nbackend = "gpio"\n[rail.gpio]\nstep_pin = 17\ndir_pin = 17\n')
+    with pytest.raises(ConfigError, match="'rail.gpio.dir_pin' uses BCM pin 17, already used by 'rail.gpio.step_pin'"):
+        load_config(path)
+    path = write(
+        tmp_path, '[rail]\nbackend = "gpio"\n[camera]\nbackend = "shutter"\n[camera.shutter]\nfocus_pin = 17\n'
+    )
+    with pytest.raises(ConfigError, match="camera.shutter.focus_pin"):
+        load_config(path)
+    # pins of backends that are not selected do not count
+    load_config(write(tmp_path, "[rail.gpio]\nstep_pin = 17\ndir_pin = 17\n"))
+
+
+def test_list_items_are_type_checked(tmp_path):
+    with pytest.raises(ConfigError, match="every item must be a string"):
+        load_config(write(tmp_path, "[web]\nallowed_hosts = [1, 2]\n"))
+    assert load_config(write(tmp_path, '[web]\nallowed_hosts = ["rig.local"]\n')).web.allowed_hosts == ("rig.local",)
+
+
+def test_config_must_be_a_regular_file(tmp_path):
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config("/dev/zero")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(tmp_path)
+
+
+def test_profile_with_a_bad_template_is_refused_on_save(tmp_path):
+    store = ProfileStore(tmp_path)
+    with pytest.raises(ConfigError, match="option 'out': output template '@GRP/@FOO4': unknown token"):
+        store.save("bad", Profile(out="@GRP/@FOO4"))
+    assert store.names() == []

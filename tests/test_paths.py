@@ -126,3 +126,41 @@ def test_manifest_lifecycle_and_interrupted(tmp_path):
     data = json.loads((folder / "stack.json").read_text())
     assert data["outcome"] == "interrupted" and len(data["frames"]) == 1
     assert mark_interrupted(tmp_path) == []  # only once
+
+
+def test_names_too_long_are_refused_before_anything_happens(tmp_path):
+    with pytest.raises(UsageError, match="too long"):
+        Template.parse("a" * 300 + "/@GRP/@GCT4", root=tmp_path)
+    with pytest.raises(UsageError, match="too long"):
+        Template.parse("@GRP/" + "a" * 300 + "@GCT4", root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_is_under_root(tmp_path):
+    root = tmp_path / "stacks"
+    assert Template.parse("@GRP/@GCT4", root=root).is_under(root)
+    assert Template.parse(f"{root}/sub/@GRP/@GCT4", root="/x").is_under(root)
+    assert not Template.parse("/etc/@GRP/@GCT4", root=root).is_under(root)
+    assert not Template.parse("../../@GRP/@GCT4", root=root).is_under(root)
+    assert not Template.parse("@GRP/../../x/@GCT4", root=root).is_under(root)
+    (tmp_path / "link").symlink_to("/etc")
+    assert not Template.parse(f"{tmp_path}/link/@GRP/@GCT4", root=root).is_under(tmp_path / "link2")
+
+
+def test_profile_name_cannot_escape_the_folder(tmp_path):
+    t = Template.parse("@GRP/@PROFILE/@GCT4", root=tmp_path)
+    folder = t.run_folder(STARTED, "..")
+    assert ".." not in folder.parts and folder.is_relative_to(tmp_path)
+
+
+def test_foreign_or_broken_manifests_are_left_alone(tmp_path):
+    for name, text in {
+        "a": "[1, 2]",
+        "b": '"running"',
+        "c": "{bad",
+        "d": '{"outcome": "running", "frames": 5}',
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "stack.json").write_text(text)
+    assert mark_interrupted(tmp_path) == []
+    assert (tmp_path / "a/stack.json").read_text() == "[1, 2]"

@@ -317,3 +317,9 @@ def test_concurrent_starts_only_one_wins(tmp_path):
     m.sequencer.wait(10)
     m.close()
     assert results.count("ok") == 1 and results.count("refused") == 7
+
+
+def test_counter_too_narrow_for_the_stack_is_refused(machine, tmp_path):
+    with pytest.raises(UsageError, match="a 1-digit counter cannot number 12 frames"):
+        machine.sequencer.start(Profile(slices=12, step_um=10, out="@GRP/@GCT1"))
+    assert not (tmp_path / "out").exists() and machine.rail.travelled == 0

@@ -39,19 +39,20 @@ def run(args: argparse.Namespace) -> int:
         profile = profile_from_args(args, base)
         seq = machine.sequencer
         sub = machine.bus.subscribe(maxsize=4096)
-        status = seq.start(profile, args.profile or "default")
-        if status.folder:
-            print(f"rig: stack folder {status.folder}", file=sys.stderr)
 
         def on_term(signum: int, _frame: Any) -> None:
-            raise _Interrupt("interrupted" if signum == signal.SIGTERM else "cancelled")
+            raise _Interrupt("interrupted")
 
-        old_term = signal.signal(signal.SIGTERM, on_term)
+        # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
+        old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
+            status = seq.start(profile, args.profile or "default")
+            if status.folder:
+                _err(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)
         except (KeyboardInterrupt, _Interrupt) as exc:
             outcome = Outcome.INTERRUPTED if getattr(exc, "outcome", "") == "interrupted" else Outcome.CANCELLED
-            print("\nrig: cancelling, returning the rail (Ctrl-C again for e-stop)", file=sys.stderr)
+            _err("\nrig: cancelling, returning the rail (Ctrl-C again for e-stop)\n")
             try:
                 seq.cancel(outcome=outcome)
             except Exception:  # already finished
@@ -62,11 +63,21 @@ def run(args: argparse.Namespace) -> int:
                 seq.estop()
                 status = seq.wait(10)
         finally:
-            signal.signal(signal.SIGTERM, old_term)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
         _report(status)
         if status.outcome == Outcome.COMPLETED and profile.merge and profile.mode == "full" and status.folder:
             return _merge(status.folder)
         return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
+
+
+def _err(text: str) -> None:
+    """Progress and messages on stderr; a closed terminal (SIGHUP, SSH drop) must not stop a safe stop."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _follow(seq: Any, sub: Any) -> Any:
@@ -77,19 +88,15 @@ def _follow(seq: Any, sub: Any) -> Any:
     while True:
         status = seq.wait(0.1)
         if tty:
-            sys.stderr.write("\r" + _bar(status) + "\x1b[K")
-            sys.stderr.flush()
+            _err("\r" + _bar(status) + "\x1b[K")
         else:
             while (event := sub.get(0)) is not None:
                 if event.kind == EventKind.FRAME_SAVED:
                     p = event.payload
-                    print(
-                        f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} {status.units}",
-                        file=sys.stderr,
-                    )
+                    _err(f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} {status.units}\n")
         if not status.busy:
             if tty:
-                sys.stderr.write("\n")
+                _err("\n")
             return status
 
 
@@ -109,9 +116,12 @@ def _report(status: Any) -> None:
     line = f"rig: {outcome}: {status.frames_saved} frame(s)"
     if status.error:
         line += f"; {status.error}"
-    print(line, file=sys.stderr)
+    _err(line + "\n")
     if status.folder:
-        print(status.folder)
+        try:
+            print(status.folder, flush=True)
+        except (OSError, ValueError):
+            pass
 
 
 def _merge(folder: str) -> int:
@@ -120,22 +130,21 @@ def _merge(folder: str) -> int:
     try:
         from rig.merge.child import start_merge
     except ImportError:
-        print("rig: merge is not available in this build", file=sys.stderr)
+        _err("rig: merge is not available in this build\n")
         return 1
     out = Path(folder) / "merged.tif"
     job = start_merge(folder, out, depthmap=Path(folder) / "depth.png", jpeg=Path(folder) / "merged.jpg")
     try:
         while not job.done():
             if sys.stderr.isatty():
-                sys.stderr.write(f"\rrig: merging {job.progress() * 100:5.1f}%\x1b[K")
-                sys.stderr.flush()
+                _err(f"\rrig: merging {job.progress() * 100:5.1f}%\x1b[K")
             time.sleep(0.2)
         job.result()
     except KeyboardInterrupt:
         job.cancel()
-        print("\nrig: merge cancelled; the frames are kept", file=sys.stderr)
+        _err("\nrig: merge cancelled; the frames are kept\n")
         return 130
     if sys.stderr.isatty():
-        sys.stderr.write("\n")
-    print(f"rig: merged into {out}", file=sys.stderr)
+        _err("\n")
+    _err(f"rig: merged into {out}\n")
     return 0
