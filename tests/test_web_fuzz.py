@@ -221,3 +221,32 @@ def test_gallery_paths_never_500(
     if method == "DELETE":  # nothing outside a real stack id may ever be deleted
         after = {p.name for p in Path(machine.config.output.root).iterdir()}
         assert after == before or r.status_code == 200
+
+
+manifests = st.one_of(
+    values,
+    st.dictionaries(
+        st.sampled_from(
+            ["outcome", "frames", "planned_positions", "units", "profile", "started", "error", "mode", "profile_name"]
+        ),
+        values | st.lists(st.dictionaries(st.sampled_from(["index", "position_um", "file", "preview"]), values)),
+        max_size=6,
+    ),
+)
+
+
+@FUZZ
+@given(manifest=manifests, raw=st.none() | st.binary(max_size=40))
+def test_malformed_manifests_never_500(fuzz: tuple[Api, Machine], manifest: Any, raw: bytes | None) -> None:
+    api, machine = fuzz
+    folder = Path(machine.config.output.root) / "fuzzed"
+    folder.mkdir(exist_ok=True)
+    data = raw if raw is not None else json.dumps(manifest, allow_nan=True).encode()
+    (folder / "stack.json").write_bytes(data)
+    r = api.get("/api/stacks")
+    check(r)
+    assert "fuzzed" in [s["id"] for s in r.get_json()["stacks"]]
+    for path in ("/api/stacks/fuzzed", "/stacks/fuzzed/thumb", "/stacks/fuzzed/file/stack.json"):
+        r = api.get(path)
+        check(r)
+        assert r.status_code in (200, 404, 422), (path, r.status_code)

@@ -257,3 +257,91 @@ def test_real_merge_in_a_child_process(api: Api, machine: Machine) -> None:
     assert api.get(f"/stacks/{sid}/file/merged.jpg").data[:2] == b"\xff\xd8"
     assert api.get(f"/stacks/{sid}/thumb/depth.png").status_code == 200
     assert api.get("/api/stacks").get_json()["stacks"][0]["thumb_file"] == "merged.jpg"
+
+
+MALFORMED_MANIFESTS = {
+    "frames-number": b'{"outcome": "running", "frames": 5}',
+    "frames-string": b'{"outcome": "completed", "frames": "0001.jpg"}',
+    "frames-object": b'{"outcome": "completed", "frames": {"file": "0001.jpg"}}',
+    "frame-not-objects": b'{"outcome": "completed", "frames": [1, "0001.jpg", null, [2]]}',
+    "planned-number": b'{"outcome": "completed", "frames": [], "planned_positions": 7}',
+    "json-list": b"[1, 2, 3]",
+    "json-string": b'"stack"',
+    "json-null": b"null",
+    "empty": b"",
+    "truncated": b'{"outcome": "completed", "frames": [{"index": 1',
+    "not-utf8": b'{"outcome": "completed", "error": "\xff\xfe"}',
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+}
+ODD_BUT_READABLE = {
+    "wrong-field-types": json.dumps(
+        {
+            "outcome": 5,
+            "started": [1],
+            "ended": {},
+            "error": 3.5,
+            "profile_name": True,
+            "mode": None,
+            "units": {"x": 1},
+            "profile": [1, 2],
+            "frames": [
+                {"index": {"a": 1}, "position_um": "x", "file": 7, "preview": "yes"},
+                {"index": True, "position_um": [], "file": "", "sha256": 5},
+                {},
+            ],
+        }
+    ).encode(),
+    "non-finite": b'{"outcome": "completed", "profile": {"step_um": NaN, "end_um": 1e999},'
+    b' "frames": [{"index": 1, "position_um": Infinity, "file": "0001.jpg"}]}',
+}
+
+
+def test_malformed_manifests_never_500(tmp_path: Path) -> None:
+    """A folder whose stack.json is not a rig manifest (wrong types, not an object, not
+    UTF-8, not JSON, nested too deep) is listed as unreadable; its detail is a 422 with
+    the reason; nothing about it answers 500, and the good stacks are still listed."""
+    root = tmp_path / "stacks"
+    for name, raw in {**MALFORMED_MANIFESTS, **ODD_BUT_READABLE}.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "stack.json").write_bytes(raw)
+        (root / name / "0001.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    m = Machine.build(sim_config(root), profiles_dir=tmp_path / "p")
+    app = create_app(m)
+    api = Api(app)
+    try:
+        good = run_stack(api, m)
+        r = api.get("/api/stacks")
+        assert r.status_code == 200, r.data[:300]
+        listed = {s["id"]: s for s in r.get_json()["stacks"]}
+        assert set(listed) == {good, *MALFORMED_MANIFESTS, *ODD_BUT_READABLE}
+        assert listed[good]["outcome"] == "completed" and listed[good]["frames"] == 3
+        for name in MALFORMED_MANIFESTS:
+            s = listed[name]
+            assert s["outcome"] == "unreadable", name
+            assert s["error"].startswith("unreadable manifest"), (name, s["error"])
+            assert s["frames"] == 0 and s["planned"] == 0 and s["thumb_file"] is None, name
+            r = api.get(f"/api/stacks/{name}")
+            assert r.status_code == 422, (name, r.status_code, r.data[:300])
+            assert "unreadable manifest" in r.get_json()["error"], name
+            assert api.call("POST", f"/api/stacks/{name}/merge", {}).status_code == 422, name
+        for name in ODD_BUT_READABLE:
+            r = api.get(f"/api/stacks/{name}")
+            assert r.status_code == 200, (name, r.data[:300])
+            json.loads(r.data)  # strict JSON: no NaN/Infinity leaks into the answer
+            for f in r.get_json()["frame_list"]:
+                assert f["index"] is None or type(f["index"]) is int
+                assert f["position"] is None or isinstance(f["position"], float | int)
+                assert f["file"] is None or isinstance(f["file"], str)
+                assert isinstance(f["preview"], bool)
+        assert listed["wrong-field-types"]["outcome"] == "unreadable"
+        assert api.get("/stacks/non-finite/file/0001.jpg").status_code == 200
+        for name in {**MALFORMED_MANIFESTS, **ODD_BUT_READABLE}:
+            for path in (f"/stacks/{name}/thumb", f"/stacks/{name}/file/0001.jpg", f"/gallery/{name}"):
+                r = api.get(path)
+                assert r.status_code != 500 and r.status_code in (200, 404), (path, r.status_code)
+        # a malformed stack can still be deleted from the gallery
+        assert api.call("DELETE", "/api/stacks/frames-number").status_code == 200
+        assert not (root / "frames-number").exists()
+    finally:
+        app.extensions["rig"].shutdown()
+        m.close()

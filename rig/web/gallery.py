@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import stat
@@ -25,6 +26,8 @@ from rig.web.security import ApiError
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 5
+UNREADABLE = "unreadable"
+MANIFEST_MAX = 64_000_000  # bytes; a 10,000-frame manifest is about 3 MB
 DISPLAYABLE = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
 
@@ -102,8 +105,8 @@ class Gallery:
 
     def file_names(self, folder: Path) -> set[str]:
         names = {MANIFEST, *RESULT_FILES}
-        for frame in _manifest(folder).get("frames") or []:
-            if isinstance(frame, dict) and isinstance(frame.get("file"), str):
+        for frame in _manifest(folder)["frames"]:
+            if frame["file"] is not None:
                 names.add(frame["file"])
         return names
 
@@ -138,41 +141,41 @@ class Gallery:
 
     def summary(self, sid: str, folder: Path) -> dict[str, Any]:
         data = _manifest(folder)
-        frames = [f for f in data.get("frames") or [] if isinstance(f, dict)]
-        saved = [f for f in frames if isinstance(f.get("file"), str)]
+        saved = [f for f in data["frames"] if f["file"] is not None]
         return {
             "id": sid,
             "name": folder.name,
-            "started": data.get("started") if isinstance(data.get("started"), str) else None,
-            "ended": data.get("ended") if isinstance(data.get("ended"), str) else None,
-            "outcome": data.get("outcome") if isinstance(data.get("outcome"), str) else "unreadable",
-            "error": data.get("error") if isinstance(data.get("error"), str) else None,
-            "profile_name": data.get("profile_name") if isinstance(data.get("profile_name"), str) else None,
-            "mode": data.get("mode") if isinstance(data.get("mode"), str) else None,
+            "started": _text(data.get("started")),
+            "ended": _text(data.get("ended")),
+            "outcome": _text(data.get("outcome")) or UNREADABLE,
+            "error": _text(data.get("error")),
+            "profile_name": _text(data.get("profile_name")),
+            "mode": _text(data.get("mode")),
             "frames": len(saved),
-            "planned": len(data.get("planned_positions") or []),
+            "planned": data["planned"],
             "merged": (folder / MERGED_JPG).is_file() or (folder / MERGED_TIF).is_file(),
             "thumb_file": self.thumb_source(folder, saved),
         }
 
     def detail(self, sid: str) -> dict[str, Any]:
+        """One stack's details; 422 with the reason when its manifest cannot be read."""
         folder = self.folder(sid)
         data = _manifest(folder)
+        if data.get("outcome") == UNREADABLE:
+            raise ApiError(422, f"{sid}: {data['error']}", "manifest")
         info = self.summary(sid, folder)
-        units = data.get("units") if data.get("units") in ("um", "steps") else "um"
-        key = "position_um" if units == "um" else "position_steps"
+        units = data["units"]
         info["units"] = units
-        info["profile"] = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+        info["profile"] = data["profile"]
         info["frame_list"] = [
             {
-                "index": f.get("index"),
-                "position": f.get(key),
-                "file": f.get("file"),
-                "preview": bool(f.get("preview")),
-                "displayable": _displayable(f.get("file")),
+                "index": f["index"],
+                "position": f["position"],
+                "file": f["file"],
+                "preview": f["preview"],
+                "displayable": _displayable(f["file"]),
             }
-            for f in data.get("frames") or []
-            if isinstance(f, dict)
+            for f in data["frames"]
         ]
         info["results"] = {name: (folder / name).is_file() for name in RESULT_FILES}
         return info
@@ -228,12 +231,89 @@ def _displayable(name: Any) -> bool:
     return isinstance(name, str) and name.lower().endswith(DISPLAYABLE)
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _unreadable(reason: str) -> dict[str, Any]:
+    return {
+        "outcome": UNREADABLE,
+        "error": f"unreadable manifest: {reason}",
+        "frames": [],
+        "planned": 0,
+        "units": "um",
+        "profile": {},
+    }
+
+
 def _manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder``, checked and normalised: ``frames`` is a list of
+    ``{index, position, file, preview}`` with the right types (or None), ``planned`` an int,
+    ``units`` and ``profile`` valid. A manifest that is not a JSON object, is not UTF-8, is
+    too big or too deep, or whose frame list is not a list of objects, comes back with
+    outcome ``unreadable`` and the reason in ``error``; it never raises."""
+    path = folder / MANIFEST
     try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MANIFEST_MAX + 1)
     except (OSError, ValueError):
-        return {"outcome": "unreadable"}
-    return data if isinstance(data, dict) else {"outcome": "unreadable"}
+        return _unreadable("cannot be read")
+    if len(raw) > MANIFEST_MAX:
+        return _unreadable(f"larger than {MANIFEST_MAX // 1_000_000} MB")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_none, parse_float=_finite)
+    except UnicodeDecodeError:
+        return _unreadable("not UTF-8 text")
+    except (ValueError, RecursionError):
+        return _unreadable("not valid JSON")
+    if not isinstance(data, dict):
+        return _unreadable(f"a JSON {_json_type(data)}, not an object")
+    frames = data.get("frames")
+    if frames is None:
+        frames = []
+    if not isinstance(frames, list):
+        return _unreadable(f"'frames' is a JSON {_json_type(frames)}, not a list")
+    if not all(isinstance(f, dict) for f in frames):
+        return _unreadable("'frames' holds entries that are not objects")
+    planned = data.get("planned_positions")
+    if planned is not None and not isinstance(planned, list):
+        return _unreadable(f"'planned_positions' is a JSON {_json_type(planned)}, not a list")
+    units = data.get("units") if data.get("units") in ("um", "steps") else "um"
+    key = "position_um" if units == "um" else "position_steps"
+    out = dict(data)
+    out["units"] = units
+    out["planned"] = len(planned or [])
+    out["profile"] = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+    out["frames"] = [
+        {
+            "index": f.get("index") if type(f.get("index")) is int else None,
+            "position": _number(f.get(key)),
+            "file": f.get("file") if isinstance(f.get("file"), str) and f.get("file") else None,
+            "preview": f.get("preview") is True,
+        }
+        for f in frames
+    ]
+    return out
+
+
+def _none(_: str) -> None:
+    return None  # NaN, Infinity: never in a manifest rig wrote, and not valid JSON to answer with
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def used_by_run(folder: Path, status: dict[str, Any]) -> bool:

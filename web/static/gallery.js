@@ -22,7 +22,7 @@
     } else {
       thumb.textContent = s.mode === "preview" ? "sweep only" : "no image";
     }
-    const badges = rig.el("div", { class: "badges" }, rig.el("span", { class: "badge " + s.outcome, text: s.outcome }));
+    const badges = rig.el("div", { class: "badges" }, rig.el("span", { class: "badge " + s.outcome, text: s.outcome === "unreadable" ? "unreadable manifest" : s.outcome, title: s.error }));
     if (s.merged) badges.append(rig.el("span", { class: "badge merged", text: "merged" }));
     if (rig.merge && rig.merge.stack === s.id && rig.merge.state === "running") {
       badges.append(rig.el("span", { class: "badge running", text: "merging " + Math.round(rig.merge.progress * 100) + "%" }));
