@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 flask = pytest.importorskip("flask")
 
-from rig.config import MachineConfig  # noqa: E402
+from rig.config import MachineConfig, Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 
@@ -357,3 +358,74 @@ def test_mjpeg_live_view_and_viewer_limit(tmp_path: Path) -> None:
     finally:
         app.extensions["rig"].shutdown()
         m.close()
+
+
+# ------------------------------------------------------------------ output templates
+OUTSIDE_ROOT = [
+    "{elsewhere}/@GRP/@GCT4",  # absolute (like /etc/@GRP/@GCT4, but harmless if it were accepted)
+    "../../@GRP/@GCT4",
+    "../@GRP/@GCT4",
+    "x/../../@GRP/@GCT4",
+    "@GRP/../../@GCT4",
+    "~/@GRP/@GCT4",
+    "{root}/../@GRP/@GCT4",
+    "escape/@GRP/@GCT4",  # a symlink inside output.root that leads out of it
+]
+
+
+@pytest.mark.parametrize("out", OUTSIDE_ROOT)
+def test_output_templates_outside_the_root_are_400(api: Api, machine: Machine, tmp_path: Path, out: str) -> None:
+    """A paired phone must not make the rig write outside output.root: start, saving a profile,
+    and starting from a saved profile (as the CLI may write one) all refuse such a template."""
+    root = Path(machine.config.output.root)
+    root.mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "escape").symlink_to(elsewhere)
+    out = out.format(root=root, elsewhere=elsewhere)
+
+    def written() -> list[Path]:
+        return sorted(p for p in tmp_path.rglob("*") if p.relative_to(tmp_path).parts[0] != "profiles")
+
+    before = written()
+    r = api.post("/api/start", {"profile": {"out": out, "slices": 2, "settle_s": 0}})
+    assert r.status_code == 400, r.get_json()
+    assert "outside output.root" in r.get_json()["error"] and "'out'" in r.get_json()["error"]
+    r = api.call("PUT", "/api/profiles/x", {"out": out, "slices": 2})
+    assert r.status_code == 400 and "outside output.root" in r.get_json()["error"]
+    assert api.get("/api/profiles/x").status_code == 404  # not saved
+    machine.profiles.save("cli", Profile(slices=2, settle_s=0, out=out))  # the CLI allows it
+    r = api.post("/api/start", {"name": "cli"})
+    assert r.status_code == 400 and "profile 'cli'" in r.get_json()["error"], r.get_json()
+    r = api.post("/api/start", {"name": "cli", "profile": {"slices": 3}})
+    assert r.status_code == 400
+    assert not machine.sequencer.status().busy
+    assert written() == before  # nothing written anywhere
+
+
+def test_output_templates_inside_the_root_are_accepted(api: Api, machine: Machine) -> None:
+    root = Path(machine.config.output.root)
+    for out in ("coins/@GRP/@GCT4", f"{root}/abs/@UGRP/@PROFILE-@GCT3", "a/./b/@GRP/@GCT4"):
+        r = api.call("PUT", "/api/profiles/x", {"out": out, "slices": 2, "settle_s": 0})
+        assert r.status_code == 200, (out, r.get_json())
+        assert api.post("/api/start", {"name": "x"}).status_code == 202, out
+        status = idle(machine)
+        assert status.state.value != "fault"
+        assert os.path.realpath(status.folder).startswith(str(root.resolve()) + os.sep), status.folder
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        "@GRP/" + "x" * 300 + "@GCT4",
+        "a" * 256 + "/@GRP/@GCT4",
+        "@GRP-" + "é" * 200 + "/@GCT4",  # 400 bytes, 200 characters
+    ],
+)
+def test_over_long_names_in_out_are_400(api: Api, machine: Machine, out: str) -> None:
+    r = api.post("/api/start", {"profile": {"out": out, "slices": 2, "settle_s": 0}})
+    assert r.status_code == 400, r.get_json()
+    assert "too long" in r.get_json()["error"]
+    r = api.call("PUT", "/api/profiles/x", {"out": out, "slices": 2})
+    assert r.status_code == 400 and "too long" in r.get_json()["error"]
+    assert not machine.sequencer.status().busy

@@ -15,6 +15,7 @@ from rig import __version__
 from rig.config import Profile
 from rig.config_schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
+from rig.paths import Template
 from rig.web.app import rail_can_home, request_json_state, running_settings, state
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
@@ -28,6 +29,23 @@ MOTION_LIMIT = 1e7
 def _lock() -> None:
     st = state()
     st.lock.require(g.client, g.label)
+
+
+def _output_inside_root(profile: Profile, where: str) -> None:
+    """400 unless every run folder of ``profile.out`` lies inside ``output.root``: a web client
+    (a paired phone) must not make the rig write anywhere the service user can. The CLI still
+    takes absolute templates."""
+    root = state().machine.config.output.root
+    try:
+        template = Template.parse(profile.out, root)
+    except UsageError as exc:
+        raise ApiError(400, f"{where}: option 'out': {exc}") from None
+    if not template.is_under(root):
+        raise ApiError(
+            400,
+            f"{where}: option 'out' = {profile.out!r}: its run folders would be outside output.root ({root}); "
+            "over the web, use a template relative to it without '..' (e.g. '@GRP/@GCT4' or 'coins/@GRP/@GCT4')",
+        )
 
 
 def _status_response(code: int = 200):  # type: ignore[no-untyped-def]
@@ -113,6 +131,7 @@ def start():  # type: ignore[no-untyped-def]
             store.load(name)  # raises the "no profile named ..." message
     table.update(overrides)
     profile = profile_from(table, "profile")
+    _output_inside_root(profile, f"profile {name!r}" if name else "profile")
     _lock()
     result = st.machine.sequencer.start(profile, name or "default")
     st.last_run = {"run_id": result.run_id, "name": name or None, "profile": to_table(profile)}
@@ -258,6 +277,7 @@ def profile_put(name: str):  # type: ignore[no-untyped-def]
     store = state().machine.profiles
     store._path(name)  # validates the name (400) before the body
     profile = profile_from(body(), f"profile {name!r}")
+    _output_inside_root(profile, f"profile {name!r}")
     store.save(name, profile)
     return jsonify({"name": name, "profile": to_table(profile)})
 
