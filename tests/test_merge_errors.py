@@ -214,3 +214,39 @@ def test_16bit_tiff_in_16bit_out_and_metadata_carried(tmp_path, capsys):
         with Image.open(tmp_path / name) as im:
             assert im.info.get("icc_profile") == icc
             assert im.getexif().get(0x010F) == "RigCam"
+
+
+def _write_dng(path: Path, rgb16: np.ndarray) -> None:
+    """A minimal DNG (RGGB Bayer mosaic, 12-bit) that LibRaw/rawpy can develop."""
+    import tifffile
+
+    cfa = np.empty(rgb16.shape[:2], np.uint16)
+    cfa[0::2, 0::2] = rgb16[0::2, 0::2, 0]
+    cfa[0::2, 1::2] = rgb16[0::2, 1::2, 1]
+    cfa[1::2, 0::2] = rgb16[1::2, 0::2, 1]
+    cfa[1::2, 1::2] = rgb16[1::2, 1::2, 2]
+    tags = [
+        (50706, "B", 4, (1, 4, 0, 0), False),  # DNGVersion
+        (50708, "s", 0, "rig test camera", False),  # UniqueCameraModel
+        (33421, "H", 2, (2, 2), False),  # CFARepeatPatternDim
+        (33422, "B", 4, (0, 1, 1, 2), False),  # CFAPattern: RGGB
+        (50717, "I", 1, 4095, False),  # WhiteLevel
+        (50721, "i", 18, (1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1), False),  # ColorMatrix1
+        (50778, "H", 1, 21, False),  # CalibrationIlluminant1: D65
+    ]
+    tifffile.imwrite(path, cfa, photometric=32803, extratags=tags, metadata=None)
+
+
+def test_camera_raw_stack_gives_16bit(tmp_path, capsys):
+    pytest.importorskip("rawpy")
+    src = tmp_path / "dng"
+    src.mkdir()
+    rng = np.random.default_rng(2)
+    base = cv2.GaussianBlur(rng.random((96, 128, 3)).astype(np.float32), (0, 0), 1.5)
+    for k in range(3):
+        img = cv2.GaussianBlur(base, (0, 0), 0.3 + 1.5 * k)
+        _write_dng(src / f"IMG_{k:04d}.DNG", np.clip(img * 3500 + 300, 0, 4095).astype(np.uint16))
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "out.png"), "--no-align")
+    assert rc == 0, err
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (96, 128, 3)
