@@ -145,3 +145,52 @@ def test_hardware_report_never_raises_or_hangs(monkeypatch):
     assert time.monotonic() - t0 < 2
     assert any("no answer within" in line for line in lines)
     assert any("ZeroDivisionError" in line for line in lines)
+
+
+def test_shoot_refuses_an_extension_that_is_not_the_cameras_format(tmp_path, capsys):
+    """`--out x.png` on a JPEG camera would save JPEG bytes under a .png name: refused before the
+    shot when the config decides the format (sim, picam), after it otherwise (gphoto)."""
+    out = tmp_path / "x.png"
+    assert main(["shoot", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "JPEG" in err and ".png" in err and "x.jpg" in err, err
+    assert list(tmp_path.iterdir()) == []
+    gphoto = write(tmp_path, '[camera]\nbackend = "gphoto"\n')
+    assert main(["shoot", "--config", gphoto, "--out", str(out)]) == 2
+    assert "JPEG" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["machine.toml"]
+    for name in ("x.JPG", "x.jpeg"):  # the same format, any spelling
+        assert main(["shoot", "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_bytes()[:2] == b"\xff\xd8"
+    png = write(tmp_path, '[camera.sim]\nformat = "png"\nwidth = 160\nheight = 120\n')
+    assert main(["shoot", "--config", png, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["shoot", "--config", png, "--out", str(tmp_path / "y.jpg")]) == 2
+    assert "PNG" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a" * 300, "a" * 300 + ".jpg", "a" * 250, "é" * 128 + ".jpg", "a" * 300 + "/x.jpg"],
+    ids=["300", "300.jpg", "250-plus-ext", "256-bytes-utf8", "long-folder"],
+)
+def test_shoot_with_an_over_long_name_is_a_one_line_error(tmp_path, capsys, name):
+    assert main(["shoot", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rig: error: --out") and err.count("\n") == 1 and "too long" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shoot_over_long_name_from_a_shell(tmp_path):
+    """The real entry point: no traceback, exit 2."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "rig.cli", "shoot", "--out", "a" * 300],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
