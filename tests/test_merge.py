@@ -234,3 +234,44 @@ def test_memory_does_not_grow_with_slices(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.25 * peaks[0], peaks
+
+
+def test_follow_merges_while_frames_arrive(tmp_path):
+    """``--follow``: the merge starts before the first frame and ends once the stack is complete."""
+    import json
+    import threading
+    import time
+
+    depth = band_depth()
+    truth, slices = make_stack(tmp_path / "src", depth, seed=3)
+    live = tmp_path / "live"
+    live.mkdir()
+    frames: list[dict] = []
+
+    def manifest(outcome: str) -> None:
+        tmp = live / ".stack.json.tmp"
+        tmp.write_text(json.dumps({"format": "rig-stack/1", "outcome": outcome, "frames": frames}))
+        tmp.replace(live / "stack.json")
+
+    def capture() -> None:
+        for k, path in enumerate(sorted((tmp_path / "src").glob("*.png"))):
+            time.sleep(0.05)
+            data = path.read_bytes()
+            (live / f"{k + 1:04d}.png").write_bytes(data)
+            frames.append({"index": k + 1, "file": f"{k + 1:04d}.png", "bytes": len(data)})
+            if k == 2:
+                frames.append({"index": 99, "file": None})  # kept on the camera card only
+            manifest("running")
+        manifest("completed")
+
+    writer = threading.Thread(target=capture)
+    writer.start()
+    res = merge(live, tmp_path / "m.png", MergeOptions(follow=True, follow_timeout=30, align=False))
+    writer.join()
+    assert res.slices == N
+    merged = cv2.imread(str(tmp_path / "m.png"))
+    nearest = np.clip(np.rint(depth), 0, N - 1).astype(int)
+    oracle = np.choose(nearest[..., None], slices)
+    inner = np.zeros((H, W), bool)
+    inner[6:-6, 6:-6] = True
+    assert psnr(merged, truth, inner) >= psnr(oracle, truth, inner) - 1.5

@@ -24,6 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depth-bits", type=int, choices=(8, 16), default=16, help="depth map bit depth")
     p.add_argument("--far-first", action="store_true", help="slices run far to near (for the depth map)")
     p.add_argument("--reference", type=int, metavar="K", help="slice index (0-based) whose frame to use")
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="merge a rig stack folder while it is captured (waits for stack.json to list each frame "
+        "and for a final outcome; slice 0 is the reference)",
+    )
+    p.add_argument("--follow-timeout", type=float, default=600.0, metavar="S", help="give up after S s without a frame")
     p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality (default 95)")
     p.add_argument(
         "--progress",
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         far_first=args.far_first,
         reference=args.reference,
         quality=args.quality,
+        follow=args.follow,
+        follow_timeout=args.follow_timeout,
     )
     res = merge(Path(args.input), Path(args.output), opts, progress)
     if args.merge_verbose:

@@ -148,9 +148,15 @@ def start_merge(
     jpeg: str | os.PathLike | None = None,
     align: bool = True,
     overwrite: bool = False,
+    follow: bool = False,
     extra_args: list[str] | None = None,
 ) -> MergeJob:
-    """Start ``rig merge`` on ``input_dir`` in a child process and return its :class:`MergeJob`."""
+    """Start ``rig merge`` on ``input_dir`` in a child process and return its :class:`MergeJob`.
+
+    With ``follow=True`` the child merges a rig stack folder while it is being captured (it
+    starts before the first frame, follows ``stack.json`` and finishes shortly after the
+    manifest's outcome becomes final).
+    """
     cmd = [sys.executable, "-m", "rig.merge", str(input_dir), "-o", str(out_path), "--progress", "lines"]
     if depthmap is not None:
         cmd += ["--depthmap", str(depthmap)]
@@ -160,5 +166,7 @@ def start_merge(
         cmd.append("--no-align")
     if overwrite:
         cmd.append("--overwrite")
+    if follow:
+        cmd.append("--follow")
     cmd += list(extra_args or [])
     return MergeJob(cmd, Path(out_path))

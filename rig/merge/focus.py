@@ -80,6 +80,8 @@ class DepthAccumulator:
 def regularise(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
     """Spatially consistent depth (float32 slice index, fractional where it was filled in)."""
     idx = acc.index
+    if idx.dtype == np.uint16 and acc.n <= 256:
+        idx = idx.astype(np.uint8)  # a follow-mode accumulator sized for any count: allow large medians
     h, w = idx.shape
     k = max(3, median | 1)
     if idx.dtype == np.uint16 and k > 5:

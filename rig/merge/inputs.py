@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +90,48 @@ def _from_manifest(src: Path, manifest_path: Path) -> StackInput:
             f"{f' ({skipped} stored on the camera card only)' if skipped else ''}; a merge needs at least 2"
         )
     return StackInput(tuple(files), src, data, skipped)
+
+
+FINAL_OUTCOMES = ("completed", "cancelled", "failed", "interrupted")
+
+
+def follow_slices(input_dir: str | Path, poll: float = 0.2, idle_timeout: float = 600.0) -> Iterator[Path]:
+    """Yield the slices of a rig stack folder as its ``stack.json`` lists them, while it is captured.
+
+    Returns once the manifest's outcome is final and every listed frame was yielded. A frame is
+    yielded only when its file is complete (its size matches the manifest's ``bytes``, if given).
+    Raises :class:`MergeError` if no manifest appears, or nothing changes for ``idle_timeout`` s.
+    """
+    src = Path(input_dir)
+    manifest_path = src / MANIFEST
+    done = 0
+    last_change = time.monotonic()
+    while True:
+        data = None
+        try:
+            data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if not src.is_dir():
+                raise MergeError(f"{src}: no such folder") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            data = None  # being rewritten: try again
+        frames = data.get("frames") if isinstance(data, dict) else None
+        if isinstance(frames, list):
+            for frame in frames[done:]:
+                if not isinstance(frame, dict):
+                    raise MergeError(f"{manifest_path}: frame {done + 1} is not an object")
+                name = frame.get("file")
+                if name:
+                    path = src / str(name)
+                    size = frame.get("bytes")
+                    if not path.is_file() or (isinstance(size, int) and path.stat().st_size != size):
+                        break  # not fully written yet
+                    yield path
+                done += 1
+                last_change = time.monotonic()
+            if data.get("outcome") in FINAL_OUTCOMES and done == len(frames):
+                return
+        if time.monotonic() - last_change > idle_timeout:
+            what = "no stack.json" if data is None else f"no new frame, outcome {data.get('outcome')!r}"
+            raise MergeError(f"{manifest_path}: {what} after waiting {idle_timeout:.0f}s")
+        time.sleep(poll)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, regularise
-from rig.merge.inputs import RAW_EXT, find_slices
+from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class MergeOptions:
     reference: int | None = None  # slice whose frame the output uses (default: the middle one)
     focus_sigma: float | None = None  # px; default scales with the image size
     quality: int = 95
+    follow: bool = False  # merge a rig stack while it is captured (slice 0 is the reference)
+    follow_timeout: float = 600.0  # s without a new frame before giving up (follow mode)
 
 
 @dataclass
@@ -61,27 +63,27 @@ class MergeResult:
 
 
 def _prefetch(
-    files: list[Path], order: list[int], gray: bool, prepare: Callable[[int, np.ndarray], object] | None = None
+    items: Iterable[tuple[int, Path]], gray: bool, prepare: Callable[[int, np.ndarray], object] | None = None
 ) -> Iterator[tuple[int, np.ndarray, object]]:
-    """Decode slices in ``order`` one ahead of the consumer, in a worker thread.
+    """Decode the slices ``items`` (index, path) one ahead of the consumer, in a worker thread.
 
     ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
     decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
-    decoders release the GIL).
+    decoders release the GIL). ``items`` may block (slices still being captured).
     """
-    if not order:
-        return
+    it = iter(items)
 
-    def job(k: int) -> tuple[np.ndarray, object]:
-        img = mio.read_image(files[k], gray)
-        return img, (prepare(k, img) if prepare is not None else None)
+    def job(k: int, path: Path) -> tuple[int, np.ndarray, object]:
+        img = mio.read_image(path, gray)
+        return k, img, (prepare(k, img) if prepare is not None else None)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fut = pool.submit(job, order[0])
-        for i, k in enumerate(order):
-            img, extra = fut.result()
-            if i + 1 < len(order):
-                fut = pool.submit(job, order[i + 1])
+        nxt = next(it, None)
+        fut = pool.submit(job, *nxt) if nxt is not None else None
+        while fut is not None:
+            k, img, extra = fut.result()
+            nxt = next(it, None)
+            fut = pool.submit(job, *nxt) if nxt is not None else None
             yield k, img, extra
             del img
 
@@ -118,38 +120,53 @@ def merge(
             mio.check_output(Path(extra), opt.overwrite)
     if opt.depthmap is not None and Path(opt.depthmap).suffix.lower() != ".png":
         raise MergeError(f"{opt.depthmap}: the depth map is written as PNG (use a .png name)")
-    stack = find_slices(input_dir)
-    files = list(stack.files)
-    n = len(files)
-    ref = n // 2 if opt.reference is None else opt.reference
-    if not 0 <= ref < n:
-        raise MergeError(f"{input_dir}: reference slice {ref} out of range 0..{n - 1}")
-    # pass 1 order: reference, then outwards (each slice registered to its neighbour)
-    order = [ref, *range(ref + 1, n), *range(ref - 1, -1, -1)]
-    total_steps = 2 * n + 1
-    report(0.0, f"{n} slices")
+    if opt.follow:
+        files: list[Path] = []
+        ref = 0
 
-    first = mio.read_image(files[ref], gray=True)
-    shape = first.shape[:2]
-    h, w = shape
-    del first
-    scale = analysis_scale(w, h)
-    sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
-    coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
-    aligner = ChainAligner(scale, key_every=max(1, round((n - 1) / 19)))
-    acc = DepthAccumulator(h, w, n)
-    hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
-    acc_c = DepthAccumulator(hh, hw, n)
-    transforms: list[Transform] = [Transform.identity() for _ in range(n)]
-    deep = False
+        def arriving() -> Iterator[tuple[int, Path]]:
+            for k, path in enumerate(follow_slices(input_dir, idle_timeout=opt.follow_timeout)):
+                files.append(path)
+                yield k, path
+
+        items: Iterable[tuple[int, Path]] = arriving()
+        n_max = 65535
+    else:
+        files = list(find_slices(input_dir).files)
+        n_max = len(files)
+        ref = n_max // 2 if opt.reference is None else opt.reference
+        if not 0 <= ref < n_max:
+            raise MergeError(f"{input_dir}: reference slice {ref} out of range 0..{n_max - 1}")
+        # pass 1 order: reference, then outwards (each slice registered to its neighbour)
+        items = [(k, files[k]) for k in [ref, *range(ref + 1, n_max), *range(ref - 1, -1, -1)]]
+    report(0.0, "waiting for slices" if opt.follow else f"{n_max} slices")
+    state: dict = {}
+    aligner = ChainAligner(1.0, key_every=1 if opt.follow else max(1, round((n_max - 1) / 19)))
+    transforms: dict[int, Transform] = {}
+
+    def setup(gray: np.ndarray, path: Path) -> None:
+        h, w = gray.shape[:2]
+        state.update(shape=(h, w), first=path, scale=analysis_scale(w, h))
+        aligner.scale = state["scale"]
 
     def prepare(k: int, gray: np.ndarray) -> None:  # worker thread, slices in chain order
-        _check_size(files[k], gray, shape, files[ref])
+        if not state:
+            setup(gray, files[k])
+        _check_size(files[k], gray, state["shape"], state["first"])
+        transforms[k] = Transform.identity()
         if opt.align:
-            transforms[k] = aligner.add(analysis_image(gray, scale), restart=(k == ref - 1))
+            transforms[k] = aligner.add(analysis_image(gray, state["scale"]), restart=(k == ref - 1))
             log.info("slice %d %s: %s", k, files[k].name, transforms[k].describe())
 
-    for step, (k, gray, _) in enumerate(_prefetch(files, order, True, prepare)):
+    deep = False
+    acc = acc_c = None
+    for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
+        h, w = state["shape"]
+        if acc is None:
+            sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
+            coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
+            hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
+            acc, acc_c = DepthAccumulator(h, w, n_max), DepthAccumulator(hh, hw, n_max)
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
         energy, coarse = focus_energies(gray, sigma, coarse_sigma)
@@ -163,7 +180,13 @@ def merge(
         acc.add(k, energy)
         acc_c.add(k, coarse)
         del energy, coarse
-        report((step + 1) / total_steps, f"focus {step + 1}/{n}")
+        n_known = max(len(files), 1)
+        report(min(0.5, (step + 1) / (2 * n_known + 1)), f"focus {step + 1}/{n_known}")
+    n = len(files)
+    if n < 2 or acc is None or acc_c is None:
+        raise MergeError(f"{input_dir}: {n} usable slice(s); a merge needs at least 2")
+    acc.n = acc_c.n = n
+    total_steps = 2 * n + 1
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
     depth = combine_scales(regularise(acc, median=med), regularise(acc_c, median=5), int(2 * coarse_sigma) + 2)
@@ -174,8 +197,8 @@ def merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.boxes(k)]
-    for step, (k, img, _) in enumerate(_prefetch(files, used, False)):
-        _check_size(files[k], img, shape, files[ref])
+    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
+        _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
         gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
         for box in tiles.boxes(k):
@@ -200,7 +223,7 @@ def merge(
     seconds = time.monotonic() - t0
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
-    return MergeResult(out, n, w, h, bits, seconds, transforms, len(used))
+    return MergeResult(out, n, w, h, bits, seconds, [transforms[k] for k in range(n)], len(used))
 
 
 def write_depthmap(path: Path, depth: np.ndarray, n: int, opt: MergeOptions) -> None:
