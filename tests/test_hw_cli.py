@@ -69,19 +69,67 @@ def test_jog_units_must_match_the_rail(tmp_path, capsys):
     assert "use --um" in capsys.readouterr().err
 
 
-def test_home_without_a_switch_closing_fails_clearly(tmp_path, capsys):
+def test_home_without_a_switch_closing_fails_clearly(tmp_path, capsys, caplog):
     from gpiozero import Device
 
     try:
         assert main(["home", "--config", write(tmp_path, GPIO_RAIL)]) == 1
-        assert "home switch not found" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert err == "rig: error: home switch not found within 4 mm\n", err
+        # the sequencer's own "fault:" log line would say it twice
+        assert not [r for r in caplog.records if r.name == "rig.sequencer" and r.levelname == "ERROR"]
     finally:
         Device.pin_factory.reset()
 
 
-def test_home_on_a_rail_without_switches(capsys):
-    assert main(["home"]) == 1
-    assert "no home switch" in capsys.readouterr().err
+def test_home_on_a_rail_without_switches(capsys, caplog):
+    """One plain line and exit 2 (bad usage), not a timestamped fault log and exit 1; the
+    sequencer never faults."""
+    assert main(["home"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rig: error: this rail has no home switch") and err.count("\n") == 1, err
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_can_home_is_shared_by_the_cli_and_the_web():
+    """`rig home` and the web's Home button (can_home) decide the same way."""
+    from rig.config import MachineConfig
+    from rig.config_schema import from_table
+    from rig.motion import can_home
+    from rig.web.app import WebState, rail_can_home
+
+    class Rail:
+        def __init__(self, health):
+            self._health = health
+
+        def health(self):
+            if isinstance(self._health, Exception):
+                raise self._health
+            return self._health
+
+    cases = [
+        ({"backend": "sim"}, {}, False),
+        ({"backend": "stackshot"}, {}, False),
+        ({"backend": "pico"}, {}, True),
+        ({"backend": "gpio", "gpio": {"home_pin": 13}}, {}, True),
+        ({"backend": "gpio", "gpio": {"min_limit_pin": 5}}, {}, True),
+        ({"backend": "gpio", "gpio": {"max_limit_pin": 5}}, {}, False),
+        ({"backend": "gpio", "gpio": {"max_limit_pin": 5, "home_direction": "forward"}}, {}, True),
+        ({"backend": "sim"}, {"can_home": True}, True),
+        ({"backend": "pico"}, {"can_home": False}, False),
+        ({"backend": "pico"}, RuntimeError("sick"), True),
+    ]
+    for rail_table, health, expected in cases:
+        cfg = from_table(MachineConfig, {"rail": rail_table}, "t")
+        assert can_home(Rail(health), cfg.rail) is expected, (rail_table, health)
+
+        class FakeMachine:
+            config = cfg
+            rail = Rail(health)
+
+        st = WebState.__new__(WebState)
+        st.machine, st.can_home = FakeMachine(), None
+        assert rail_can_home(st) is expected
 
 
 def test_shoot_saves_the_gphoto_frame_verbatim(tmp_path, capsys):

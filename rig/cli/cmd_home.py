@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli.options import add_config_option, load_machine_config, wait_for_move
+from rig.cli.options import add_config_option, faults_reported_here, load_machine_config, wait_for_move
+from rig.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seek the home switch",
         description=(
             "Move toward the home switch (rail.gpio.home_direction), back off it and set the position to "
-            "rail.gpio.home_offset_um. Only rails with a home switch can home. Ctrl-C stops."
+            "rail.gpio.home_offset_um. Only rails with a home switch can home (a gpio rail with a home pin or "
+            "a limit pin on the home side, a pico rail); others exit 2. Ctrl-C stops."
         ),
     )
     add_config_option(p)
@@ -22,9 +24,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rig.machine import Machine
+    from rig.motion import can_home
 
     with Machine.build(load_machine_config(args)) as machine:
-        machine.sequencer.home()
-        wait_for_move(machine.sequencer, "homing failed", cancelled="homing cancelled; the position is unknown")
+        if not can_home(machine.rail, machine.config.rail):
+            raise UsageError(
+                f"this rail has no home switch (rail backend {machine.config.rail.backend!r}); "
+                "jog to a known position instead (rig jog --to 0)"
+            )
+        with faults_reported_here(args.verbose):
+            machine.sequencer.home()
+            wait_for_move(machine.sequencer, "homing failed", cancelled="homing cancelled; the position is unknown")
         print(f"rail: homed at {machine.rail.position():g} {machine.rail.units}")
     return 0

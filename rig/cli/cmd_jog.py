@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rig.cli.options import add_config_option, load_machine_config, wait_for_move
+from rig.cli.options import add_config_option, faults_reported_here, load_machine_config, wait_for_move
 from rig.errors import UsageError
 
 
@@ -38,11 +38,12 @@ def run(args: argparse.Namespace) -> int:
         seq = machine.sequencer
         units = machine.rail.units
         before = machine.rail.position()
-        if args.to is not None:
-            seq.jog(target=args.to)
-        else:
-            seq.jog(delta=args.um if args.um is not None else args.steps)
-        wait_for_move(seq, "the move failed")
+        with faults_reported_here(args.verbose):
+            if args.to is not None:
+                seq.jog(target=args.to)
+            else:
+                seq.jog(delta=args.um if args.um is not None else args.steps)
+            wait_for_move(seq, "the move failed")
         after = machine.rail.position()
         print(f"rail: {before:g} -> {after:g} {units}")
     return 0

@@ -1,11 +1,14 @@
 """Options shared by commands: --config, and the profile fields (stack, profile save); and
-``wait_for_move`` (jog, home)."""
+``wait_for_move`` / ``faults_reported_here`` (jog, home)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rig.config import RUN_MODES, MachineConfig, Profile, load_config
@@ -32,6 +35,28 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def load_machine_config(args: argparse.Namespace) -> MachineConfig:
     return load_config(getattr(args, "config", None))
+
+
+class _DropFaults(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.ERROR and str(record.msg).startswith("fault:"))
+
+
+@contextmanager
+def faults_reported_here(verbose: int = 0) -> Iterator[None]:
+    """Around a move the command reports itself (``wait_for_move`` raises, ``main`` prints one
+    ``rig: error: ...`` line): hide the sequencer's own timestamped ``fault:`` log line, which
+    would say the same thing twice. ``-v`` shows it."""
+    if verbose:
+        yield
+        return
+    logger = logging.getLogger("rig.sequencer")
+    drop = _DropFaults()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def wait_for_move(seq: Any, failed: str, cancelled: str | None = None) -> None:

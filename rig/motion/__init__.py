@@ -12,7 +12,7 @@ from typing import Any
 from rig.config import RailConfig
 from rig.motion.base import Rail, check_target
 
-__all__ = ["Rail", "check_target", "open_rail", "BACKEND_MODULES", "trapezoid_time_s"]
+__all__ = ["Rail", "check_target", "open_rail", "can_home", "BACKEND_MODULES", "trapezoid_time_s"]
 
 BACKEND_MODULES = {
     "sim": "rig.motion.sim:SimRail",
@@ -32,6 +32,22 @@ def open_rail(cfg: RailConfig, camera: Any = None, **kwargs: Any) -> Rail:
     if cfg.backend == "lens":
         return cls(cfg, camera=camera, **kwargs)
     return cls(cfg, **kwargs)
+
+
+def can_home(rail: Any, cfg: RailConfig) -> bool:
+    """Whether ``rail`` has a home switch (the Jog page's Home button, ``rig home``). A backend
+    may say so in ``health()["can_home"]``; otherwise it follows from the config: a gpio rail
+    with a home pin or a limit pin on the home side, or a pico rail (it homes on its near-end
+    limit switch). The sim, StackShot and lens backends have none."""
+    try:
+        health = dict(rail.health())
+    except Exception:  # noqa: BLE001 - a sick backend: decide from the config
+        health = {}
+    if "can_home" in health:
+        return bool(health["can_home"])
+    gpio = cfg.gpio
+    side = gpio.max_limit_pin if gpio.home_direction == "forward" else gpio.min_limit_pin
+    return (cfg.backend == "gpio" and (gpio.home_pin is not None or side is not None)) or cfg.backend == "pico"
 
 
 def trapezoid_time_s(distance_mm: float, speed_mm_s: float, accel_mm_s2: float) -> float:

@@ -322,21 +322,12 @@ def rail_health(part: object) -> dict[str, Any]:
 
 
 def rail_can_home(st: WebState) -> bool:
-    """Whether the rail has a home switch (the Jog page's Home button). A backend may say so
-    in ``health()["can_home"]``; otherwise it follows from the config: a gpio rail with a home
-    pin or a limit pin on the home side, or a pico rail (it homes on its near-end limit switch).
-    The sim, StackShot and lens backends have none."""
+    """Whether the rail has a home switch (the Jog page's Home button); see
+    ``rig.motion.can_home`` (also what ``rig home`` checks). Cached per server."""
     if st.can_home is None:
-        health = rail_health(st.machine.rail)
-        if "can_home" in health:
-            st.can_home = bool(health["can_home"])
-        else:
-            rail = st.machine.config.rail
-            gpio = rail.gpio
-            side = gpio.max_limit_pin if gpio.home_direction == "forward" else gpio.min_limit_pin
-            st.can_home = (rail.backend == "gpio" and (gpio.home_pin is not None or side is not None)) or (
-                rail.backend == "pico"
-            )
+        from rig.motion import can_home
+
+        st.can_home = can_home(st.machine.rail, st.machine.config.rail)
     return st.can_home
 
 
