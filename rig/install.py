@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig.errors import RigError
+from rig.config import PIN
+from rig.errors import RigError, UsageError
 from rig.install_host import Host
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,42 @@ class Options:
     start: bool = True
     admin_user: str | None = None  # added to group rig so it can read the stacks
 
+    def __post_init__(self) -> None:
+        pin = self.shutdown_pin
+        if pin is not None and (isinstance(pin, bool) or not isinstance(pin, int) or not PIN[0] <= pin <= PIN[1]):
+            raise UsageError(
+                f"--shutdown-pin {pin}: not a GPIO pin; give a BCM pin number from {PIN[0]} to {PIN[1]} "
+                "(the button goes from that pin to ground)"
+            )
+
 
 class InstallError(RigError):
     """An install step failed; re-running the installer resumes where it stopped."""
+
+
+# ---------------------------------------------------------------- what to install
+def running_checkout() -> Path | None:
+    """The source checkout this rig runs from (the folder holding pyproject.toml next to the
+    ``rig`` package: a git clone, or an editable install), or None (an installed wheel)."""
+    here = Path(__file__).resolve().parents[1]
+    if (here / "pyproject.toml").is_file() and (here / "rig" / "__init__.py").is_file():
+        return here
+    return None
+
+
+def check_source(source: Path) -> Path:
+    """``source`` as pip will get it: a rig checkout (a folder with pyproject.toml), or a wheel
+    or sdist file. A UsageError names what is wrong (the dry run checks it too)."""
+    if not source.exists():
+        raise UsageError(f"--source {source}: no such folder or file")
+    if source.is_dir():
+        if not (source / "pyproject.toml").is_file():
+            raise UsageError(f"--source {source}: not a rig source checkout (no pyproject.toml in it)")
+        if not (source / "rig" / "__init__.py").is_file():
+            raise UsageError(f"--source {source}: not a rig source checkout (no rig package next to pyproject.toml)")
+    elif not source.name.endswith((".whl", ".tar.gz", ".zip")):
+        raise UsageError(f"--source {source}: give a rig checkout folder (or a wheel/sdist file)")
+    return source
 
 
 # ---------------------------------------------------------------- assets

@@ -57,6 +57,22 @@ def service_dropin(output_root: str, state: str) -> str | None:
     )
 
 
+def checked_example_config(field_kit: bool = False, shutdown_pin: int | None = None) -> str:
+    """``example_config``, loaded back as the service would load it: the installer never writes
+    a config that keeps ``rig serve`` from starting."""
+    import tomllib
+
+    from rig.config import MachineConfig
+    from rig.config_schema import from_table
+
+    text = example_config(field_kit, shutdown_pin)
+    try:
+        from_table(MachineConfig, tomllib.loads(text), "the example config")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from the installer's options)") from None
+    return text
+
+
 def example_config(field_kit: bool = False, shutdown_pin: int | None = None) -> str:
     """The example machine config: the simulated rig (nothing moves until you choose your
     hardware), stacks under /var/lib/rig/stacks, the UI on this machine only unless a field

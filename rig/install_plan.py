@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from rig.errors import UsageError
 from rig.install import (
     ASSETS,
     BASE_PACKAGES,
@@ -34,6 +35,7 @@ from rig.install import (
     Step,
     Symlink,
     Write,
+    check_source,
 )
 from rig.install_host import Host
 
@@ -45,9 +47,11 @@ def _file_step(host: Host, key: str, title: str, write: Write) -> Step:
 
 
 def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
-    from rig.install_config import example_config, read_existing, service_dropin
+    from rig.install_config import checked_example_config, read_existing, service_dropin
 
     steps: list[Step] = []
+    if opts.source is not None:
+        check_source(opts.source)
     existing = read_existing(host, CONFIG)
     cfg_notes: list[str] = []
     if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
@@ -142,9 +146,14 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
                 ),
             )
         )
-    else:
+    elif host.exists(f"{VENV}/bin/rig"):
         steps.append(
             Step("pip", "install rig into the virtualenv", (), done="no --source given: keeping the installed rig")
+        )
+    else:
+        raise UsageError(
+            f"rig is not installed in {VENV} yet, so there is nothing to keep: pass --source CHECKOUT "
+            "(the rig folder holding pyproject.toml), or run scripts/install-pi.sh from the checkout"
         )
     link = host.path("/usr/local/bin/rig")
     linked = link.is_symlink() and os.readlink(link) == f"{VENV}/bin/rig"
@@ -183,7 +192,7 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
         data = (assets / rel).read_bytes()
         mode = 0o755 if target.startswith(f"{PREFIX}/bin/") else 0o644
         steps.append(_file_step(host, f"file:{target}", f"install {target}", Write(target, data, mode)))
-    cfg_write = Write(CONFIG, example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
+    cfg_write = Write(CONFIG, checked_example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
     steps.append(
         Step(
             "config",

@@ -81,6 +81,10 @@ class FakeSystem:
             venv = self.root / argv[-1].lstrip("/")
             (venv / "bin").mkdir(parents=True, exist_ok=True)
             (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = true\n")
+        elif name.endswith("/bin/pip") and argv[1] == "install":
+            script = self.root / name.lstrip("/").replace("/bin/pip", "/bin/rig")
+            script.write_text("#!/opt/rig/venv/bin/python\n")
+            script.chmod(0o755)
 
     def _append(self, rel: str, line: str) -> None:
         with (self.root / rel).open("a") as fh:
@@ -107,6 +111,7 @@ def by_key(steps):
 
 
 def install(system: FakeSystem, **opts):
+    opts.setdefault("source", CHECKOUT)
     steps = plan_install(system.host(), Options(**opts), find_assets())
     execute(steps, system.host(), runner=system.run)
     return steps
@@ -247,18 +252,18 @@ def test_a_broken_config_stops_the_installer(pi):
 
 def test_plain_debian_and_a_desktop(tmp_path):
     system = FakeSystem(tmp_path / "root", pi_os=False, desktop=True)
-    steps = plan_install(system.host(), Options(), find_assets())
+    steps = plan_install(system.host(), Options(source=CHECKOUT), find_assets())
     cmds = commands(steps)
     assert "apt-get install -y --no-install-recommends polkitd" in cmds  # no Pi packages, no kiosk
     assert "systemctl disable rig-kiosk.service" in cmds and "group:render" not in by_key(steps)
     assert any("a desktop owns the screen" in n for n in by_key(steps)["enable"].notes)
-    forced = commands(plan_install(system.host(), Options(kiosk="yes"), find_assets()))
+    forced = commands(plan_install(system.host(), Options(source=CHECKOUT, kiosk="yes"), find_assets()))
     assert "apt-get install -y --no-install-recommends polkitd cage chromium" in forced
     assert "systemctl set-default multi-user.target" in forced
 
 
 def test_no_kiosk_no_apt(pi):
-    steps = plan_install(pi.host(), Options(kiosk="no", apt=False, start=False), find_assets())
+    steps = plan_install(pi.host(), Options(source=CHECKOUT, kiosk="no", apt=False, start=False), find_assets())
     keys = by_key(steps)
     assert "apt" not in keys and "user:rig-kiosk" not in keys and "start" not in keys
     assert "file:/etc/pam.d/rig-kiosk" not in keys
@@ -305,7 +310,7 @@ def test_a_failing_command_names_the_step_and_says_rerun(pi):
             raise subprocess.CalledProcessError(9, argv)
         pi.run(argv)
 
-    steps = plan_install(pi.host(), Options(), find_assets())
+    steps = plan_install(pi.host(), Options(source=CHECKOUT), find_assets())
     with pytest.raises(Exception, match=r"step 'system user rig .*useradd.*run the installer again"):
         execute(steps, pi.host(), runner=runner)
 
@@ -324,3 +329,85 @@ def test_assets_are_found_in_an_installed_share(pi):
     share = pi.root / "opt/rig/share"
     assert find_assets(share) == share
     assert (share / "systemd/rig.service").read_bytes() == (CHECKOUT / "systemd/rig.service").read_bytes()
+
+
+@pytest.fixture
+def cli_host(pi, monkeypatch):
+    monkeypatch.setattr("rig.install_host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
+    return pi
+
+
+@pytest.mark.parametrize("pin", ["99", "-1", "28", "x", "2.5"])
+def test_a_shutdown_pin_outside_0_to_27_is_refused(cli_host, capsys, pin):
+    """An invalid pin would write a config `rig serve` refuses to load: exit 2, nothing written."""
+    before = cli_host.snapshot()
+    try:
+        code = rig_main(["install", "--dry-run", "--root", str(cli_host.root), "--shutdown-pin", pin])
+    except SystemExit as exc:  # argparse: not a number at all
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--shutdown-pin" in err and "0" in err and "27" in err, err
+    assert cli_host.snapshot() == before
+    if pin.lstrip("-").isdigit():
+        with pytest.raises(Exception, match="BCM pin number from 0 to 27"):
+            Options(source=CHECKOUT, shutdown_pin=int(pin))
+
+
+@pytest.mark.parametrize("pin", [0, 26, 27])
+def test_valid_shutdown_pins_make_a_config_that_loads(pi, pin):
+    install(pi, shutdown_pin=pin)
+    assert load_config(pi.root / "etc/rig/rig.toml").system.shutdown_pin == pin
+
+
+def test_without_source_the_running_checkout_is_installed(cli_host, capsys):
+    assert rig_main(["install", "--dry-run", "--root", str(cli_host.root)]) == 0
+    out = capsys.readouterr().out
+    assert f"installing rig from the checkout it runs from, {CHECKOUT}" in out
+    assert f"$ /opt/rig/venv/bin/pip install --upgrade --upgrade-strategy only-if-needed {CHECKOUT}" in out
+    assert "keeping the installed rig" not in out
+
+
+def test_without_source_and_nothing_installed_is_refused(cli_host, capsys, monkeypatch):
+    """An installed wheel (not a checkout) and no rig in /opt/rig/venv: refuse instead of
+    'keeping the installed rig' and enabling a service that cannot start."""
+    monkeypatch.setattr("rig.install.running_checkout", lambda: None)
+    before = cli_host.snapshot()
+    assert rig_main(["install", "--dry-run", "--root", str(cli_host.root)]) == 2
+    err = capsys.readouterr().err
+    assert "rig is not installed in /opt/rig/venv" in err and "--source" in err, err
+    assert cli_host.snapshot() == before
+    with pytest.raises(Exception, match="not installed in /opt/rig/venv"):
+        plan_install(cli_host.host(), Options(), find_assets())
+    # once a rig is in the venv, a re-install without --source keeps it
+    install(cli_host)
+    assert rig_main(["install", "--dry-run", "--root", str(cli_host.root)]) == 0
+    assert "ok, no --source given: keeping the installed rig" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty-folder", "no-package", "a-text-file"])
+def test_source_must_be_a_rig_checkout(cli_host, capsys, tmp_path, kind):
+    source = tmp_path / "src"
+    if kind == "empty-folder":
+        source.mkdir()
+    elif kind == "no-package":
+        source.mkdir()
+        (source / "pyproject.toml").write_text("[project]\nname = 'other'\n")
+    elif kind == "a-text-file":
+        source = tmp_path / "notes.txt"
+        source.write_text("x")
+    before = cli_host.snapshot()
+    assert rig_main(["install", "--dry-run", "--root", str(cli_host.root), "--source", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rig: error: --source {source}") and err.count("\n") == 1, err
+    assert cli_host.snapshot() == before
+
+
+def test_the_example_config_is_checked_before_it_is_written():
+    """Belt and braces behind the option checks: the installer never writes a config that
+    `rig serve` would refuse to load."""
+    from rig.install_config import checked_example_config
+
+    assert checked_example_config(True, 26) == example_config(True, 26)
+    with pytest.raises(ConfigError, match="shutdown_pin"):
+        checked_example_config(False, 99)

@@ -35,7 +35,10 @@ def add_install_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--source",
         type=Path,
-        help="rig source checkout to install into /opt/rig/venv (default: keep the installed rig)",
+        help=(
+            "rig source checkout (the folder holding pyproject.toml) to install into /opt/rig/venv; default: "
+            "the checkout this rig runs from, else keep the rig already installed there"
+        ),
     )
     p.add_argument(
         "--kiosk",
@@ -49,10 +52,20 @@ def add_install_arguments(p: argparse.ArgumentParser) -> None:
         help="new config only: web UI on every address, for a phone on the kit's hotspot",
     )
     p.add_argument(
-        "--shutdown-pin", type=int, metavar="BCM", help="new config only: BCM pin of a shutdown button (field kit)"
+        "--shutdown-pin",
+        type=_pin,
+        metavar="BCM",
+        help="new config only: BCM pin (0-27) of a shutdown button (field kit)",
     )
     p.add_argument("--no-apt", dest="apt", action="store_false", help="do not install apt packages")
     p.add_argument("--no-start", dest="start", action="store_false", help="enable the services but do not (re)start")
+
+
+def _pin(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a BCM pin number (0-27)") from None
 
 
 def _check_privileges(args: argparse.Namespace) -> None:
@@ -79,13 +92,13 @@ def _finish(steps: list, args: argparse.Namespace, host) -> int:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from rig.install import Options, find_assets
+    from rig.install import Options, find_assets, running_checkout
     from rig.install_host import Host
     from rig.install_plan import plan_install
 
     _check_privileges(args)
     host = Host(root=args.root)
-    source = args.source.resolve() if args.source else None
+    source = args.source.resolve() if args.source else running_checkout()
     opts = Options(
         source=source,
         kiosk=args.kiosk,
@@ -96,6 +109,8 @@ def run_install(args: argparse.Namespace) -> int:
         admin_user=os.environ.get("SUDO_USER") or None,
     )
     steps = plan_install(host, opts, find_assets(source, host))
+    if source and not args.source:
+        print(f"no --source given: installing rig from the checkout it runs from, {source}")
     code = _finish(steps, args, host)
     if not args.dry_run:
         print(
