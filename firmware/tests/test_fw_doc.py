@@ -58,3 +58,33 @@ def test_the_example_transcript_is_what_the_firmware_says():
         assert "host → " + host in example
         reply = out.pop()
         assert reply.startswith(pico) and "pico ← " + reply in example, reply
+
+
+def test_framing_rules_in_the_doc_are_what_the_firmware_does():
+    """TAB is a separator, CR is ignored, verbs are case-insensitive; any other control byte
+    or a non-ASCII byte is ERR ENCODING. The doc says so in the framing rules and the
+    ENCODING row, and the firmware does it."""
+    framing = DOC.split("## Transport and framing")[1].split("## Requests and replies")[0]
+    assert "**A TAB counts as a separator**" in framing
+    assert "**Verbs are case-insensitive**" in framing
+    assert "control byte (`0x00`..`0x1F` except TAB `0x09`, LF `0x0A` and CR `0x0D`; also `0x7F`)" in framing
+    row = re.search(r"^\| `ENCODING` \| (.*) \|$", DOC, re.M).group(1)
+    assert row == "a control byte (other than TAB and CR) or a non-ASCII byte in the line"
+
+    clock = ManualClock()
+    out = []
+    fw = Firmware(SimHW(clock.us), clock, out.append, board.MAX_RATE, board.MAX_ACCEL)
+
+    def reply(raw):
+        n = len(out)
+        fw.feed(raw)
+        return out[n:]
+
+    assert reply(b"1\tPING\n") == ["1 OK"]
+    assert reply(b"\t2  \t ping\t\r\n") == ["2 OK"]
+    assert reply(b"3 Pos\n") == ["3 OK 0"]
+    assert reply(b"4 setpos\t-5\n") == ["4 OK"]
+    assert reply(b"5 P\rOS\n") == ["5 OK -5"]  # CR anywhere is dropped
+    for byte in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x80, 0xC3, 0xFF]:
+        lines = reply(b"6 PING" + bytes([byte]) + b"\n")
+        assert len(lines) == 1 and lines[0].startswith("ERR ENCODING"), (hex(byte), lines)
