@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rig.merge.focus import gaussian
+
 
 class ActiveTiles:
     """Per-tile depth range, to find quickly where slice ``k`` has weight (skips the rest)."""
@@ -73,7 +75,7 @@ def box_weight(depth: np.ndarray, k: int, box: tuple[int, int, int, int], soften
     raw = wt[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
     if soften <= 0:
         return raw
-    return cv2.GaussianBlur(wt, (0, 0), soften, borderType=cv2.BORDER_REFLECT)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
+    return gaussian(wt, soften)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
 
 
 class Blender:

@@ -20,6 +20,13 @@ RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
 
 
+def gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with a +-3 sigma kernel (OpenCV's automatic size for float images is up to
+    5x slower on 12 MP frames and no more accurate for this use)."""
+    k = 2 * int(np.ceil(3.0 * sigma)) + 1
+    return cv2.GaussianBlur(img, (k, k), sigma, borderType=cv2.BORDER_REFLECT)
+
+
 def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Focus energy at two window sizes: fine (full size, ``sigma``) and coarse (half size).
 
@@ -33,8 +40,8 @@ def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple
     cv2.multiply(lap, lap, dst=lap)
     h, w = lap.shape
     half = cv2.resize(lap, (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA)
-    coarse = cv2.GaussianBlur(half, (0, 0), coarse_sigma / 2, borderType=cv2.BORDER_REFLECT)
-    fine = cv2.GaussianBlur(lap, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    coarse = gaussian(half, coarse_sigma / 2)
+    fine = gaussian(lap, sigma)
     return fine, coarse
 
 
@@ -46,17 +53,6 @@ def combine_scales(fine: np.ndarray, coarse: np.ndarray, window: int, jump: floa
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
     near_step = (cv2.dilate(coarse, se) - cv2.erode(coarse, se)) > jump
     return np.where(near_step, fine, coarse).astype(np.float32)
-
-
-def focus_energy(gray: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-averaged squared Laplacian of a grey image (float32, same size)."""
-    g = gray.astype(np.float32)
-    if gray.dtype == np.uint16:
-        g *= 1.0 / 257.0
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
-    cv2.multiply(lap, lap, dst=lap)
-    energy = cv2.GaussianBlur(lap, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    return energy
 
 
 class DepthAccumulator:
