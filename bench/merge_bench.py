@@ -37,14 +37,22 @@ log = logging.getLogger("merge_bench")
 
 
 def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
-    """Run ``cmd``; return wall seconds, peak RSS MB (process tree, sampled every 20 ms), rc, stderr."""
+    """Run ``cmd``; return wall seconds, peak RSS MB, return code and stderr.
+
+    Peak RSS is the larger of the process tree's summed RSS (sampled every 20 ms, catches
+    concurrent children) and the kernel's exact high-water mark of the child and its reaped
+    descendants (``wait4``; catches peaks between samples).
+    """
     t0 = time.monotonic()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd, env=env)
         ps = psutil.Process(proc.pid)
         peak = 0
-        while proc.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             try:
                 procs = [ps, *ps.children(recursive=True)]
                 peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
@@ -52,6 +60,8 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int,
                 pass
             time.sleep(0.02)
         wall = time.monotonic() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = max(peak, usage.ru_maxrss * 1024)
         err.seek(0)
         text = err.read().decode(errors="replace")
     return wall, peak / 2**20, proc.returncode, text
