@@ -1,12 +1,13 @@
-"""Slice alignment: similarity transform (scale, rotation, translation) plus an exposure gain.
+"""Slice alignment: affine transform (scale, rotation, translation; shear stays ~0) plus exposure gain.
 
-Neighbouring slices look alike (their blur differs a little), so each slice is registered to
-its neighbour and the transforms are chained back to the reference slice. A registration is a
-grid of windowed phase correlations (unbiased by symmetric defocus blur, sub-pixel) fitted by a
-weighted least-squares similarity with outlier rejection, iterated twice on the warped image.
-Tiles with no texture are ignored; with too few good tiles the estimate falls back to a global
-translation and then to the previous step's transform, so flat or fully defocused slices do not
-throw the chain off.
+Neighbouring slices look alike (their blur differs a little), so each slice is registered to a
+nearby keyframe and the transforms are chained back to the reference slice. A registration
+starts from the previous step's transform (steady focus breathing) or, for the first one, from
+a grid of windowed phase correlations fitted by a weighted least-squares similarity with
+outlier rejection; OpenCV's ECC (invariant to gain and offset) then refines it at a coarse
+scale (long side 480-720 px: finer levels pick up defocus changes as motion). ECC results that
+wander off are rejected, so flat or fully defocused slices keep the previous estimate instead
+of throwing the chain off. The exposure gain is the median ratio of smoothed, unclipped pixels.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 ANALYSIS_MIN_SIDE = 480  # registration scale (long side, px)
 ANALYSIS_MAX_SIDE = 720
 ECC_ITERATIONS = 40
-ECC_EPS = 1e-5
+ECC_EPS = 1e-5  # stop when the correlation gains less than this per iteration
 
 
 @dataclass
