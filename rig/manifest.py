@@ -124,8 +124,8 @@ def find_interrupted(root: Path, limit: int = 10_000) -> list[Path]:
     for path in sorted(root.rglob(MANIFEST))[:limit]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # not ours, or unreadable: leave it alone
+        except (OSError, ValueError, RecursionError):
+            continue  # not ours, or unreadable (not UTF-8, not JSON, nested too deep): leave it alone
         if isinstance(data, dict) and data.get("outcome") == "running" and isinstance(data.get("frames"), list):
             found.append(path.parent)
     return found

@@ -345,3 +345,19 @@ def test_malformed_manifests_never_500(tmp_path: Path) -> None:
     finally:
         app.extensions["rig"].shutdown()
         m.close()
+
+
+def test_a_malformed_manifest_does_not_stop_marking_interrupted_runs(tmp_path: Path) -> None:
+    """`rig serve` marks runs left running as interrupted at start-up; a stack.json nested too
+    deep for the JSON parser (or not UTF-8) is skipped instead of stopping the server's start."""
+    from rig.manifest import mark_interrupted
+
+    root = tmp_path / "stacks"
+    for name, raw in MALFORMED_MANIFESTS.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "stack.json").write_bytes(raw)
+    (root / "zz-running").mkdir()
+    (root / "zz-running" / "stack.json").write_text(json.dumps({"outcome": "running", "frames": []}))
+    assert mark_interrupted(root) == [root / "zz-running"]
+    assert json.loads((root / "zz-running" / "stack.json").read_text())["outcome"] == "interrupted"
+    assert (root / "deep" / "stack.json").read_bytes() == MALFORMED_MANIFESTS["deep"]  # left alone
