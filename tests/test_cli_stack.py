@@ -96,8 +96,10 @@ def test_malformed_config_exits_2(tmp_path, text, needle):
     assert result.returncode == 2 and needle in result.stderr and str(bad) in result.stderr
 
 
-def _start_slow_stack(config):
-    return start_rig("stack", "--config", str(config(1.0)), "--slices", "30", "--step-um", "50", "--settle-s", "0.15")
+def _start_slow_stack(config, *extra):
+    return start_rig(
+        "stack", "--config", str(config(1.0)), "--slices", "30", "--step-um", "50", "--settle-s", "0.15", *extra
+    )
 
 
 def _wait_frames(tmp_path, n, timeout=60):
@@ -161,3 +163,25 @@ def test_profile_commands(tmp_path, config):
     assert len(check_frames_intact(Path(run.stdout.strip()))["frames"]) == 12
     assert rig("profile", "delete", "coin", env=env).returncode == 0
     assert rig("profile", "show", "coin", env=env).returncode == 2
+
+
+def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, config):
+    pytest.importorskip("rig.merge.child")
+    result = rig("stack", "--config", str(config()), "--slices", "6", "--step-um", "250", "--settle-s", "0", "--merge")
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert "merged into" in result.stderr
+    for name in ("merged.tif", "merged.jpg", "depth.png"):
+        assert (folder / name).stat().st_size > 1000, name
+    assert check_frames_intact(folder)["outcome"] == "completed"
+
+
+def test_cancelled_stack_is_not_merged(tmp_path, config):
+    pytest.importorskip("rig.merge.child")
+    proc = _start_slow_stack(config, "--merge")
+    folder = _wait_frames(tmp_path, 3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert not (folder / "merged.tif").exists() and not list(folder.glob(".*part*"))
+    assert check_frames_intact(folder)["outcome"] == "cancelled"

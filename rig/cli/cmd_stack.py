@@ -45,10 +45,13 @@ def run(args: argparse.Namespace) -> int:
 
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        job = None
         try:
             status = seq.start(profile, args.profile or "default")
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
+                if profile.merge and profile.mode == "full":
+                    job = _start_merge(status.folder)  # merges while the frames arrive
             status = _follow(seq, sub)
         except (KeyboardInterrupt, _Interrupt) as exc:
             outcome = Outcome.INTERRUPTED if getattr(exc, "outcome", "") == "interrupted" else Outcome.CANCELLED
@@ -66,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
         _report(status)
-        if status.outcome == Outcome.COMPLETED and profile.merge and profile.mode == "full" and status.folder:
-            return _merge(status.folder)
+        if job is not None:
+            if status.outcome == Outcome.COMPLETED:
+                return _finish_merge(job, status.folder)
+            job.cancel()  # no merge of a partial stack; `rig merge FOLDER` can still do it
         return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
 
 
@@ -124,26 +129,31 @@ def _report(status: Any) -> None:
             pass
 
 
-def _merge(folder: str) -> int:
+def _start_merge(folder: str) -> Any:
     from pathlib import Path
 
-    try:
-        from rig.merge.child import start_merge
-    except ImportError:
-        _err("rig: merge is not available in this build\n")
-        return 1
-    out = Path(folder) / "merged.tif"
-    job = start_merge(folder, out, depthmap=Path(folder) / "depth.png", jpeg=Path(folder) / "merged.jpg")
+    from rig.merge.child import start_merge
+
+    base = Path(folder)
+    return start_merge(base, base / "merged.tif", depthmap=base / "depth.png", jpeg=base / "merged.jpg", follow=True)
+
+
+def _finish_merge(job: Any, folder: str) -> int:
+    from rig.errors import MergeError
+
     try:
         while not job.done():
             if sys.stderr.isatty():
-                _err(f"\rrig: merging {job.progress() * 100:5.1f}%\x1b[K")
+                _err(f"\rrig: merging {job.progress() * 100:5.1f}% {job.stage()}\x1b[K")
             time.sleep(0.2)
-        job.result()
+        out = job.result()
     except KeyboardInterrupt:
         job.cancel()
         _err("\nrig: merge cancelled; the frames are kept\n")
         return 130
+    except MergeError as exc:
+        _err(f"\nrig: merge failed: {exc}; the frames are kept (retry with `rig merge {folder}`)\n")
+        return 1
     if sys.stderr.isatty():
         _err("\n")
     _err(f"rig: merged into {out}\n")
