@@ -82,6 +82,9 @@ class Status:
     started: float | None = None  # epoch seconds
     eta_s: float | None = None
     run_id: int = 0
+    # +1 with every change (never with the position alone): a client that hears of the status
+    # from several places (the SSE stream, the answer to its own command) keeps the newest
+    rev: int = 0
 
     @property
     def phase(self) -> str | None:
@@ -123,6 +126,7 @@ class Sequencer:
             if new_state is not None and new_state != old_state and new_state not in TRANSITIONS[old_state]:
                 raise StateError(f"illegal state change {old_state.value} -> {new_state.value}")
             changes.setdefault("position", self.rail.position())
+            changes["rev"] = self._status.rev + 1
             self._status = dataclasses.replace(self._status, **changes)
             snapshot = self._status
         self.bus.publish(EventKind.STATUS, snapshot.to_dict())

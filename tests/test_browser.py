@@ -243,6 +243,24 @@ def test_a_reload_mid_stack_shows_the_running_stacks_settings(server: Any, page_
     assert page.errors == [] and other.errors == []
 
 
+def test_a_command_answer_older_than_the_stream_does_not_undo_it(server: Any, page_for: Any) -> None:
+    """POST /api/cancel can answer "settling" after the stream has said "idle" (the worker ends
+    the run in between): the page keeps the newer status, by its ``rev``."""
+    base, _ = server
+    page = page_for(TOUCH)
+    page.goto(base + "/")
+    wait_idle(page)
+    stale = "Object.assign({}, rig.status, {state: 'settling', phase: 'settling', busy: true, outcome: null, rev: %s})"
+    for call in ("rig.apply({status: %s, run: null})", "rig.setStatus(%s)"):
+        page.evaluate(call % (stale % "rig.status.rev - 1"))
+        assert page.evaluate("rig.status.state") == "idle"
+        assert page.get_by_test_id("state").text_content().startswith("idle")
+        assert page.get_by_test_id("cancel").is_disabled()
+    page.evaluate(f"rig.setStatus({stale % 'rig.status.rev + 1'})")  # a newer one is taken
+    expect(page.get_by_test_id("state")).to_have_text("settling")
+    assert page.errors == []
+
+
 def test_main_flow_on_a_phone(server: Any, page_for: Any) -> None:
     base, _ = server
     page = page_for(PHONE)

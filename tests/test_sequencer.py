@@ -298,6 +298,17 @@ def test_status_is_an_immutable_snapshot(machine):
     assert d["state"] == "idle" and d["phase"] is None and json.dumps(d)
 
 
+def test_every_status_change_has_a_higher_rev(machine):
+    """Clients order the statuses they get from the stream and from command answers by ``rev``."""
+    sub = machine.bus.subscribe(maxsize=10_000)
+    before = machine.sequencer.status().rev
+    machine.sequencer.start(Profile(slices=4, step_um=50, settle_s=0), "coin")
+    machine.sequencer.wait(10)
+    revs = [e.payload["rev"] for e in iter(lambda: sub.get(timeout=0), None) if e.kind == EventKind.STATUS]
+    assert revs and revs[0] > before and revs == sorted(set(revs))
+    assert machine.sequencer.status().rev == revs[-1]  # reading the status (or the position) changes nothing
+
+
 def test_concurrent_starts_only_one_wins(tmp_path):
     m = make_machine(tmp_path, time_scale=1.0)
     results = []

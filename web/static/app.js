@@ -78,14 +78,22 @@ const rig = {
     return { ok: res.ok, status: res.status, data };
   },
 
-  apply(snap) {
-    if ("run" in snap) this.run = snap.run;  // the running stack's settings (null when none runs)
-    if (snap.control) this.setControl(snap.control);
+  /* The status and the control lock arrive from two places: the stream, and the answer to this
+     page's own commands, which can land after a newer stream event (POST /api/cancel answers
+     "settling" while the stream has already said "idle"). Each carries a revision; an older
+     one than shown is dropped. A stream's snapshot (fresh) is taken as it is. */
+  older(cur, rev) { return typeof cur === "number" && typeof rev === "number" && rev < cur; },
+
+  apply(snap, fresh) {
+    const stale = !fresh && snap.status && this.older(this.status && this.status.rev, snap.status.rev);
+    if ("run" in snap && !stale) this.run = snap.run;  // the running stack's settings (null when none runs)
+    if (snap.control) this.setControl(snap.control, fresh);
     if ("merge" in snap) { this.merge = snap.merge; this.emit("merge", snap.merge); }
-    if (snap.status) this.setStatus(snap.status);
+    if (snap.status && !stale) this.setStatus(snap.status, true);
   },
 
-  setStatus(s) {
+  setStatus(s, fresh) {
+    if (!fresh && this.older(this.status && this.status.rev, s.rev)) return;
     this.status = s;
     const chip = this.$("#state-chip");
     chip.textContent = s.state === "idle" && s.outcome ? "idle · " + s.outcome : s.state;
@@ -96,7 +104,8 @@ const rig = {
     this.emit("status", s);
   },
 
-  setControl(c) {
+  setControl(c, fresh) {
+    if (!fresh && this.older(this.control && this.control.version, c.version)) return;
     this.control = c;
     const box = this.$("#control");
     box.replaceChildren();
@@ -155,7 +164,7 @@ const rig = {
     es.addEventListener("snapshot", (e) => {
       const d = JSON.parse(e.data);
       if (d.boot && this.boot && d.boot !== this.boot) { es.close(); location.reload(); return; }
-      this.online(); this.apply(d); this.emit("snapshot", d);
+      this.online(); this.apply(d, true); this.emit("snapshot", d);
     });
     es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
     es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
