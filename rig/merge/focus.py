@@ -45,14 +45,36 @@ def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple
     return fine, coarse
 
 
-def combine_scales(fine: np.ndarray, coarse: np.ndarray, window: int, jump: float = 2.5) -> np.ndarray:
-    """The coarse depth, except within ``window`` px of one of its depth steps: the fine depth there."""
+def combine_scales(
+    fine: np.ndarray,
+    coarse: np.ndarray,
+    window: int,
+    jump: float = 2.5,
+    guard: float = 1.0,
+    fine_index: np.ndarray | None = None,
+) -> np.ndarray:
+    """The coarse depth, except within ``window`` px of one of its depth steps: the fine depth there.
+
+    Near a step the true depth is one of the depths on either side of it (within ``guard``
+    slices). ``fine_index`` (the median-filtered argmax, :func:`median_index`) is preferred there
+    when it lies in that range: the regularised fine depth mixes the two sides where the strong
+    edge of the step lowers the confidence of the weaker side, and an in-between depth is a slice
+    where neither side is sharp. A fine depth outside the range is a fill-in from far away (a flat
+    area's push-pull), not a better estimate: the coarse depth stays there.
+    """
     h, w = fine.shape
     if coarse.shape != fine.shape:
         coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
-    near_step = (cv2.dilate(coarse, se) - cv2.erode(coarse, se)) > jump
-    return np.where(near_step, fine, coarse).astype(np.float32)
+    lo, hi = cv2.erode(coarse, se), cv2.dilate(coarse, se)
+    near_step = (hi - lo) > jump
+    near_step &= (fine >= lo - guard) & (fine <= hi + guard)
+    out = np.where(near_step, fine, coarse)
+    if fine_index is not None:
+        raw = fine_index.astype(np.float32)
+        use = near_step & (raw >= lo - guard) & (raw <= hi + guard)
+        np.copyto(out, raw, where=use)
+    return out.astype(np.float32)
 
 
 class DepthAccumulator:
@@ -73,16 +95,23 @@ class DepthAccumulator:
         self.count += 1
 
 
-def regularise(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
-    """Spatially consistent depth (float32 slice index, fractional where it was filled in)."""
+def median_index(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
+    """The best-slice index, median-filtered (isolated wrong picks removed, depth steps kept)."""
     idx = acc.index
     if idx.dtype == np.uint16 and acc.n <= 256:
         idx = idx.astype(np.uint8)  # a follow-mode accumulator sized for any count: allow large medians
-    h, w = idx.shape
     k = max(3, median | 1)
     if idx.dtype == np.uint16 and k > 5:
         k = 5
-    dm = cv2.medianBlur(idx, k).astype(np.float32)
+    return cv2.medianBlur(idx, k)
+
+
+def regularise(acc: DepthAccumulator, median: int = 5, index: np.ndarray | None = None) -> np.ndarray:
+    """Spatially consistent depth (float32 slice index, fractional where it was filled in).
+
+    ``index``: :func:`median_index` of ``acc`` if the caller has it already."""
+    h, w = acc.index.shape
+    dm = (median_index(acc, median) if index is None else index).astype(np.float32)
     # confidence: how much the best slice stands out of the mean of the focus curve
     mean = acc.total / max(acc.count, 1)
     floor = float(np.percentile(mean, 5)) + 1e-3  # noise floor of the energy

@@ -23,7 +23,7 @@ from rig.errors import MergeError
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
-from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, regularise
+from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,14 @@ def merge(
     total_steps = 2 * n + 1
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
-    depth = combine_scales(regularise(acc, median=med), regularise(acc_c, median=5), int(2 * coarse_sigma) + 2)
+    fine_index = median_index(acc, median=med)
+    depth = combine_scales(
+        regularise(acc, median=med, index=fine_index),
+        regularise(acc_c, median=5),
+        int(2 * coarse_sigma) + 2,
+        fine_index=fine_index,
+    )
+    del fine_index
     del acc, acc_c
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = ActiveTiles(depth, soften)
