@@ -21,7 +21,7 @@ import numpy as np
 
 from rig.errors import MergeError
 from rig.merge import io as mio
-from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, to_analysis
+from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
@@ -198,6 +198,8 @@ def merge(
     )
     del fine_index
     del acc, acc_c
+    if opt.align:  # pass 2 uses the breathing-constrained transforms
+        transforms.update(fit_breathing(transforms, ref, w, h, slice_centroids(depth, n)))
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
@@ -231,6 +233,19 @@ def merge(
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
     return MergeResult(out, n, w, h, bits, seconds, [transforms[k] for k in range(n)], len(used))
+
+
+def slice_centroids(depth: np.ndarray, n: int, step: int = 8) -> dict[int, tuple[float, float]]:
+    """Per slice, the centroid (reference-frame px) of the area where the depth map uses it."""
+    d = depth[::step, ::step]
+    ys, xs = np.mgrid[0 : depth.shape[0] : step, 0 : depth.shape[1] : step]
+    out = {}
+    for k in range(n):
+        wk = np.maximum(0.0, 1.0 - np.abs(d - k))
+        total = float(wk.sum())
+        if total > 4.0:
+            out[k] = (float((wk * xs).sum() / total), float((wk * ys).sum() / total))
+    return out
 
 
 def write_depthmap(path: Path, depth: np.ndarray, n: int, opt: MergeOptions) -> None:
