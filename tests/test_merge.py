@@ -275,3 +275,47 @@ def test_follow_merges_while_frames_arrive(tmp_path):
     inner = np.zeros((H, W), bool)
     inner[6:-6, 6:-6] = True
     assert psnr(merged, truth, inner) >= psnr(oracle, truth, inner) - 1.5
+
+
+def test_near_a_depth_step_the_fine_depth_stays_within_the_two_sides():
+    from rig.merge.focus import combine_scales
+
+    h, w = 64, 128
+    coarse = np.full((h, w), 10.0, np.float32)
+    coarse[:, 64:] = 40.0  # a depth step at x = 64
+    fine = coarse.copy()
+    fine[20:30, 56:62] = 25.0  # a push-pull fill-in from far away: neither side's depth
+    index = np.full((h, w), 10, np.uint8)
+    index[:, 60:] = 40  # the median argmax puts the step 4 px further left
+    out = combine_scales(fine, coarse, window=8, fine_index=index)
+    assert out[25, 58] == 10.0  # out-of-range fine depth: the coarse depth is kept
+    assert out[5, 62] == 40.0  # near the step the argmax decides between the two sides
+    assert out[5, 20] == 10.0 and out[5, 120] == 40.0  # away from the step: coarse
+
+
+def test_breathing_fit_corrects_a_small_scale_bias_and_keeps_nonlinear_breathing():
+    from rig.merge.align import Transform, fit_breathing
+
+    w, h, ref = 1600, 1200, 10
+
+    def tr(scale: float, tx: float = 0.0) -> Transform:
+        c = np.array([(w - 1) / 2, (h - 1) / 2])
+        m = np.eye(3)
+        m[:2, :2] *= scale
+        m[:2, 2] = c - scale * c + tx
+        return Transform(m, 1.0, 5)
+
+    bias = [0.0004 * math.sin(math.pi * k / 20) for k in range(21)]  # ~0.4 px at the corners
+    measured = {k: tr(math.exp(2e-4 * (k - ref) + bias[k])) for k in range(21)}
+    measured[ref] = Transform.identity()  # the reference is the identity by construction
+    fitted = fit_breathing(measured, ref, w, h)
+    for k in range(21):
+        assert math.hypot(*fitted[k].matrix[:2, 0]) == pytest.approx(math.exp(2e-4 * (k - ref)), abs=1e-4)
+    # a pivot keeps that point where the measurement put it
+    pivots = {k: (200.0, 900.0) for k in range(21)}
+    fitted = fit_breathing(measured, ref, w, h, pivots)
+    p = np.array([200.0, 900.0, 1.0])
+    assert np.allclose(fitted[3].matrix @ p, measured[3].matrix @ p)
+    # strongly non-linear breathing (uneven focus steps): the measurements stay
+    uneven = {k: tr(math.exp(0.004 * (k - ref) ** 2 / 10)) for k in range(21)}
+    assert fit_breathing(uneven, ref, w, h) == uneven
