@@ -8,6 +8,8 @@ outlier rejection; OpenCV's ECC (invariant to gain and offset) then refines it a
 scale (long side 480-720 px: finer levels pick up defocus changes as motion). ECC results that
 wander off are rejected, so flat or fully defocused slices keep the previous estimate instead
 of throwing the chain off. The exposure gain is the median ratio of smoothed, unclipped pixels.
+Before the blend, :func:`fit_breathing` constrains scale and rotation to a line in the slice
+index (focus breathing), which removes the scale bias that defocus changes add up along the chain.
 """
 
 from __future__ import annotations

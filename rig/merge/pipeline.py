@@ -199,7 +199,11 @@ def merge(
     del fine_index
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
-        transforms.update(fit_breathing(transforms, ref, w, h, slice_centroids(depth, n)))
+        fitted = fit_breathing(transforms, ref, w, h, slice_centroids(depth, n))
+        for k in sorted(fitted):
+            if fitted[k] is not transforms[k]:
+                log.info("slice %d %s (breathing fit): %s", k, files[k].name, fitted[k].describe())
+        transforms.update(fitted)
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = ActiveTiles(depth, soften)
     blender = Blender(h, w)
