@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -17,23 +18,12 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from rig.config import Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import Api, idle, sim_config  # noqa: E402
 
-PROFILE_KEYS = [
-    "slices",
-    "step_um",
-    "start_um",
-    "end_um",
-    "settle_s",
-    "exposure_s",
-    "mode",
-    "out",
-    "return_to_start",
-    "merge",
-    "description",
-]
+PROFILE_KEYS = [f.name for f in dataclasses.fields(Profile)]
 numbers = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),

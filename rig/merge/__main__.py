@@ -6,13 +6,11 @@ It registers only the merge command, so a child merge does not depend on the oth
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from collections.abc import Sequence
 
-from rig.cli import cmd_merge
-from rig.errors import RigError
+from rig.cli import cmd_merge, run_parsed
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -26,16 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd_merge.register(sub)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(["merge", *argv] if "merge" not in argv[:1] else argv)
-    level = logging.WARNING - 10 * min(args.log_verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except RigError as exc:
-        print(f"rig: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("rig: interrupted", file=sys.stderr)
-        return 130
+    return run_parsed(args, args.log_verbose)
 
 
 if __name__ == "__main__":
