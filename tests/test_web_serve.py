@@ -112,6 +112,22 @@ def test_serve_prints_the_url_streams_and_stops_cleanly_on_sigterm(served: Any) 
     assert manifest["outcome"] == "interrupted"
 
 
+def test_sigterm_is_never_lost_while_a_client_disconnects(served: Any) -> None:
+    """A SIGTERM that lands while waitress handles a closing connection used to be swallowed by
+    waitress's channel error handler, so `systemctl stop` hung until SIGKILL."""
+    import http.client
+
+    proc, base, _home, _banner = served
+    port = int(base.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/")
+    assert conn.getresponse().read()
+    conn.close()
+    proc.send_signal(signal.SIGTERM)  # at once: the server is closing the channel right now
+    out, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0 and "SIGTERM: stopping" in out, out
+
+
 def test_serve_refuses_a_busy_port(tmp_path: Path) -> None:
     import socket
 

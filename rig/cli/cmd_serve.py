@@ -21,6 +21,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 30.0
+LOOP_TICK_S = 0.25  # how soon the server loop notices SIGTERM/SIGINT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,10 +76,6 @@ def load_or_create_token(path: Path | None = None) -> str:
     except OSError as exc:
         raise UsageError(f"cannot save the pairing token {path}: {exc.strerror}") from None
     return token
-
-
-class _Stop(Exception):
-    pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,6 +149,20 @@ def _print_qr(url: str | None) -> None:
         log.debug("no terminal QR code", exc_info=True)
 
 
+def _run_until_signalled(server: Any, received: list[int]) -> None:
+    """waitress's own loop, one poll at a time, until a signal has arrived.
+
+    A signal handler must not raise into waitress: an exception that lands while waitress is
+    inside a channel handler (a client closing its connection) is logged and swallowed there,
+    and the SIGTERM would be lost, leaving systemd to SIGKILL a rig that might be moving.
+    """
+    loop_map = getattr(server, "map", None)
+    if loop_map is None:
+        loop_map = server._map  # single-socket server
+    while not received:
+        server.asyncore.loop(timeout=LOOP_TICK_S, map=loop_map, use_poll=server.adj.asyncore_use_poll, count=1)
+
+
 def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
     from rig.errors import StateError
     from rig.sequencer import Outcome
@@ -164,18 +175,14 @@ def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
         if received:  # a second signal while stopping: stop the rail at once
             seq.estop()
             return
-        received.append(signum)
-        raise _Stop()
+        received.append(signum)  # the loop below notices within LOOP_TICK_S
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         # waitress listens from create_server() on (connections queue until run() accepts
         # them), so systemd may start the kiosk now: rig.service is Type=notify.
         notify(f"READY=1\nSTATUS={status}")
-        try:
-            server.run()
-        except _Stop:
-            pass
+        _run_until_signalled(server, received)
         name = signal.Signals(received[0]).name if received else "shutdown"
         notify(f"STOPPING=1\nSTATUS={name}: stopping the rail")
         print(f"rig: {name}: stopping", flush=True)
