@@ -143,7 +143,12 @@ def test_rig_serve_from_the_installed_wheel_serves_pages_and_static_files(
         conn.close()
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            assert proc.wait(30) == 0, "rig serve did not stop cleanly on SIGTERM"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
 
 
 def test_web_dir_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
