@@ -144,6 +144,11 @@ class Sequencer:
             plan = self.plan(profile)
             started = datetime.now().astimezone()
             manifest = None
+            if profile.mode == "preview-images" and not getattr(self.camera, "has_live_view", True):
+                raise UsageError(
+                    "run mode 'preview-images' needs live view, which this camera has not; "
+                    "use 'preview' (sweep only) or 'full'"
+                )
             if profile.mode != "preview":
                 template = Template.parse(profile.out, self.config.output.root)
                 if plan.slices >= 10**template.digits:

@@ -78,6 +78,7 @@ def test_manifest_records_frames_on_the_card(tmp_path):
 
     from rig.config import MachineConfig, Profile
     from rig.config_schema import from_table
+    from rig.errors import UsageError
     from rig.machine import Machine
     from tests.harness.camera_shutter import CONFIG
 
@@ -91,6 +92,10 @@ def test_manifest_records_frames_on_the_card(tmp_path):
         data = json.loads((tmp_path / status.folder / "stack.json").read_text())
         assert [f["stored"] for f in data["frames"]] == ["camera-card"] * 3
         assert levels(factory.pin(SHUTTER)).count(True) == 3
+        # no live view on a release cable: preview-images is refused before anything moves
+        with pytest.raises(UsageError, match="needs live view"):
+            machine.sequencer.start(Profile(slices=3, step_um=100, mode="preview-images"))
+        assert machine.rail.position() == 200.0 and len(list(tmp_path.iterdir())) == 1
     finally:
         machine.close()
         factory.reset()

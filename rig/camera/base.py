@@ -30,7 +30,10 @@ class Camera(Protocol):
         """Called after ``frame`` was saved durably (e.g. delete it from the camera's card)."""
 
     def preview(self) -> bytes:
-        """A fast low-resolution JPEG (live view). Raises CameraError if unsupported."""
+        """A fast low-resolution JPEG (live view). Raises CameraError if unsupported.
+
+        A backend that can never give one sets the class attribute ``has_live_view = False``
+        (default: True), so ``preview-images`` is refused before anything moves."""
 
     def release(self) -> None:
         """Release the shutter/focus lines and abort anything pending. Any thread. Idempotent."""

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class ShutterCamera:
+    has_live_view = False  # the sequencer refuses preview-images before anything moves
+
     def __init__(self, cfg: CameraConfig, pin_factory: Any = None) -> None:
         try:
             import gpiozero
