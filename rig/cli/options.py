@@ -93,24 +93,19 @@ def add_profile_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, help=text)
         else:
             parser.add_argument(flag, type=_number(kind), metavar="N" if kind is int else "X", help=text)
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument(
-        "--return",
-        dest="return_to_start",
-        action="store_true",
-        default=None,
-        help="move back to the first position at the end (default)",
-    )
-    group.add_argument("--no-return", dest="return_to_start", action="store_false", help="stay where the stack ends")
-    group2 = parser.add_mutually_exclusive_group()
-    group2.add_argument(
-        "--merge",
-        dest="merge",
-        action="store_true",
-        default=None,
-        help="merge the frames after a full run, in a child process",
-    )
-    group2.add_argument("--no-merge", dest="merge", action="store_false", help="do not merge")
+    for on, off, dest, on_help, off_help in (
+        (
+            "--return",
+            "--no-return",
+            "return_to_start",
+            "move back to the first position at the end (default)",
+            "stay where the stack ends",
+        ),
+        ("--merge", "--no-merge", "merge", "merge the frames after a full run, in a child process", "do not merge"),
+    ):
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument(on, dest=dest, action="store_true", default=None, help=on_help)
+        group.add_argument(off, dest=dest, action="store_false", help=off_help)
 
 
 def profile_from_args(args: argparse.Namespace, base: Profile) -> Profile:
