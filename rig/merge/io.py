@@ -13,13 +13,14 @@ import os
 import struct
 import tempfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from rig.errors import MergeError
+from rig.merge import exif
+from rig.merge.exif import Metadata
 from rig.merge.inputs import RAW_EXT
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,6 @@ JPEG_EXT = (".jpg", ".jpeg")
 PNG_EXT = (".png",)
 TIFF_EXT = (".tif", ".tiff")
 OUTPUT_EXT = JPEG_EXT + PNG_EXT + TIFF_EXT
-
-
-@dataclass(frozen=True)
-class Metadata:
-    """What is carried from the reference slice to the output."""
-
-    exif: bytes | None = None  # TIFF-structured EXIF, without the "Exif\0\0" prefix
-    icc: bytes | None = None
 
 
 # ----------------------------------------------------------------------------- reading
@@ -104,7 +97,11 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
         data = _read_bytes(path)
         if ext in JPEG_EXT or data.startswith(b"\xff\xd8"):
             _check_jpeg(path, data)
-        flag = cv2.IMREAD_GRAYSCALE if gray and ext in JPEG_EXT else cv2.IMREAD_UNCHANGED
+        # as stored: the EXIF orientation is carried into the output, not applied (UNCHANGED
+        # ignores it; GRAYSCALE alone would turn the image and pass 1 would disagree with pass 2)
+        flag = cv2.IMREAD_UNCHANGED
+        if gray and ext in JPEG_EXT:
+            flag = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
         if img is None:
             raise MergeError(f"{path}: unreadable or corrupt image")
@@ -120,24 +117,8 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
 
 
 def read_metadata(path: Path) -> Metadata:
-    """EXIF and ICC profile of a JPEG/PNG/TIFF slice (empty for raw or when absent)."""
-    if path.suffix.lower() in RAW_EXT:
-        return Metadata()
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            icc = im.info.get("icc_profile") or None
-            exif = im.info.get("exif") or None
-            if exif is None:
-                ex = im.getexif()
-                exif = ex.tobytes() if len(ex) else None
-    except Exception as exc:  # metadata is best effort
-        log.debug("%s: no metadata (%s)", path, exc)
-        return Metadata()
-    if exif is not None and exif.startswith(b"Exif\x00\x00"):
-        exif = exif[6:]
-    return Metadata(exif=exif, icc=icc)
+    """EXIF and ICC profile of a slice (see :mod:`rig.merge.exif`); empty when absent."""
+    return exif.read_metadata(path, raw=path.suffix.lower() in RAW_EXT)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -220,8 +201,9 @@ def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95)
         rgb = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         buf = io.BytesIO()
         kw: dict = {"quality": quality, "subsampling": 0}
-        if meta.exif:
-            kw["exif"] = b"Exif\x00\x00" + meta.exif
+        jpeg_exif = exif.exif_for_jpeg(meta.exif) if meta.exif else None
+        if jpeg_exif:
+            kw["exif"] = b"Exif\x00\x00" + jpeg_exif
         if meta.icc:
             kw["icc_profile"] = meta.icc
         Image.fromarray(rgb).save(buf, "JPEG", **kw)
@@ -244,8 +226,9 @@ def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95)
             compression="zlib",
             compressionargs={"level": 1},
             software="rig merge",
+            extratags=exif.tiff_tags(meta.exif, meta.orientation),
         )
-        return buf.getvalue()
+        return exif.append_exif_ifd(buf.getvalue(), meta.exif)
     raise MergeError(f"{path}: unsupported output type")
 
 

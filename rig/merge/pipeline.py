@@ -23,6 +23,7 @@ from rig.errors import MergeError
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
+from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 
@@ -232,7 +233,7 @@ def merge(
         mio.write_image(Path(opt.jpeg), merged, meta, opt.overwrite, opt.quality)
     del merged
     if opt.depthmap is not None:
-        write_depthmap(Path(opt.depthmap), depth, n, opt)
+        write_depthmap(Path(opt.depthmap), depth, n, opt, meta.orientation)
     seconds = time.monotonic() - t0
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
@@ -252,11 +253,12 @@ def slice_centroids(depth: np.ndarray, n: int, step: int = 8) -> dict[int, tuple
     return out
 
 
-def write_depthmap(path: Path, depth: np.ndarray, n: int, opt: MergeOptions) -> None:
-    """Depth as an 8/16-bit PNG, near = dark (slice 0 is near unless ``far_first``)."""
+def write_depthmap(path: Path, depth: np.ndarray, n: int, opt: MergeOptions, orientation: int = 1) -> None:
+    """Depth as an 8/16-bit PNG, near = dark (slice 0 is near unless ``far_first``); it carries
+    the slices' EXIF orientation, so viewers turn it like the merged image."""
     d = depth / max(n - 1, 1)
     if opt.far_first:
         d = 1.0 - d
     top = 65535.0 if opt.depth_bits == 16 else 255.0
     img = np.clip(d * top + 0.5, 0, top).astype(np.uint16 if opt.depth_bits == 16 else np.uint8)
-    mio.write_image(path, img, mio.Metadata(), opt.overwrite)
+    mio.write_image(path, img, orientation_only(orientation), opt.overwrite)
