@@ -126,3 +126,17 @@ def test_raw_exif_is_read_as_tiff_and_turned_upright(tmp_path):
     assert mexif.read_metadata(tmp_path / "missing.NEF", raw=True) == mexif.Metadata()
     (tmp_path / "x.CR3").write_bytes(b"\x00\x00\x00\x18ftypcrx ")  # not TIFF-based: no EXIF, no error
     assert mexif.read_metadata(tmp_path / "x.CR3", raw=True) == mexif.Metadata()
+
+
+def test_exif_that_cannot_be_written_back_keeps_orientation_and_icc(tmp_path, monkeypatch):
+    src = _jpeg_stack(tmp_path / "s", orientation=8)
+
+    def broken(self, offset=8):
+        raise ValueError("odd tag type")
+
+    real = Image.Exif.tobytes
+    monkeypatch.setattr(Image.Exif, "tobytes", broken)
+    monkeypatch.setattr(mexif, "orientation_only", lambda o: mexif.Metadata(exif=b"o%d" % o, orientation=o))
+    meta = mexif.read_metadata(src / "s0.jpg")
+    monkeypatch.setattr(Image.Exif, "tobytes", real)
+    assert meta.orientation == 8 and meta.icc and meta.exif == b"o8"

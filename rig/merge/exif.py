@@ -59,21 +59,26 @@ def read_metadata(path: Path, raw: bool = False) -> Metadata:
     """
     try:
         icc, ex = _raw_exif(path) if raw else _image_exif(path)
-        for tag in [t for t in ex if _source_only(t)]:
-            del ex[tag]
         if raw and ORIENTATION in ex:
             ex[ORIENTATION] = 1
         orientation = ex.get(ORIENTATION, 1)
+    except Exception as exc:  # Pillow raises many types for odd files
+        log.debug("%s: no metadata (%s)", path, exc)
+        return Metadata()
+    if not (isinstance(orientation, int) and 1 <= orientation <= 8):
+        orientation = 1
+    try:
+        for tag in [t for t in ex if _source_only(t)]:
+            del ex[tag]
         if EXIF_IFD in ex:
             sub = ex.get_ifd(EXIF_IFD)
             for tag in [t for t in sub if _source_only(t)]:
                 del sub[tag]
         exif = _strip_prefix(ex.tobytes()) if len(ex) else None
-    except Exception as exc:  # Pillow raises many types for odd files
-        log.debug("%s: no metadata (%s)", path, exc)
-        return Metadata()
-    ok = isinstance(orientation, int) and 1 <= orientation <= 8
-    return Metadata(exif=exif, icc=icc, orientation=orientation if ok else 1)
+    except Exception as exc:  # a tag Pillow cannot write back: keep what matters most
+        log.warning("%s: EXIF not carried (%s)", path, exc)
+        return Metadata(exif=orientation_only(orientation).exif, icc=icc, orientation=orientation)
+    return Metadata(exif=exif, icc=icc, orientation=orientation)
 
 
 def _source_only(tag: int) -> bool:
