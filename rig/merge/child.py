@@ -117,6 +117,12 @@ class MergeJob:
             tail = self._stderr[-1] if self._stderr else ""
         if errors:
             raise MergeError(errors[-1][len("rig: error: ") :])
+        self._remove_partial_output()
+        if rc == -signal.SIGKILL:
+            raise MergeError(
+                f"{self.out_path}: the merge process was killed (SIGKILL), most likely by the kernel's "
+                "out-of-memory killer: see docs/merge.md for the memory a merge needs"
+            )
         raise MergeError(f"{self.out_path}: merge process failed (exit {rc}){': ' + tail if tail else ''}")
 
     def cancel(self, timeout: float = 5.0) -> None:
@@ -132,7 +138,10 @@ class MergeJob:
             self._proc.wait()
         except ProcessLookupError:
             pass
-        # a hard kill can leave the writer's temp file: remove it
+        self._remove_partial_output()
+
+    def _remove_partial_output(self) -> None:
+        """A hard kill can leave the writer's temp file: remove it."""
         for p in self.out_path.parent.glob(f".{self.out_path.name}.*.part"):
             try:
                 p.unlink()

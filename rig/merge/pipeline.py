@@ -26,6 +26,7 @@ from rig.merge.blend import ActiveTiles, Blender, box_weight
 from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
+from rig.merge.memory import check_memory
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ def merge(
 
     def setup(gray: np.ndarray, path: Path) -> None:
         h, w = gray.shape[:2]
+        raw = path.suffix.lower() in RAW_EXT
+        check_memory(Path(input_dir), w, h, deep=gray.dtype == np.uint16 or (opt.bits or 8) == 16, raw=raw)
         state.update(shape=(h, w), first=path, scale=analysis_scale(w, h))
         aligner.scale = state["scale"]
 
