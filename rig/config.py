@@ -154,6 +154,12 @@ class GphotoCameraConfig:
     keep_on_card_only: bool = option(False, help="do not download frames (they stay on the card)")
     timeout_s: float = option(30.0, range=(1, 3600), unit="s", help="longest a capture + download may take")
     retries: int = option(1, range=(0, 5), help="retries after a transient USB error")
+    extra_files_wait_s: float = option(
+        0.1,
+        range=(0, 10),
+        unit="s",
+        help="after each capture, wait this long for more files of the same shot (RAW+JPEG); 0 = do not wait",
+    )
 
 
 @dataclass(frozen=True)

@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from rig.camera.base import Camera
+from rig.camera.base import Camera, Frame
 from rig.config import MachineConfig, Profile
-from rig.errors import Cancelled, RigError, StateError, StorageError, UsageError
+from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
+from rig.frame_store import save_frame
 from rig.manifest import Manifest
 from rig.motion.base import Rail, check_target
-from rig.paths import Template, free_mb, make_run_folder, write_new
+from rig.paths import Template, free_mb, make_run_folder
 from rig.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -357,8 +356,6 @@ class Sequencer:
         assert template is not None and manifest is not None
         preview = profile.mode == "preview-images"
         if preview:
-            from rig.camera.base import Frame
-
             frame = Frame(self.camera.preview(), "jpg")
         else:
             frame = self.camera.capture()
@@ -370,17 +367,9 @@ class Sequencer:
         folder = manifest.folder / "preview" if preview else manifest.folder
         if preview:
             folder.mkdir(exist_ok=True)
-        rel = template.file_name(counter, name, frame.ext)
-        path = folder / rel
-        try:
-            write_new(path, frame.data)
-        except FileExistsError:
-            raise StorageError(f"{path} already exists; refusing to overwrite it") from None
-        digest = hashlib.sha256(frame.data).hexdigest()
-        file_rel = str(Path(path).relative_to(manifest.folder))
-        manifest.add_frame(
-            index=index, position=position, file=file_rel, size=len(frame.data), sha256=digest, preview=preview
-        )
+        saved = save_frame(frame, folder / template.file_name(counter, name, frame.ext), manifest.folder)
+        manifest.add_frame(index=index, position=position, preview=preview, **saved)
+        file_rel = saved["file"]
         self._set(frames_saved=self._status.frames_saved + 1)
         self.bus.publish(
             EventKind.FRAME_SAVED,

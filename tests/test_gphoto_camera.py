@@ -51,6 +51,29 @@ def test_frames_are_deleted_from_the_camera_only_when_configured(tmp_path, optio
         assert ("file_delete" in ctl.calls) is deletes
 
 
+@pytest.mark.parametrize("target", ["card", "ram"])
+def test_raw_plus_jpeg_downloads_every_file_of_the_shot(tmp_path, target):
+    """A body set to RAW+JPEG writes two files per shot; in RAM mode a file not fetched is lost."""
+    with make_camera(tmp_path, capture_target=target) as (camera, ctl):
+        ctl.raw_plus_jpeg = True
+        frame = camera.capture()
+        assert frame.data == vcam_jpeg() and len(frame.companions) == 1
+        other = frame.companions[0]
+        assert other.data == vcam_jpeg() and other.meta["camera_path"] != frame.meta["camera_path"]
+        assert ctl.calls.count("file_get") == 2 and not ctl.events  # every event drained
+        camera.frame_saved(frame)
+        assert ctl.calls.count("file_delete") == (2 if target == "ram" else 0)
+        ctl.raw_plus_jpeg = False
+        assert camera.capture().companions == []  # one file per shot again: nothing extra
+
+
+def test_no_wait_for_extra_files_when_switched_off(tmp_path):
+    with make_camera(tmp_path, extra_files_wait_s=0) as (camera, ctl):
+        ctl.raw_plus_jpeg = True
+        assert camera.capture().companions == []
+        assert "wait_for_event" not in ctl.calls
+
+
 def test_keep_on_card_only_returns_no_bytes(tmp_path):
     with make_camera(tmp_path, keep_on_card_only=True) as (camera, ctl):
         assert camera.capture() is None

@@ -66,6 +66,25 @@ def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Machine:
     return Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 0.5})
 
 
+def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
+    ctl = GphotoControl(focus=False, drive_s=0)
+    ctl.raw_plus_jpeg = True
+    machine = gphoto_machine(tmp_path, ctl)
+    try:
+        status = run_stack(machine, slices=3)
+        assert status.outcome == "completed", status
+        folder = Path(status.folder)
+        frames = json.loads((folder / "stack.json").read_text())["frames"]
+        assert [f["file"] for f in frames] == ["0001.jpg", "0002.jpg", "0003.jpg"]
+        for entry in frames:
+            (other,) = entry["companions"]
+            assert other["file"] == entry["file"].replace(".jpg", "-2.jpg")  # same shot, same name
+            data = (folder / other["file"]).read_bytes()
+            assert len(data) == other["bytes"] and hashlib.sha256(data).hexdigest() == other["sha256"]
+    finally:
+        machine.close()
+
+
 def test_camera_unplugged_mid_stack(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(3, "unplug")

@@ -258,10 +258,10 @@ def test_estop_when_idle_faults_until_reset(machine):
 
 
 def test_counter_advances_only_after_a_saved_frame(tmp_path, monkeypatch):
-    import rig.sequencer as sequencer
+    import rig.frame_store as frame_store
 
     m = make_machine(tmp_path)
-    real = sequencer.write_new
+    real = frame_store.write_new
     calls = []
 
     def flaky(path, data):
@@ -272,7 +272,7 @@ def test_counter_advances_only_after_a_saved_frame(tmp_path, monkeypatch):
             raise StorageError(f"cannot write {path}: No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(sequencer, "write_new", flaky)
+    monkeypatch.setattr(frame_store, "write_new", flaky)
     try:
         m.sequencer.start(Profile(slices=5, step_um=10, settle_s=0))
         status = m.sequencer.wait(10)

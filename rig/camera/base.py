@@ -19,6 +19,7 @@ class Frame:
     data: bytes
     ext: str  # file extension without dot, lower case: "jpg", "nef", "png", ...
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. {"camera_path": "/store_00010001/DCIM/..."}
+    companions: list[Frame] = field(default_factory=list)  # more files of the same shot (RAW+JPEG)
 
 
 @runtime_checkable

@@ -195,15 +195,48 @@ class GphotoCamera:
             if free is not None and free < MIN_FREE_KB:
                 raise CameraError(f"camera card is full ({free} kB free): free space on the card")
         path = self._retrying(lambda: self._cam.capture(gp.GP_CAPTURE_IMAGE), "capture")
-        camera_path = f"{path.folder.rstrip('/')}/{path.name}"
-        ext = os.path.splitext(path.name)[1].lstrip(".").lower() or "jpg"
-        meta = {"camera_path": camera_path, "camera_folder": path.folder, "camera_name": path.name}
+        # RAW+JPEG: the camera announces the shot's other files as events right after capture()
+        others = self._files_added((path.folder, path.name))
         if self.cfg.keep_on_card_only:
-            log.info("frame %s stays on the camera card", camera_path)
+            log.info("frame %s stays on the camera card", f"{path.folder.rstrip('/')}/{path.name}")
             return None
-        data = self._retrying(lambda: self._download(path.folder, path.name), "download")
-        self._verify(data, ext, path.folder, path.name)
+        frame = self._fetch(path.folder, path.name)
+        companions = [self._fetch(folder, name) for folder, name in others]
+        return Frame(frame.data, frame.ext, frame.meta, companions) if companions else frame
+
+    def _fetch(self, folder: str, name: str) -> Frame:
+        """Download and verify one file of the camera."""
+        ext = os.path.splitext(name)[1].lstrip(".").lower() or "jpg"
+        meta = {"camera_path": f"{folder.rstrip('/')}/{name}", "camera_folder": folder, "camera_name": name}
+        data = self._retrying(lambda: self._download(folder, name), "download")
+        self._verify(data, ext, folder, name)
         return Frame(data=data, ext="jpg" if ext == "jpeg" else ext, meta=meta)
+
+    def _files_added(self, main: tuple[str, str]) -> list[tuple[str, str]]:
+        """Files the camera reports as added within ``extra_files_wait_s`` of the capture (other
+        than ``main``). Draining the events also keeps a camera in RAM mode from stalling."""
+        wait_ms = int(self.cfg.extra_files_wait_s * 1000)
+        if wait_ms <= 0:
+            return []
+        gp = self.gp
+        found: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 4 * self.cfg.extra_files_wait_s + 1.0
+        while time.monotonic() < deadline:
+            try:
+                kind, data = self._cam.wait_for_event(wait_ms)
+            except gp.GPhoto2Error as exc:  # a body without events: nothing more to learn
+                log.debug("wait_for_event: %s", exc)
+                break
+            if kind == gp.GP_EVENT_TIMEOUT:
+                break
+            if kind == gp.GP_EVENT_FILE_ADDED:
+                where = (data.folder, data.name)
+                if where != main and where not in found:
+                    log.info("the camera also wrote %s/%s for this shot", data.folder.rstrip("/"), data.name)
+                    found.append(where)
+            elif kind == gp.GP_EVENT_CAPTURE_COMPLETE and found:
+                break
+        return found
 
     def _download(self, folder: str, name: str) -> bytes:
         cam_file = self._cam.file_get(folder, name, self.gp.GP_FILE_TYPE_NORMAL)
@@ -223,14 +256,17 @@ class GphotoCamera:
             raise CameraError(f"download of {where} is corrupt (no {ext.upper()} end-of-image marker)")
 
     def frame_saved(self, frame: Frame) -> None:
-        """Delete the frame from the camera once it is safely on disk, if so configured."""
-        folder, name = frame.meta.get("camera_folder"), frame.meta.get("camera_name")
-        if not folder or not (self.cfg.delete_from_card or self.cfg.capture_target == "ram"):
+        """Delete the frame (and its companions) from the camera once on disk, if so configured."""
+        if not (self.cfg.delete_from_card or self.cfg.capture_target == "ram"):
             return
-        try:
-            self._call(lambda: self._cam.file_delete(folder, name), "delete")
-        except CameraError as exc:
-            log.warning("could not delete %s/%s from the camera: %s", folder, name, exc)
+        for part in (frame, *frame.companions):
+            folder, name = part.meta.get("camera_folder"), part.meta.get("camera_name")
+            if not folder:
+                continue
+            try:
+                self._call(lambda f=folder, n=name: self._cam.file_delete(f, n), "delete")
+            except CameraError as exc:
+                log.warning("could not delete %s/%s from the camera: %s", folder, name, exc)
 
     def preview(self) -> bytes:
         self._check_open()

@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--far-first", action="store_true", help="slices run far to near (for the depth map)")
     p.add_argument("--reference", type=int, metavar="K", help="slice index (0-based) whose frame to use")
     p.add_argument(
+        "--type",
+        dest="kind",
+        metavar="EXT",
+        help="merge only the files of this type (e.g. nef or jpg) when shots were saved as RAW+JPEG",
+    )
+    p.add_argument(
         "--follow",
         action="store_true",
         help="merge a rig stack folder while it is captured (waits for stack.json to list each frame "
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         quality=args.quality,
         follow=args.follow,
         follow_timeout=args.follow_timeout,
+        kind=args.kind,
     )
     res = merge(Path(args.input), Path(args.output), opts, progress)
     if args.merge_verbose:

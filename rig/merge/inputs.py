@@ -35,22 +35,41 @@ class StackInput:
     skipped: int = 0  # frames listed in the manifest but not on disk here (stored on the camera card)
 
 
-def find_slices(input_dir: str | Path) -> StackInput:
-    """Return the ordered slices of ``input_dir``; raise :class:`MergeError` if fewer than two."""
+def _kind(path: Path) -> str:
+    """File type without spelling variants: ``.jpeg`` is ``jpg``, ``.tiff`` is ``tif``."""
+    ext = path.suffix.lower().lstrip(".")
+    return {"jpeg": "jpg", "tiff": "tif"}.get(ext, ext)
+
+
+def find_slices(input_dir: str | Path, kind: str | None = None) -> StackInput:
+    """Return the ordered slices of ``input_dir``; raise :class:`MergeError` if fewer than two.
+
+    ``kind`` (e.g. ``"nef"``, ``"jpg"``) takes only files of that type; in a rig stack folder it
+    picks, frame by frame, the file or the companion (RAW+JPEG) of that type. Without it, a
+    plain folder holding the same shots in two types (a card's RAW+JPEG pairs) is merged from
+    the raw files, with a note; folders of different shots in mixed types are merged whole.
+    """
     src = Path(input_dir)
     if not src.exists():
         raise MergeError(f"{src}: no such folder")
     if not src.is_dir():
         raise MergeError(f"{src}: not a folder of slices")
+    kind = kind.lower().lstrip(".") if kind else None
     manifest_path = src / MANIFEST
     if manifest_path.is_file():
-        return _from_manifest(src, manifest_path)
+        return _from_manifest(src, manifest_path, kind)
     try:
         entries = [p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXT]
     except OSError as exc:
         raise MergeError(f"{src}: cannot list folder ({exc.strerror})") from exc
     entries = [p for p in entries if not p.name.startswith(".")]
     entries.sort(key=lambda p: natural_key(p.name))
+    if kind is not None:
+        entries = [p for p in entries if _kind(p) == kind]
+        if not entries:
+            raise MergeError(f"{src}: no .{kind} slices found")
+    else:
+        entries = _one_type_of_pairs(src, entries)
     if not entries:
         raise MergeError(f"{src}: no slices found (expected JPEG, PNG, TIFF or camera raw files)")
     if len(entries) < 2:
@@ -58,7 +77,24 @@ def find_slices(input_dir: str | Path) -> StackInput:
     return StackInput(tuple(entries), src)
 
 
-def _from_manifest(src: Path, manifest_path: Path) -> StackInput:
+def _one_type_of_pairs(src: Path, entries: list[Path]) -> list[Path]:
+    """Where the same shots are there in several types (same names), keep one type: raw first."""
+    groups: dict[str, list[Path]] = {}
+    for p in entries:
+        groups.setdefault(_kind(p), []).append(p)
+    if len(groups) < 2:
+        return entries
+    stems = [{p.stem.lower() for p in g} for g in groups.values()]
+    if not set.intersection(*stems):
+        return entries  # different shots that happen to differ in type
+    raws = [k for k in groups if f".{k}" in RAW_EXT]
+    pick = max(raws or groups, key=lambda k: len(groups[k]))
+    others = ", ".join(f".{k}" for k in groups if k != pick)
+    log.warning("%s: the same shots as .%s and %s; merging the .%s files (--type chooses)", src, pick, others, pick)
+    return groups[pick]
+
+
+def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> StackInput:
     try:
         data = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -80,6 +116,10 @@ def _from_manifest(src: Path, manifest_path: Path) -> StackInput:
         if not name:
             skipped += 1  # stored on the camera card only
             continue
+        if kind is not None:
+            name = _of_kind(frame, kind)
+            if name is None:
+                raise MergeError(f"{manifest_path}: frame {i + 1} has no .{kind} file")
         path = src / str(name)
         if not path.is_file():
             raise MergeError(f"{path}: listed in {manifest_path.name} but missing")
@@ -92,10 +132,27 @@ def _from_manifest(src: Path, manifest_path: Path) -> StackInput:
     return StackInput(tuple(files), src, data, skipped)
 
 
+def _of_kind(frame: dict, kind: str) -> str | None:
+    """The frame's file of type ``kind``: the main file or one of its companions (RAW+JPEG)."""
+    return _file_and_size(frame, kind)[0]
+
+
+def _file_and_size(frame: dict, kind: str | None) -> tuple[str | None, object]:
+    """(file, bytes) of the frame's main file, or of its file of type ``kind`` (None if none)."""
+    parts = [frame] + [c for c in frame.get("companions") or [] if isinstance(c, dict)]
+    for part in parts if kind else parts[:1]:
+        name = part.get("file")
+        if name and (kind is None or _kind(Path(str(name))) == kind):
+            return str(name), part.get("bytes")
+    return None, None
+
+
 FINAL_OUTCOMES = ("completed", "cancelled", "failed", "interrupted")
 
 
-def follow_slices(input_dir: str | Path, poll: float = 0.2, idle_timeout: float = 600.0) -> Iterator[Path]:
+def follow_slices(
+    input_dir: str | Path, poll: float = 0.2, idle_timeout: float = 600.0, kind: str | None = None
+) -> Iterator[Path]:
     """Yield the slices of a rig stack folder as its ``stack.json`` lists them, while it is captured.
 
     Returns once the manifest's outcome is final and every listed frame was yielded. A frame is
@@ -120,10 +177,11 @@ def follow_slices(input_dir: str | Path, poll: float = 0.2, idle_timeout: float 
             for frame in frames[done:]:
                 if not isinstance(frame, dict):
                     raise MergeError(f"{manifest_path}: frame {done + 1} is not an object")
-                name = frame.get("file")
+                name, size = _file_and_size(frame, kind.lower().lstrip(".") if kind else None)
+                if frame.get("file") and name is None:
+                    raise MergeError(f"{manifest_path}: frame {done + 1} has no .{kind} file")
                 if name:
                     path = src / str(name)
-                    size = frame.get("bytes")
                     if not path.is_file() or (isinstance(size, int) and path.stat().st_size != size):
                         break  # not fully written yet
                     yield path

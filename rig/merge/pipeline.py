@@ -50,6 +50,7 @@ class MergeOptions:
     quality: int = 95
     follow: bool = False  # merge a rig stack while it is captured (slice 0 is the reference)
     follow_timeout: float = 600.0  # s without a new frame before giving up (follow mode)
+    kind: str | None = None  # merge only files of this type, e.g. "nef" (RAW+JPEG shots)
 
 
 @dataclass
@@ -127,14 +128,14 @@ def merge(
         ref = 0
 
         def arriving() -> Iterator[tuple[int, Path]]:
-            for k, path in enumerate(follow_slices(input_dir, idle_timeout=opt.follow_timeout)):
+            for k, path in enumerate(follow_slices(input_dir, idle_timeout=opt.follow_timeout, kind=opt.kind)):
                 files.append(path)
                 yield k, path
 
         items: Iterable[tuple[int, Path]] = arriving()
         n_max = 65535
     else:
-        files = list(find_slices(input_dir).files)
+        files = list(find_slices(input_dir, opt.kind).files)
         n_max = len(files)
         ref = n_max // 2 if opt.reference is None else opt.reference
         if not 0 <= ref < n_max:

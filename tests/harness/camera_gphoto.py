@@ -5,8 +5,10 @@ Faults are injected at the libgphoto2 call boundary by a thin wrapper around the
 ``gphoto2.Camera``: ``unplug()`` makes every call fail as a pulled USB cable does (I/O error,
 then "could not find the device" on re-init); ``timeout()`` makes the next capture hang;
 ``card_full()`` makes the next capture fail as the virtual camera's does when its store
-fills. libgphoto2's virtual camera has no focus drive, so ``focus=True`` adds a Canon-style
-``manualfocusdrive`` radio widget (and ``viewfinder``) answered by the wrapper.
+fills. ``raw_plus_jpeg`` makes every shot write two files (the second announced by a
+``GP_EVENT_FILE_ADDED`` event, as RAW+JPEG bodies do). libgphoto2's virtual camera has no focus
+drive, so ``focus=True`` adds a Canon-style ``manualfocusdrive`` radio widget (and
+``viewfinder``) answered by the wrapper.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class GphotoControl:
         self.scheduled: dict[int, str] = {}
         self.failures: dict[str, list[int]] = {}
         self.truncate_next_download = False  # capture number -> "unplug" | "timeout" | "card_full"
+        self.raw_plus_jpeg = False  # each shot writes a second file, announced as GP_EVENT_FILE_ADDED
+        self.events: list[Any] = []  # queued (event type, data) answered by wait_for_event
 
     def fail_next(self, call: str, code: int, times: int = 1) -> None:
         """The next ``times`` calls of ``call`` (e.g. "capture") fail with gphoto2 error ``code``."""
@@ -151,7 +155,15 @@ class EmulatedCamera:
             if name == "capture" and self._ctl.full_next_capture:
                 self._ctl.full_next_capture = False
                 raise self._gp.GPhoto2Error(self._gp.GP_ERROR_NO_MEMORY)
-            return attr(*args, **kwargs)
+            if name == "wait_for_event" and self._ctl.events:
+                return self._ctl.events.pop(0)
+            result = attr(*args, **kwargs)
+            if name == "capture" and self._ctl.raw_plus_jpeg:
+                # the virtual camera writes one file per capture: a second capture stands in for
+                # the shot's other file, announced the way RAW+JPEG bodies do, after capture()
+                other = attr(*args, **kwargs)
+                self._ctl.events += [(self._gp.GP_EVENT_FILE_ADDED, other), (self._gp.GP_EVENT_CAPTURE_COMPLETE, None)]
+            return result
 
         return call
 
