@@ -61,6 +61,20 @@ def test_list_detail_files_and_thumbnails(api: Api, machine: Machine) -> None:
     assert api.get(f"/gallery/{sid}").status_code == 200
 
 
+def test_companion_files_of_raw_jpeg_shots_are_listed_and_downloadable(api: Api, machine: Machine) -> None:
+    sid = run_stack(api, machine)
+    folder = Path(machine.config.output.root) / sid
+    data = json.loads((folder / "stack.json").read_text())
+    (folder / "0001.nef").write_bytes(b"II*\x00raw")
+    data["frames"][0]["companions"] = [{"file": "0001.nef", "bytes": 7, "sha256": "x"}, {"file": 5}, "junk"]
+    (folder / "stack.json").write_text(json.dumps(data))
+    (folder / "0002.nef").write_bytes(b"not listed")
+    frames = api.get(f"/api/stacks/{sid}").get_json()["frame_list"]
+    assert [f["companions"] for f in frames] == [["0001.nef"], [], []]
+    assert api.get(f"/stacks/{sid}/file/0001.nef?download=1").data == b"II*\x00raw"
+    assert api.get(f"/stacks/{sid}/file/0002.nef").status_code == 404  # only what the manifest lists
+
+
 def test_interrupted_and_unreadable_stacks_are_listed(tmp_path: Path) -> None:
     from rig.manifest import mark_interrupted
 

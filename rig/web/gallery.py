@@ -108,6 +108,7 @@ class Gallery:
         for frame in _manifest(folder)["frames"]:
             if frame["file"] is not None:
                 names.add(frame["file"])
+            names.update(frame["companions"])
         return names
 
     def stack_id(self, folder: str | os.PathLike | None) -> str | None:
@@ -174,6 +175,7 @@ class Gallery:
                 "file": f["file"],
                 "preview": f["preview"],
                 "displayable": _displayable(f["file"]),
+                "companions": f["companions"],
             }
             for f in data["frames"]
         ]
@@ -296,10 +298,18 @@ def _manifest(folder: Path) -> dict[str, Any]:
             "position": _number(f.get(key)),
             "file": f.get("file") if isinstance(f.get("file"), str) and f.get("file") else None,
             "preview": f.get("preview") is True,
+            "companions": _companions(f.get("companions")),
         }
         for f in frames
     ]
     return out
+
+
+def _companions(value: Any) -> list[str]:
+    """File names of a frame's companions (RAW+JPEG), the well-formed ones only."""
+    if not isinstance(value, list):
+        return []
+    return [c["file"] for c in value if isinstance(c, dict) and isinstance(c.get("file"), str) and c["file"]]
 
 
 def _none(_: str) -> None:
