@@ -298,6 +298,8 @@ class Sequencer:
         counter = 1
         t0 = time.monotonic()
         try:
+            if profile.mode == "preview-images":  # a body whose live view fails: say so before moving
+                self.camera.preview()
             self.rail.set_enabled(True)
             for i, target in enumerate(plan.targets, start=1):
                 self._check_cancel()

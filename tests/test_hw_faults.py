@@ -85,6 +85,22 @@ def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
         machine.close()
 
 
+def test_preview_images_on_a_camera_whose_live_view_fails_never_moves(tmp_path):
+    """libgphoto2's virtual camera (like some real bodies) cannot capture_preview."""
+    ctl = GphotoControl(focus=False, drive_s=0)
+    machine = gphoto_machine(tmp_path, ctl)
+    try:
+        before = machine.rail.position()
+        profile = Profile(slices=4, step_um=200, start_um=2000, settle_s=0, mode="preview-images")
+        machine.sequencer.start(profile, "fault-test")
+        status = machine.sequencer.wait(20)
+        assert status.state == "fault" and "preview" in (status.error or "").lower(), status
+        assert machine.rail.position() == before  # nothing moved
+        assert "capture" not in ctl.calls
+    finally:
+        machine.close()
+
+
 def test_camera_unplugged_mid_stack(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(3, "unplug")
