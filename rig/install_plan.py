@@ -202,13 +202,10 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
             notes=tuple(cfg_notes),
         )
     )
-    port = existing.web_port if existing else 8080
+    url = kiosk_url(existing.web_host if existing else "0.0.0.0", existing.web_port if existing else 8080)
     steps.append(
         _file_step(
-            host,
-            "file:" + KIOSK_ENV,
-            f"kiosk address {KIOSK_ENV}",
-            Write(KIOSK_ENV, f"RIG_URL=http://127.0.0.1:{port}/\n".encode()),
+            host, "file:" + KIOSK_ENV, f"kiosk address {KIOSK_ENV}", Write(KIOSK_ENV, f"RIG_URL={url}\n".encode())
         )
     )
     dropin = service_dropin(out_root, STATE)
@@ -222,6 +219,14 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
     # activate
     steps += _activate(steps, kiosk, kiosk_notes, pin, opts)
     return steps
+
+
+def kiosk_url(web_host: str, port: int) -> str:
+    """Where the kiosk browser finds the web UI: the loopback address when the server listens on
+    every address (or on loopback), else the one address it listens on (``web.host``)."""
+    if web_host in ("", "0.0.0.0", "::", "localhost") or web_host.startswith("127."):
+        return f"http://127.0.0.1:{port}/"
+    return f"http://[{web_host}]:{port}/" if ":" in web_host else f"http://{web_host}:{port}/"
 
 
 def _want_kiosk(host: Host, opts: Options) -> tuple[bool, tuple[str, ...]]:

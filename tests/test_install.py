@@ -215,6 +215,22 @@ def test_install_writes_files_and_a_second_run_changes_nothing(pi):
     ]
 
 
+@pytest.mark.parametrize(
+    ("web_host", "url"),
+    [
+        ("0.0.0.0", "http://127.0.0.1:8080/"),
+        ("127.0.0.1", "http://127.0.0.1:8080/"),
+        ("192.168.4.1", "http://192.168.4.1:8080/"),  # listening on one address only: the kiosk goes there
+        ("fd00::5", "http://[fd00::5]:8080/"),
+    ],
+)
+def test_the_kiosk_opens_the_address_the_server_listens_on(pi, web_host, url):
+    (pi.root / "etc/rig").mkdir(parents=True)
+    (pi.root / "etc/rig/rig.toml").write_text(f'[web]\nhost = "{web_host}"\n')
+    install(pi)
+    assert (pi.root / "etc/rig/kiosk.env").read_text() == f"RIG_URL={url}\n"
+
+
 def test_an_existing_config_is_kept_and_read(pi):
     (pi.root / "etc/rig").mkdir(parents=True)
     mine = (
