@@ -45,6 +45,9 @@ class GpioRailConfig:
     max_limit_pin: int | None = option(None, range=PIN, help="BCM pin of the limit switch at the far end")
     home_pin: int | None = option(None, range=PIN, help="BCM pin of the home switch")
     switch_active_low: bool = option(True, help="switches pull the pin to ground when pressed (pull-up enabled)")
+    switch_normally_closed: bool = option(
+        False, help="switches open when pressed (NC): a broken wire then reads as pressed, so the rail stops"
+    )
     home_offset_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="position assigned at the home switch")
     home_direction: str = option("backward", choices=("forward", "backward"), help="direction to seek the home switch")
 

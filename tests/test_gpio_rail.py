@@ -138,6 +138,38 @@ def test_near_limit_trips_a_backward_move(tmp_path):
         assert not ctl.driver_enabled()
 
 
+NC = {"switch_normally_closed": True}
+
+
+def close_all(ctl) -> None:
+    """Normally-closed switches, intact wiring, nothing pressed: every switch pulls its pin low."""
+    for pin in (NEAR, FAR, HOME):
+        ctl.pin(pin).drive_low()
+
+
+def test_normally_closed_limit_trips_when_it_opens(tmp_path):
+    with make_rail(tmp_path, gpio=NC) as (rail, ctl):
+        close_all(ctl)
+        assert rail.switches() == {"near-end limit": False, "far-end limit": False, "home": False}
+        assert rail.move_to(1000) == 1000
+        threading.Timer(0.1, ctl.pin(FAR).drive_high).start()  # pressed: the contact opens
+        with pytest.raises(LimitError, match="far-end limit"):
+            rail.move_to(15_000)
+        assert 1000 < rail.position() < 15_000 and not ctl.driver_enabled()
+        assert rail.move_to(500) == 500  # backing off is allowed
+
+
+def test_normally_closed_switch_with_a_broken_wire_reads_as_pressed(tmp_path):
+    with make_rail(tmp_path, gpio=NC) as (rail, ctl):
+        close_all(ctl)
+        rail.move_to(1000)
+        ctl.pin(FAR).drive_high()  # a cut wire: the pull-up wins, as when the switch opens
+        assert rail.switches()["far-end limit"] is True
+        with pytest.raises(LimitError, match="far-end limit"):
+            rail.move_to(2000)
+        assert rail.position() == 1000
+
+
 def test_estop_disables_the_driver_at_once(tmp_path):
     with make_rail(tmp_path) as (rail, ctl):
         threading.Timer(0.1, rail.estop).start()

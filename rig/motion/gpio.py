@@ -61,6 +61,23 @@ def _wait_until(deadline: float) -> None:
             time.sleep(left - SPIN_BELOW_S / 2)
 
 
+class Switch:
+    """A limit or home switch, wired normally open (closes when pressed) or normally closed
+    (opens when pressed: a broken wire or a pulled connector then reads as pressed)."""
+
+    def __init__(self, device: Any, normally_closed: bool, on_press: Callable[[], None]) -> None:
+        self.device, self.normally_closed = device, normally_closed
+        if normally_closed:
+            device.when_deactivated = on_press
+        else:
+            device.when_activated = on_press
+
+    @property
+    def is_active(self) -> bool:
+        """Pressed (or, normally closed, its circuit open)."""
+        return bool(self.device.is_active) != self.normally_closed
+
+
 class GpioRail(RailState):
     """Rail protocol over gpiozero. ``pin_factory`` may be injected (tests: ``MockFactory``)."""
 
@@ -95,11 +112,10 @@ class GpioRail(RailState):
             ):
                 if pin is None:
                     continue
-                button = self._add(
+                device = self._add(
                     gpiozero.DigitalInputDevice(pin, pull_up=self.g.switch_active_low, bounce_time=None, **kw)
                 )
-                button.when_activated = lambda n=name: self._on_switch(n)
-                self._switches[name] = button
+                self._switches[name] = Switch(device, self.g.switch_normally_closed, lambda n=name: self._on_switch(n))
         except gpiozero.GPIOZeroError as exc:
             self.close()
             raise MotionError(f"gpio rail: cannot claim the pins ({type(exc).__name__}: {exc})") from None
