@@ -1,7 +1,7 @@
 """EXIF and ICC profile carried from the reference slice into the merged image.
 
 Read with Pillow from JPEG, PNG, TIFF and the TIFF-based camera raw formats (NEF, CR2, ARW, DNG,
-PEF, ORF, RW2, ...; CR3 and other non-TIFF raws give no EXIF). Tags that describe the source
+PEF, SRW; CR3, RAF, ORF and RW2 have other containers and give no EXIF). Tags that describe the source
 file's own image data (size, strips, tiles, sub-images, thumbnails) are dropped: they would be
 wrong in the output.
 
@@ -34,7 +34,7 @@ STRUCTURE_TAGS = frozenset(
     {
         0x00FE, 0x00FF, 0x0100, 0x0101, 0x0102, 0x0103, 0x0106, 0x0111, 0x0115, 0x0116, 0x0117,
         0x011C, 0x013D, 0x0140, 0x0142, 0x0143, 0x0144, 0x0145, 0x014A, 0x0152, 0x0153, 0x0201,
-        0x0202, 0x828D, 0x828E, 0x8773, 0xA001, 0xA002, 0xA003, 0xC612, 0xC613, 0xC614,
+        0x0202, 0x828D, 0x828E, 0x8773, 0xA002, 0xA003,
     }
 )  # fmt: skip
 DNG_TAGS = (50706, 52000)  # DNG private tags (colour matrices, levels...): about the raw data
