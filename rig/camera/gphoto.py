@@ -220,7 +220,8 @@ class GphotoCamera:
             return []
         gp = self.gp
         found: list[tuple[str, str]] = []
-        deadline = time.monotonic() + 4 * self.cfg.extra_files_wait_s + 1.0
+        # bounded even when a body keeps sending other events (Canon reports property changes)
+        deadline = time.monotonic() + 2 * self.cfg.extra_files_wait_s + 0.2
         while time.monotonic() < deadline:
             try:
                 kind, data = self._cam.wait_for_event(wait_ms)
