@@ -16,6 +16,7 @@ camera gives a clear "timed out" fault instead of hanging the rig.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -202,7 +203,7 @@ class GphotoCamera:
             return None
         frame = self._fetch(path.folder, path.name)
         companions = [self._fetch(folder, name) for folder, name in others]
-        return Frame(frame.data, frame.ext, frame.meta, companions) if companions else frame
+        return dataclasses.replace(frame, companions=companions)
 
     def _fetch(self, folder: str, name: str) -> Frame:
         """Download and verify one file of the camera."""

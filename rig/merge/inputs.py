@@ -35,6 +35,11 @@ class StackInput:
     skipped: int = 0  # frames listed in the manifest but not on disk here (stored on the camera card)
 
 
+def normal_kind(kind: str | None) -> str | None:
+    """A ``--type`` value as :func:`_kind` spells types: ``".JPEG"`` is ``"jpg"``."""
+    return _kind(Path(f"x.{kind.lstrip('.')}")) if kind else None
+
+
 def _kind(path: Path) -> str:
     """File type without spelling variants: ``.jpeg`` is ``jpg``, ``.tiff`` is ``tif``."""
     ext = path.suffix.lower().lstrip(".")
@@ -54,7 +59,7 @@ def find_slices(input_dir: str | Path, kind: str | None = None) -> StackInput:
         raise MergeError(f"{src}: no such folder")
     if not src.is_dir():
         raise MergeError(f"{src}: not a folder of slices")
-    kind = kind.lower().lstrip(".") if kind else None
+    kind = normal_kind(kind)
     manifest_path = src / MANIFEST
     if manifest_path.is_file():
         return _from_manifest(src, manifest_path, kind)
@@ -117,7 +122,7 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
             skipped += 1  # stored on the camera card only
             continue
         if kind is not None:
-            name = _of_kind(frame, kind)
+            name = _file_and_size(frame, kind)[0]
             if name is None:
                 raise MergeError(f"{manifest_path}: frame {i + 1} has no .{kind} file")
         path = src / str(name)
@@ -132,13 +137,9 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
     return StackInput(tuple(files), src, data, skipped)
 
 
-def _of_kind(frame: dict, kind: str) -> str | None:
-    """The frame's file of type ``kind``: the main file or one of its companions (RAW+JPEG)."""
-    return _file_and_size(frame, kind)[0]
-
-
 def _file_and_size(frame: dict, kind: str | None) -> tuple[str | None, object]:
-    """(file, bytes) of the frame's main file, or of its file of type ``kind`` (None if none)."""
+    """(file, bytes) of the frame's main file, or of its file (or companion, RAW+JPEG) of type
+    ``kind``; (None, None) if it has none."""
     parts = [frame] + [c for c in frame.get("companions") or [] if isinstance(c, dict)]
     for part in parts if kind else parts[:1]:
         name = part.get("file")
@@ -177,7 +178,7 @@ def follow_slices(
             for frame in frames[done:]:
                 if not isinstance(frame, dict):
                     raise MergeError(f"{manifest_path}: frame {done + 1} is not an object")
-                name, size = _file_and_size(frame, kind.lower().lstrip(".") if kind else None)
+                name, size = _file_and_size(frame, normal_kind(kind))
                 if frame.get("file") and name is None:
                     raise MergeError(f"{manifest_path}: frame {done + 1} has no .{kind} file")
                 if name:
