@@ -38,3 +38,31 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("HOME", str(home))
+
+
+# The web tests' rig and app (tests/test_web*.py): the small simulated rig of
+# tests.test_web.sim_config with the Flask app on it; a module may define its own instead.
+@pytest.fixture
+def machine(tmp_path):
+    from rig.machine import Machine
+    from tests.test_web import sim_config
+
+    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def app(machine):
+    from rig.web import create_app
+
+    app = create_app(machine)
+    yield app
+    app.extensions["rig"].shutdown()
+
+
+@pytest.fixture
+def api(app):
+    from tests.test_web import Api
+
+    return Api(app)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,16 +63,28 @@ def assert_failed_cleanly(status, words: tuple[str, ...], saved_at_least: int, s
     return manifest
 
 
-def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Machine:
+@contextmanager
+def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Iterator[Machine]:
+    """A machine on the virtual camera; closed afterwards, the virtual camera's session ended
+    (even after an emulated unplug) and any emulated hang released."""
     cfg = machine_config(tmp_path, camera=GPHOTO)
-    return Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 0.5})
+    machine = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 0.5})
+    try:
+        yield machine
+    finally:
+        ctl.released.set()
+        machine.close()
+        if ctl.raw is not None:
+            try:
+                ctl.raw.exit()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.raw_plus_jpeg = True
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         status = run_stack(machine, slices=3)
         assert status.outcome == "completed", status
         folder = Path(status.folder)
@@ -81,15 +95,12 @@ def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
             assert other["file"] == entry["file"].replace(".jpg", "-2.jpg")  # same shot, same name
             data = (folder / other["file"]).read_bytes()
             assert len(data) == other["bytes"] and hashlib.sha256(data).hexdigest() == other["sha256"]
-    finally:
-        machine.close()
 
 
 def test_preview_images_on_a_camera_whose_live_view_fails_never_moves(tmp_path):
     """libgphoto2's virtual camera (like some real bodies) cannot capture_preview."""
     ctl = GphotoControl(focus=False, drive_s=0)
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         before = machine.rail.position()
         profile = Profile(slices=4, step_um=200, start_um=2000, settle_s=0, mode="preview-images")
         machine.sequencer.start(profile, "fault-test")
@@ -97,48 +108,33 @@ def test_preview_images_on_a_camera_whose_live_view_fails_never_moves(tmp_path):
         assert status.state == "fault" and "preview" in (status.error or "").lower(), status
         assert machine.rail.position() == before  # nothing moved
         assert "capture" not in ctl.calls
-    finally:
-        machine.close()
 
 
 def test_camera_unplugged_mid_stack(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(3, "unplug")
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         status = run_stack(machine)
         assert_failed_cleanly(status, ("disconnected",), 2, 2)
         assert machine.camera.health()["ok"] is False
         assert machine.rail.position() < 1000 + 5 * 200  # stopped where it failed, not at the end
-    finally:
-        machine.close()
-        ctl.raw.exit()
 
 
 def test_capture_timeout_mid_stack(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(2, "timeout")
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         status = run_stack(machine)
         assert_failed_cleanly(status, ("timed out",), 1, 1)
-    finally:
-        ctl.released.set()
-        machine.close()
-        ctl.raw.exit()
 
 
 def test_card_full_mid_stack(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(4, "card_full")
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         status = run_stack(machine)
         assert_failed_cleanly(status, ("card", "full"), 3, 3)
         assert "full" in status.error
-    finally:
-        machine.close()
-        ctl.raw.exit()
 
 
 def test_pi_camera_stops_answering_mid_stack(tmp_path):
@@ -210,8 +206,7 @@ def test_a_fresh_stack_after_reset_reports_the_camera_state(tmp_path, fault):
     a camera whose card was emptied carries on."""
     ctl = GphotoControl(focus=False, drive_s=0)
     ctl.fault_at_capture(1, fault)
-    machine = gphoto_machine(tmp_path, ctl)
-    try:
+    with gphoto_machine(tmp_path, ctl) as machine:
         assert run_stack(machine, slices=2).state == "fault"
         machine.sequencer.reset()
         status = run_stack(machine, slices=2)
@@ -219,6 +214,3 @@ def test_a_fresh_stack_after_reset_reports_the_camera_state(tmp_path, fault):
             assert status.state == "fault" and "disconnected" in status.error
         else:
             assert status.state == "idle" and status.outcome == "completed", status.error
-    finally:
-        machine.close()
-        ctl.raw.exit()

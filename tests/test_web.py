@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,25 +65,6 @@ class Api:
 
     def post(self, url: str, body: Any = None, **kw: Any) -> Any:
         return self.call("POST", url, body, **kw)
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Iterator[Machine]:
-    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
-    yield m
-    m.close()
-
-
-@pytest.fixture
-def app(machine: Machine) -> Iterator[Any]:
-    app = create_app(machine)
-    yield app
-    app.extensions["rig"].shutdown()
-
-
-@pytest.fixture
-def api(app: Any) -> Api:
-    return Api(app)
 
 
 def idle(machine: Machine) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,6 @@ from rig.errors import MergeError  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import Api, idle, sim_config, start_long, wait_for  # noqa: E402
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Iterator[Machine]:
-    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
-    yield m
-    m.close()
-
-
-@pytest.fixture
-def api(machine: Machine) -> Iterator[Api]:
-    app = create_app(machine)
-    yield Api(app)
-    app.extensions["rig"].shutdown()
 
 
 def run_stack(api: Api, machine: Machine, **profile: Any) -> str:

@@ -3,8 +3,6 @@ status and the SSE snapshot, so the Stack page shows them instead of blank defau
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,22 +11,7 @@ pytest.importorskip("flask")
 
 from rig.config import Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402
-from rig.web import create_app  # noqa: E402
-from tests.test_web import Api, SSEReader, idle, sim_config, start_long  # noqa: E402
-
-
-@pytest.fixture
-def machine(tmp_path: Path) -> Iterator[Machine]:
-    m = Machine.build(sim_config(tmp_path / "stacks"), profiles_dir=tmp_path / "profiles")
-    yield m
-    m.close()
-
-
-@pytest.fixture
-def api(machine: Machine) -> Iterator[Api]:
-    app = create_app(machine)
-    yield Api(app)
-    app.extensions["rig"].shutdown()
+from tests.test_web import Api, SSEReader, idle, start_long  # noqa: E402
 
 
 def test_status_and_snapshot_carry_the_running_stacks_settings(api: Api, machine: Machine) -> None:
