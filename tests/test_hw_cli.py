@@ -96,7 +96,7 @@ def test_can_home_is_shared_by_the_cli_and_the_web():
     from rig.config import MachineConfig
     from rig.config_schema import from_table
     from rig.motion import can_home
-    from rig.web.app import WebState, rail_can_home
+    from rig.web.context import WebState, rail_can_home
 
     class Rail:
         def __init__(self, health):

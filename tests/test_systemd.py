@@ -118,7 +118,7 @@ def test_rig_service_runs_rig_serve_as_a_hardware_user():
     # lgpio makes its notification FIFOs in the working directory: it must be writable
     assert "LG_WD=/run/rig" in s["Environment"] and one(u, "Service", "WorkingDirectory") == "/run/rig"
     assert one(u, "Service", "RuntimeDirectory") == "rig"
-    # started = the UI listens: `rig serve` sends READY=1 itself (rig.web.sdnotify)
+    # started = the UI listens: `rig serve` sends READY=1 itself (rig.cli.sdnotify)
     assert one(u, "Service", "Type") == "notify" and one(u, "Service", "NotifyAccess") == "main"
     assert "ExecStartPost" not in s and int(one(u, "Service", "TimeoutStartSec")) >= 60
     assert one(u, "Install", "WantedBy") == "multi-user.target"

@@ -15,7 +15,7 @@ pytest.importorskip("flask")
 from rig.config import MachineConfig  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
-from rig.web.app import rail_can_home  # noqa: E402
+from rig.web.context import rail_can_home  # noqa: E402
 from tests.test_web import Api, sim_config  # noqa: E402
 
 

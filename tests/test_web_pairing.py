@@ -13,12 +13,10 @@ import pytest
 
 pytest.importorskip("flask")
 
+from rig import lan  # noqa: E402
+from rig.lan import HOTSPOT_ADDRESS, order_addresses  # noqa: E402
 from rig.machine import Machine  # noqa: E402
-from rig.web import (
-    create_app,  # noqa: E402
-    security,  # noqa: E402
-)
-from rig.web.security import HOTSPOT_ADDRESS, order_addresses  # noqa: E402
+from rig.web import create_app  # noqa: E402
 from tests.test_web import sim_config  # noqa: E402
 
 TOKEN = "abcd-efgh-jkmn"
@@ -41,13 +39,13 @@ def test_loopback_ipv6_and_junk_are_left_out() -> None:
 
 
 def test_lan_addresses_lists_every_interface_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "interface_addresses", lambda: ["127.0.0.1", "192.168.1.20", HOTSPOT_ADDRESS])
-    monkeypatch.setattr(security, "route_address", lambda: "192.168.1.20")
-    assert security.lan_addresses() == [HOTSPOT_ADDRESS, "192.168.1.20"]
+    monkeypatch.setattr(lan, "interface_addresses", lambda: ["127.0.0.1", "192.168.1.20", HOTSPOT_ADDRESS])
+    monkeypatch.setattr(lan, "route_address", lambda: "192.168.1.20")
+    assert lan.lan_addresses() == [HOTSPOT_ADDRESS, "192.168.1.20"]
 
 
 def test_the_real_lookup_finds_no_loopback() -> None:
-    assert all(not a.startswith("127.") for a in security.lan_addresses())
+    assert all(not a.startswith("127.") for a in lan.lan_addresses())
 
 
 @pytest.fixture

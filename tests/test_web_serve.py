@@ -160,7 +160,7 @@ def _datagram_socket(address: str) -> Any:
 
 
 def test_notify_sends_to_a_path_and_an_abstract_socket(tmp_path: Path) -> None:
-    from rig.web.sdnotify import notify
+    from rig.cli.sdnotify import notify
 
     path = str(tmp_path / "notify")
     with _datagram_socket(path) as sock:
@@ -173,7 +173,7 @@ def test_notify_sends_to_a_path_and_an_abstract_socket(tmp_path: Path) -> None:
 
 
 def test_notify_outside_systemd_or_to_a_dead_socket_is_harmless(tmp_path: Path) -> None:
-    from rig.web.sdnotify import notify
+    from rig.cli.sdnotify import notify
 
     assert notify("READY=1", {}) is False
     assert notify("READY=1", {"NOTIFY_SOCKET": ""}) is False

@@ -85,10 +85,11 @@ def run(args: argparse.Namespace) -> int:
     from rig.config import load_config
     from rig.errors import UsageError
     from rig.events import EventKind
+    from rig.lan import is_loopback
     from rig.machine import Machine
     from rig.manifest import mark_interrupted
-    from rig.web.app import create_app, pairing_urls, state_of
-    from rig.web.security import is_loopback
+    from rig.web.app import create_app
+    from rig.web.context import pairing_urls, state_of
 
     cfg = sim_config() if args.sim else load_config(args.config)
     host = args.host or cfg.web.host
@@ -164,9 +165,9 @@ def _run_until_signalled(server: Any, received: list[int]) -> None:
 
 
 def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
+    from rig.cli.sdnotify import notify
     from rig.errors import StateError
     from rig.sequencer import Outcome
-    from rig.web.sdnotify import notify
 
     seq = machine.sequencer
     received: list[int] = []

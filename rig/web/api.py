@@ -8,15 +8,17 @@ naming the field; commands the current state forbids answer 409.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, stream_with_context
+from flask.typing import ResponseReturnValue
 
 from rig import __version__
 from rig.config import Profile
 from rig.config_schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
-from rig.web.app import rail_can_home, request_json_state, running_settings, state
+from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
 from rig.web.security import ApiError
@@ -48,13 +50,13 @@ def _output_inside_root(profile: Profile, where: str) -> None:
         )
 
 
-def _status_response(code: int = 200):  # type: ignore[no-untyped-def]
+def _status_response(code: int = 200) -> ResponseReturnValue:
     return jsonify(request_json_state()), code
 
 
 # ----------------------------------------------------------------- session and status
 @api.get("/session")
-def session():  # type: ignore[no-untyped-def]
+def session() -> ResponseReturnValue:
     st = state()
     return jsonify(
         {
@@ -70,19 +72,19 @@ def session():  # type: ignore[no-untyped-def]
 
 
 @api.get("/status")
-def status():  # type: ignore[no-untyped-def]
+def status() -> ResponseReturnValue:
     return _status_response()
 
 
 @api.get("/events")
-def events():  # type: ignore[no-untyped-def]
+def events() -> ResponseReturnValue:
     st = state()
     with st.counter_lock:
         if st.sse_clients >= st.sse_limit:
             raise ApiError(503, "too many open status streams; close a tab and retry")
     client = g.client
 
-    def snapshot() -> dict:
+    def snapshot() -> dict[str, Any]:
         status = st.machine.sequencer.status().to_dict()
         return {
             "status": status,
@@ -115,7 +117,7 @@ def events():  # type: ignore[no-untyped-def]
 
 # ----------------------------------------------------------------- motion commands
 @api.post("/start")
-def start():  # type: ignore[no-untyped-def]
+def start() -> ResponseReturnValue:
     st = state()
     data = body({"name", "profile"})
     name = string(data, "name", 64)
@@ -141,7 +143,7 @@ def start():  # type: ignore[no-untyped-def]
 
 
 @api.post("/cancel")
-def cancel():  # type: ignore[no-untyped-def]
+def cancel() -> ResponseReturnValue:
     body(set())
     _lock()
     state().machine.sequencer.cancel()
@@ -149,7 +151,7 @@ def cancel():  # type: ignore[no-untyped-def]
 
 
 @api.post("/estop")
-def estop():  # type: ignore[no-untyped-def]
+def estop() -> ResponseReturnValue:
     """Anyone paired may stop the rig: safety outranks the control lock."""
     body(set())
     state().machine.sequencer.estop()
@@ -157,7 +159,7 @@ def estop():  # type: ignore[no-untyped-def]
 
 
 @api.post("/reset")
-def reset():  # type: ignore[no-untyped-def]
+def reset() -> ResponseReturnValue:
     body(set())
     _lock()
     state().machine.sequencer.reset()
@@ -165,7 +167,7 @@ def reset():  # type: ignore[no-untyped-def]
 
 
 @api.post("/jog")
-def jog():  # type: ignore[no-untyped-def]
+def jog() -> ResponseReturnValue:
     data = body({"delta", "target"})
     delta = number(data, "delta", -MOTION_LIMIT, MOTION_LIMIT)
     target = number(data, "target", -MOTION_LIMIT, MOTION_LIMIT)
@@ -177,7 +179,7 @@ def jog():  # type: ignore[no-untyped-def]
 
 
 @api.post("/home")
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     body(set())
     if not rail_can_home(state()):
         raise StateError("this rail has no home switch; jog to the start instead")
@@ -187,7 +189,7 @@ def home():  # type: ignore[no-untyped-def]
 
 
 @api.post("/plan")
-def plan():  # type: ignore[no-untyped-def]
+def plan() -> ResponseReturnValue:
     """What a profile would do from here: slices, step, start and end. Moves nothing."""
     data = body({"profile"}, {"profile"})
     profile = profile_from(data["profile"], "profile")
@@ -206,7 +208,7 @@ def plan():  # type: ignore[no-untyped-def]
 
 
 @api.post("/control")
-def control():  # type: ignore[no-untyped-def]
+def control() -> ResponseReturnValue:
     data = body({"action", "force"}, {"action"})
     action = data["action"]
     force = boolean(data, "force", False)
@@ -221,7 +223,7 @@ def control():  # type: ignore[no-untyped-def]
 
 
 # ----------------------------------------------------------------- profiles
-def profile_schema() -> list[dict]:
+def profile_schema() -> list[dict[str, Any]]:
     import dataclasses
 
     rows = []
@@ -245,12 +247,12 @@ def profile_schema() -> list[dict]:
 
 
 @api.get("/profile-schema")
-def schema():  # type: ignore[no-untyped-def]
+def schema() -> ResponseReturnValue:
     return jsonify({"fields": profile_schema()})
 
 
 @api.get("/profiles")
-def profiles():  # type: ignore[no-untyped-def]
+def profiles() -> ResponseReturnValue:
     store = state().machine.profiles
     out = []
     for name in store.names():
@@ -262,7 +264,7 @@ def profiles():  # type: ignore[no-untyped-def]
 
 
 @api.get("/profiles/<name>")
-def profile_get(name: str):  # type: ignore[no-untyped-def]
+def profile_get(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
     try:
         profile = store.load(name)
@@ -273,7 +275,7 @@ def profile_get(name: str):  # type: ignore[no-untyped-def]
 
 
 @api.put("/profiles/<name>")
-def profile_put(name: str):  # type: ignore[no-untyped-def]
+def profile_put(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
     store._path(name)  # validates the name (400) before the body
     profile = profile_from(body(), f"profile {name!r}")
@@ -283,7 +285,7 @@ def profile_put(name: str):  # type: ignore[no-untyped-def]
 
 
 @api.delete("/profiles/<name>")
-def profile_delete(name: str):  # type: ignore[no-untyped-def]
+def profile_delete(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
     body(set())
     try:
@@ -296,7 +298,7 @@ def profile_delete(name: str):  # type: ignore[no-untyped-def]
 
 # ----------------------------------------------------------------- gallery
 @api.get("/stacks")
-def stacks():  # type: ignore[no-untyped-def]
+def stacks() -> ResponseReturnValue:
     st = state()
     return jsonify(
         {
@@ -309,7 +311,7 @@ def stacks():  # type: ignore[no-untyped-def]
 
 
 @api.get("/stacks/<path:sid>")
-def stack(sid: str):  # type: ignore[no-untyped-def]
+def stack(sid: str) -> ResponseReturnValue:
     st = state()
     info = st.gallery.detail(sid)
     merge = st.merges.status()
@@ -318,7 +320,7 @@ def stack(sid: str):  # type: ignore[no-untyped-def]
 
 
 @api.delete("/stacks/<path:sid>")
-def stack_delete(sid: str):  # type: ignore[no-untyped-def]
+def stack_delete(sid: str) -> ResponseReturnValue:
     st = state()
     body(set())
     folder = st.gallery.folder(sid)
@@ -331,7 +333,7 @@ def stack_delete(sid: str):  # type: ignore[no-untyped-def]
 
 
 @api.post("/stacks/<path:sid>/merge")
-def stack_merge(sid: str):  # type: ignore[no-untyped-def]
+def stack_merge(sid: str) -> ResponseReturnValue:
     st = state()
     data = body({"align"})
     align = boolean(data, "align", True)
@@ -346,6 +348,6 @@ def stack_merge(sid: str):  # type: ignore[no-untyped-def]
 
 
 @api.post("/stacks/<path:sid>/merge/cancel")
-def stack_merge_cancel(sid: str):  # type: ignore[no-untyped-def]
+def stack_merge_cancel(sid: str) -> ResponseReturnValue:
     body(set())
     return jsonify(state().merges.cancel(sid))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, send_file
+from flask.typing import ResponseReturnValue
 
 from rig.errors import RigError
-from rig.web.app import state
+from rig.web.context import state
 from rig.web.security import ApiError
 
 files = Blueprint("files", __name__)
@@ -13,7 +14,7 @@ THUMB_WIDTHS = (160, 320, 640, 1280)
 
 
 @files.get("/live.mjpg")
-def live():  # type: ignore[no-untyped-def]
+def live() -> ResponseReturnValue:
     hub = state().preview
     if not hub.join():
         raise ApiError(503, f"live view is limited to {hub.max_viewers} viewers at a time")
@@ -23,7 +24,7 @@ def live():  # type: ignore[no-untyped-def]
 
 
 @files.get("/live.jpg")
-def live_frame():  # type: ignore[no-untyped-def]
+def live_frame() -> ResponseReturnValue:
     st = state()
     frame, error = st.preview.grab()
     if frame is None:
@@ -41,14 +42,14 @@ def _width() -> int:
 
 
 @files.get("/stacks/<path:sid>/file/<path:name>")
-def stack_file(sid: str, name: str):  # type: ignore[no-untyped-def]
+def stack_file(sid: str, name: str) -> ResponseReturnValue:
     path = state().gallery.file(sid, name)
     download = request.args.get("download") == "1"
     return send_file(path, as_attachment=download, download_name=path.name, max_age=0, conditional=True)
 
 
 @files.get("/stacks/<path:sid>/thumb/<path:name>")
-def stack_thumb(sid: str, name: str):  # type: ignore[no-untyped-def]
+def stack_thumb(sid: str, name: str) -> ResponseReturnValue:
     gallery = state().gallery
     path = gallery.file(sid, name)
     try:
@@ -59,7 +60,7 @@ def stack_thumb(sid: str, name: str):  # type: ignore[no-untyped-def]
 
 
 @files.get("/stacks/<path:sid>/thumb")
-def stack_cover(sid: str):  # type: ignore[no-untyped-def]
+def stack_cover(sid: str) -> ResponseReturnValue:
     gallery = state().gallery
     summary = gallery.summary(sid, gallery.folder(sid))
     if not summary["thumb_file"]:

@@ -58,9 +58,9 @@ def _walk_safe(base: Path, parts: list[str]) -> Path:
 
 
 class Gallery:
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(os.path.expanduser(str(root)))
-        self._thumbs: OrderedDict[tuple, bytes] = OrderedDict()
+        self._thumbs: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
         self._thumb_lock = threading.Lock()
 
     # ------------------------------------------------------------- locating
@@ -111,7 +111,7 @@ class Gallery:
             names.update(frame["companions"])
         return names
 
-    def stack_id(self, folder: str | os.PathLike | None) -> str | None:
+    def stack_id(self, folder: str | os.PathLike[str] | None) -> str | None:
         """The id of a run folder, or None if it is not under the root."""
         root = self.real_root()
         if root is None or not folder:

@@ -56,7 +56,7 @@ def _too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def body(allowed: set[str] | None = None, required: set[str] = frozenset()) -> dict[str, Any]:
+def body(allowed: set[str] | None = None, required: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
     """The request's JSON object; an empty body counts as ``{}``."""
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY:

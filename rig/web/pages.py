@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, make_response, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 
-from rig.web.app import pairing_urls, rail_can_home, state
-from rig.web.security import HOTSPOT_ADDRESS
+from rig.lan import HOTSPOT_ADDRESS
+from rig.web.context import pairing_urls, rail_can_home, state
 
 pages = Blueprint("pages", __name__)
 MAX_PAIR_LINKS = 6
@@ -22,7 +24,7 @@ NAV = (
 )
 
 
-def _page(template: str, page: str, **extra):  # type: ignore[no-untyped-def]
+def _page(template: str, page: str, **extra: Any) -> str:
     st = state()
     return render_template(
         template,
@@ -38,38 +40,38 @@ def _page(template: str, page: str, **extra):  # type: ignore[no-untyped-def]
 
 
 @pages.get("/")
-def stack_page():  # type: ignore[no-untyped-def]
+def stack_page() -> ResponseReturnValue:
     return _page("stack.html", "stack")
 
 
 @pages.get("/jog")
-def jog_page():  # type: ignore[no-untyped-def]
+def jog_page() -> ResponseReturnValue:
     return _page("jog.html", "jog", can_home=rail_can_home(state()))
 
 
 @pages.get("/live")
-def live_page():  # type: ignore[no-untyped-def]
+def live_page() -> ResponseReturnValue:
     return _page("live.html", "live")
 
 
 @pages.get("/gallery")
-def gallery_page():  # type: ignore[no-untyped-def]
+def gallery_page() -> ResponseReturnValue:
     return _page("gallery.html", "gallery")
 
 
 @pages.get("/gallery/<path:sid>")
-def stack_detail_page(sid: str):  # type: ignore[no-untyped-def]
+def stack_detail_page(sid: str) -> ResponseReturnValue:
     state().gallery.folder(sid)  # 404 page for unknown or unsafe ids
     return _page("stack_detail.html", "gallery", sid=sid)
 
 
 @pages.get("/profiles")
-def profiles_page():  # type: ignore[no-untyped-def]
+def profiles_page() -> ResponseReturnValue:
     return _page("profiles.html", "profiles")
 
 
 @pages.get("/system")
-def system_page():  # type: ignore[no-untyped-def]
+def system_page() -> ResponseReturnValue:
     st = state()
     pairing = None
     if st.lan and g.loopback and st.guard.token:
@@ -83,7 +85,7 @@ def system_page():  # type: ignore[no-untyped-def]
 
 
 @pages.route("/pair", methods=["GET"])
-def pair():  # type: ignore[no-untyped-def]
+def pair() -> ResponseReturnValue:
     """The QR code's target: checks the token and remembers it in a cookie."""
     st = state()
     token = request.args.get("token")

@@ -1,4 +1,4 @@
-"""Who may do what: Host allow-list, pairing token, CSRF and the control lock.
+"""The request guard: who may do what, checked before every handler.
 
 * Every request's ``Host`` header must name this rig (DNS-rebinding guard).
 * On the LAN (``--host 0.0.0.0``) every mutating call needs the pairing token: the
@@ -8,8 +8,10 @@
 * Cookie-authenticated mutating calls also need ``X-CSRF-Token``: an HMAC of the client's
   id under a per-process secret, handed out by ``GET /api/session``. A cross-site form or
   fetch can neither read it nor set the header.
-* One client at a time holds the control lock for motion commands; others watch until
-  they take over explicitly.
+
+Request flow (``install_request_guard``): Host allow-list -> client id cookie -> pairing (LAN
+only) -> CSRF for mutating calls -> the handler. Who may move the rig is the control lock's
+job (rig.web.control); this machine's addresses come from rig.lan.
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from urllib.parse import urlsplit
 
-from rig.errors import StateError
+from flask import Flask, Response, g, request
+
+from rig.lan import WILDCARD, is_loopback, lan_addresses
+from rig.web.control import ControlLock
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: easy to read off a screen
+CLIENT_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 class ApiError(Exception):
@@ -40,22 +50,9 @@ class ApiError(Exception):
         self.code = code
 
 
-class ControlConflict(StateError):
-    """Another client holds the control lock."""
-
-
 def new_token() -> str:
     raw = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(12))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-
-
-def is_loopback(addr: str | None) -> bool:
-    if not addr:
-        return False
-    try:
-        return ipaddress.ip_address(addr.split("%")[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def split_host(host: str) -> str:
@@ -78,70 +75,10 @@ def default_allowed_hosts(
         names |= {hostname, f"{hostname}.local", f"{hostname}.lan"}
         for addr in (addresses or lan_addresses)():
             names.add(addr)
-        if bind not in ("0.0.0.0", "::", ""):
+        if bind not in WILDCARD:
             names.add(split_host(bind))
     names |= {split_host(h) for h in extra if h}
     return names
-
-
-HOTSPOT_ADDRESS = "10.42.0.1"  # NetworkManager's address on a shared connection (nmcli hotspot)
-
-
-def order_addresses(addresses: Iterable[str], route: str | None = None) -> list[str]:
-    """Every usable IPv4 address once, best for pairing first: the NetworkManager hotspot
-    (a phone on the field kit's Wi-Fi), then the one on the default route, then the others in
-    the order given, link-local (169.254.x) last. Loopback and junk are left out."""
-    found: list[str] = []
-    for raw in addresses:
-        try:
-            ip = ipaddress.IPv4Address(str(raw).split("%")[0])
-        except ValueError:
-            continue
-        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or str(ip) == "255.255.255.255":
-            continue
-        if str(ip) not in found:
-            found.append(str(ip))
-
-    def rank(addr: str) -> int:
-        if addr == HOTSPOT_ADDRESS:
-            return 0
-        if addr == route:
-            return 1
-        return 3 if ipaddress.IPv4Address(addr).is_link_local else 2
-
-    return sorted(found, key=rank)  # stable: the given order within a rank
-
-
-def interface_addresses() -> list[str]:
-    """The IPv4 addresses of every network interface (psutil), or the host name's."""
-    found: list[str] = []
-    try:
-        import psutil
-
-        for addrs in psutil.net_if_addrs().values():
-            found += [a.address for a in addrs if a.family == socket.AF_INET]
-    except Exception:  # noqa: BLE001 - psutil missing or the OS refused: fall back to the resolver
-        pass
-    try:
-        found += [str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
-    except OSError:
-        pass
-    return found
-
-
-def route_address() -> str | None:
-    """The local address of the default route, if there is one (sends no packets)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))  # UDP connect only picks a route
-            return str(s.getsockname()[0])
-    except OSError:
-        return None
-
-
-def lan_addresses() -> list[str]:
-    """This machine's non-loopback IPv4 addresses, best for pairing first (see order_addresses)."""
-    return order_addresses(interface_addresses(), route_address())
 
 
 @dataclass
@@ -193,93 +130,61 @@ class Guard:
         return bool(candidate) and hmac.compare_digest(self.token.encode(), (candidate or "").strip().encode())
 
 
-class ControlLock:
-    """One controller at a time.
-
-    The lock lapses when its holder has no status stream open (no page showing) and has made
-    no request for ``timeout_s``; an open page keeps it (its stream's heartbeat counts).
-    """
-
-    def __init__(self, timeout_s: float = 15.0) -> None:
-        self.timeout_s = timeout_s
-        self._lock = threading.Lock()
-        self._holder: str | None = None
-        self._label = ""
-        self._since = 0.0
-        self._seen: dict[str, float] = {}
-        self._streams: dict[str, int] = {}
-        self.version = 0
-
-    def _expired(self, now: float) -> bool:
-        if self._holder is None or self._streams.get(self._holder):
-            return False
-        return now - self._seen.get(self._holder, 0.0) > self.timeout_s
-
-    def stream(self, client: str, opened: bool) -> None:
-        """Count the client's open status streams (its open pages)."""
-        with self._lock:
-            n = self._streams.get(client, 0) + (1 if opened else -1)
-            if n > 0:
-                self._streams[client] = n
-            else:
-                self._streams.pop(client, None)
-            self._seen[client] = time.monotonic()
-
-    def touch(self, client: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._seen[client] = now
-            if len(self._seen) > 500:  # forget the oldest clients
-                for old in sorted(self._seen, key=self._seen.__getitem__)[:250]:
-                    if old != self._holder:
-                        del self._seen[old]
-
-    def _take(self, client: str, label: str, now: float) -> None:
-        if self._holder != client:
-            self._holder, self._label, self._since = client, label, time.time()
-            self.version += 1
-        self._seen[client] = now
-
-    def require(self, client: str, label: str) -> None:
-        """Take the lock if it is free; raise ControlConflict if another client holds it."""
-        with self._lock:
-            now = time.monotonic()
-            if self._holder is None or self._holder == client or self._expired(now):
-                self._take(client, label, now)
-                return
-            raise ControlConflict(f"{self._label} has control of the rig; take over to use it from here")
-
-    def take(self, client: str, label: str, force: bool) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if self._holder not in (None, client) and not force and not self._expired(now):
-                raise ControlConflict(f"{self._label} has control; send force=true to take over")
-            self._take(client, label, now)
-
-    def release(self, client: str) -> None:
-        with self._lock:
-            if self._holder == client:
-                self._holder = None
-                self.version += 1
-
-    def state(self, client: str | None = None) -> dict[str, Any]:
-        with self._lock:
-            if self._expired(time.monotonic()):
-                self._holder = None
-                self.version += 1
-            held = self._holder is not None
-            return {
-                "held": held,
-                "mine": held and self._holder == client,
-                "holder": self._label if held else None,
-                "since": self._since if held else None,
-                "version": self.version,
-            }
-
-
 def client_label(remote_addr: str | None, user_agent: str) -> str:
     if is_loopback(remote_addr):
         return "a browser on the rig"
     ua = user_agent.lower()
     kind = "a phone" if ("mobile" in ua or "android" in ua or "iphone" in ua) else "a browser"
     return f"{kind} at {remote_addr or 'unknown address'}"
+
+
+def install_request_guard(app: Flask, guard: Guard, lock: ControlLock) -> None:
+    """Check every request before its handler (see the module docstring) and set the
+    response's security headers. Sets ``g.client``, ``g.loopback``, ``g.label``, ``g.bearer``
+    and ``g.paired`` for the handlers."""
+
+    @app.before_request
+    def _guard() -> None:
+        g.new_client = None
+        if not guard.host_ok(request.headers.get("Host")):
+            raise ApiError(
+                403, "this Host name is not allowed (DNS-rebinding guard); add it to web.allowed_hosts", "host"
+            )
+        cid = request.cookies.get("rig_client", "")
+        if not CLIENT_RE.match(cid):
+            cid = secrets.token_urlsafe(18)
+            g.new_client = cid
+        g.client = cid
+        g.loopback = is_loopback(request.remote_addr)
+        g.label = client_label(request.remote_addr, request.headers.get("User-Agent", ""))
+        auth = request.headers.get("Authorization", "")
+        g.bearer = guard.token is not None and auth.startswith("Bearer ") and guard.token_ok(auth[7:])
+        g.paired = guard.token is None or g.loopback or g.bearer or guard.token_ok(request.cookies.get("rig_pair"))
+        lock.touch(cid)
+        if request.method in MUTATING:
+            if not g.paired:
+                raise ApiError(
+                    401,
+                    "this device is not paired with the rig: scan the QR code on the rig's "
+                    "System page, or open /pair and type the token",
+                    "pairing",
+                )
+            if not g.bearer:
+                origin = request.headers.get("Origin")
+                host = (request.headers.get("Host") or "").lower()
+                if origin is not None and urlsplit(origin).netloc.lower() != host:
+                    raise ApiError(403, "cross-origin request refused", "csrf")
+                if not guard.csrf_ok(cid, request.headers.get("X-CSRF-Token")):
+                    raise ApiError(403, "missing or stale CSRF token; reload the page", "csrf")
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        if getattr(g, "new_client", None):
+            resp.set_cookie("rig_client", g.new_client, max_age=365 * 86400, httponly=True, samesite="Strict")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        if request.path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp

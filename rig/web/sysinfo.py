@@ -7,9 +7,10 @@ import shutil
 import time
 
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 
 from rig import __version__
-from rig.web.app import rail_can_home, rail_health, state
+from rig.web.context import rail_can_home, rail_health, state
 from rig.web.merges import merge_available
 
 system_api = Blueprint("system_api", __name__, url_prefix="/api")
@@ -24,7 +25,7 @@ def cpu_temp_c() -> float | None:
 
 
 @system_api.get("/system")
-def system():  # type: ignore[no-untyped-def]
+def system() -> ResponseReturnValue:
     st = state()
     m = st.machine
     cfg = m.config
