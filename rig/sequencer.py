@@ -410,6 +410,6 @@ def _describe(exc: BaseException) -> str:
 
 
 def _profile_dict(profile: Profile) -> dict[str, Any]:
-    from rig.config_schema import to_table
+    from rig.config.schema import to_table
 
     return to_table(profile)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rig.config_docs import render
+from rig.config.docs import render
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_config_reference_is_up_to_date():
-    assert (ROOT / "docs/config.md").read_text() == render(), "run: python -m rig.config_docs > docs/config.md"
+    assert (ROOT / "docs/config.md").read_text() == render(), "run: python -m rig.config.docs > docs/config.md"
 
 
 def test_readme_starts_with_the_two_commands():

@@ -209,7 +209,7 @@ def test_busy_pin_is_a_clear_error(tmp_path):
     from gpiozero.pins.mock import MockFactory
 
     from rig.config import RailConfig
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
     from rig.motion.gpio import GpioRail
     from tests.harness.rail_gpio import CONFIG
 
@@ -227,7 +227,7 @@ def test_busy_pin_is_a_clear_error(tmp_path):
 def test_real_driver_moves_and_returns(tmp_path):
     """On a Pi with a driver on the default pins: 1 mm out and back."""
     from rig.config import RailConfig
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
     from rig.motion.gpio import GpioRail
 
     rail = GpioRail(from_table(RailConfig, {"backend": "gpio"}, "hardware"))

@@ -94,7 +94,7 @@ def test_home_on_a_rail_without_switches(capsys, caplog):
 def test_can_home_is_shared_by_the_cli_and_the_web():
     """`rig home` and the web's Home button (can_home) decide the same way."""
     from rig.config import MachineConfig
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
     from rig.motion import can_home
     from rig.web.context import WebState, rail_can_home
 
@@ -168,7 +168,7 @@ def test_shoot_default_name_in_the_current_folder(tmp_path, monkeypatch, capsys)
 
 def test_hardware_report_lists_the_virtual_camera_and_its_state(tmp_path):
     from rig.config import MachineConfig
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
     from rig.hardware_detect import report
 
     cfg = from_table(MachineConfig, {"camera": {"backend": "gphoto"}, "rail": {"backend": "stackshot"}}, "t")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rig.config import MachineConfig, Profile
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from rig.machine import Machine
 from tests.harness import rail_gpio, rail_stackshot
 from tests.harness.camera_gphoto import CONFIG as GPHOTO

@@ -15,9 +15,9 @@ from rig.cli import main as rig_main
 from rig.config import load_config
 from rig.errors import ConfigError
 from rig.install import CONFIG, DROPIN, Options, Run, Write, describe, execute, find_assets
-from rig.install_config import example_config
-from rig.install_host import Host
-from rig.install_plan import plan_install, plan_uninstall
+from rig.install.config import example_config
+from rig.install.host import Host
+from rig.install.plan import plan_install, plan_uninstall
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 BASE_GROUPS = ["root:x:0:", "dialout:x:20:", "video:x:44:", "plugdev:x:46:", "input:x:101:", "render:x:102:"]
@@ -170,7 +170,7 @@ def test_plan_on_a_fresh_pi_step_by_step(pi):
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(pi, capsys, monkeypatch):
-    monkeypatch.setattr("rig.install_host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
+    monkeypatch.setattr("rig.install.host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
     before = pi.snapshot()
     assert rig_main(["install", "--dry-run", "--root", str(pi.root), "--source", str(CHECKOUT)]) == 0
     out = capsys.readouterr().out
@@ -349,7 +349,7 @@ def test_assets_are_found_in_an_installed_share(pi):
 
 @pytest.fixture
 def cli_host(pi, monkeypatch):
-    monkeypatch.setattr("rig.install_host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
+    monkeypatch.setattr("rig.install.host.Host", lambda root: Host(root=root, probe=pi.probe))  # the CLI's Host
     return pi
 
 
@@ -422,7 +422,7 @@ def test_source_must_be_a_rig_checkout(cli_host, capsys, tmp_path, kind):
 def test_the_example_config_is_checked_before_it_is_written():
     """Belt and braces behind the option checks: the installer never writes a config that
     `rig serve` would refuse to load."""
-    from rig.install_config import checked_example_config
+    from rig.install.config import checked_example_config
 
     assert checked_example_config(True, 26) == example_config(True, 26)
     with pytest.raises(ConfigError, match="shutdown_pin"):

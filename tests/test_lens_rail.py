@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from rig.config import MachineConfig, Profile, RailConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from rig.errors import LimitError, MotionError
 from tests.harness.rail_lens import make_rail
 

@@ -77,7 +77,7 @@ def test_manifest_records_frames_on_the_card(tmp_path):
     from gpiozero.pins.mock import MockFactory
 
     from rig.config import MachineConfig, Profile
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
     from rig.errors import UsageError
     from rig.machine import Machine
     from tests.harness.camera_shutter import CONFIG

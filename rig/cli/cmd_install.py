@@ -93,8 +93,8 @@ def _finish(steps: list, args: argparse.Namespace, host) -> int:
 
 def run_install(args: argparse.Namespace) -> int:
     from rig.install import Options, find_assets, running_checkout
-    from rig.install_host import Host
-    from rig.install_plan import plan_install
+    from rig.install.host import Host
+    from rig.install.plan import plan_install
 
     _check_privileges(args)
     host = Host(root=args.root)
@@ -121,8 +121,8 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
-    from rig.install_host import Host
-    from rig.install_plan import plan_uninstall
+    from rig.install.host import Host
+    from rig.install.plan import plan_uninstall
 
     _check_privileges(args)
     host = Host(root=args.root)

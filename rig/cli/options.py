@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rig.config import RUN_MODES, MachineConfig, Profile, load_config
-from rig.config_schema import check_value
+from rig.config.schema import check_value
 from rig.errors import MotionError
 
 # (flag, profile field, type, help)

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from rig import __version__
 from rig.config import Profile
-from rig.config_schema import _allowed, _resolve, to_table
+from rig.config.schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
 from rig.web.context import rail_can_home, request_json_state, running_settings, state

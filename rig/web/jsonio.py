@@ -1,7 +1,7 @@
 """Strict JSON input: a JSON object, finite numbers, known keys, and messages that name the field.
 
 Flask's own parser accepts ``NaN`` and ``Infinity`` (and ``1e999`` becomes ``inf``); this one
-does not. Profiles are validated by ``rig.config_schema.from_table`` so the API and the
+does not. Profiles are validated by ``rig.config.schema.from_table`` so the API and the
 profile files share one set of rules.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from flask import request
 
 from rig.config import Profile
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from rig.errors import ConfigError
 from rig.web.security import ApiError
 

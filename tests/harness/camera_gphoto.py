@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rig.config import CameraConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 
 CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1}}
 CANON_DRIVE = ("Near 3", "Near 2", "Near 1", "None", "Far 1", "Far 2", "Far 3")

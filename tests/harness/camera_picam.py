@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from rig.config import CameraConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from tests.fakes.picamera2 import make_module
 
 CONFIG = {"backend": "picam", "picam": {"width": 320, "height": 240, "preview_width": 160, "preview_height": 120}}

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 
 from rig.config import CameraConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 
 FOCUS, SHUTTER = 23, 24
 CONFIG = {

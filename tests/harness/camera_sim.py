@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from rig.camera.sim import SimCamera
 from rig.config import CameraConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 
 CONFIG = {"backend": "sim", "sim": {"width": 160, "height": 120}}
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from rig.config import RailConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 
 STEP, DIR, EN, NEAR, FAR, HOME = 17, 27, 22, 5, 6, 13
 CONFIG = {

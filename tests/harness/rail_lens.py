@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from rig.config import RailConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 
 VARIANTS = ("gphoto", "picam")
 CONFIG = {"backend": "lens", "min_um": -50, "max_um": 250}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rig.config import RailConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from rig.motion.sim import SimRail
 
 CONFIG = {

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 
 from rig.config import RailConfig
-from rig.config_schema import from_table
+from rig.config.schema import from_table
 from tests.fakes.stackshot import FakeStackShot
 
 CONFIG = {

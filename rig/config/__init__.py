@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from rig.config_schema import from_table, option, to_table, validate
+from rig.config.schema import from_table, option, to_table, validate
 from rig.errors import ConfigError
 
 RAIL_BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rig.config import SystemConfig, load_config
 from rig.errors import ConfigError
-from rig.install_host import Host
+from rig.install.host import Host
 
 SERVICE_HOME = "/var/lib/rig"  # HOME of the service user: "~" in output.root means this
 
@@ -63,7 +63,7 @@ def checked_example_config(field_kit: bool = False, shutdown_pin: int | None = N
     import tomllib
 
     from rig.config import MachineConfig
-    from rig.config_schema import from_table
+    from rig.config.schema import from_table
 
     text = example_config(field_kit, shutdown_pin)
     try:

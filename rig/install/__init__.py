@@ -2,7 +2,7 @@
 
 A plan is a list of :class:`Step`; each holds plain actions (run a command, write a file,
 make a folder, make a symlink, remove something) and, when nothing needs doing, why
-(``done``). The plan is computed from the machine's current state (:mod:`rig.install_host`),
+(``done``). The plan is computed from the machine's current state (:mod:`rig.install.host`),
 so running it twice does nothing the second time, and ``--dry-run`` prints exactly the
 plan. Files go under a root prefix and commands through an injected runner, so tests run
 the real plan against a temporary root without touching the machine.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rig.config import PIN
 from rig.errors import RigError, UsageError
-from rig.install_host import Host
+from rig.install.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class InstallError(RigError):
 def running_checkout() -> Path | None:
     """The source checkout this rig runs from (the folder holding pyproject.toml next to the
     ``rig`` package: a git clone, or an editable install), or None (an installed wheel)."""
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     if (here / "pyproject.toml").is_file() and (here / "rig" / "__init__.py").is_file():
         return here
     return None
@@ -180,7 +180,7 @@ def find_assets(source: Path | None = None, host: Host | None = None) -> Path:
     """The folder holding systemd/, udev/, scripts/, web/kiosk/ and docs/: ``source``, the
     checkout this module runs from, or the copy an earlier install left under /opt/rig/share."""
     candidates = [source] if source else []
-    candidates += [Path(__file__).resolve().parents[1], (host or Host()).path(SHARE)]
+    candidates += [Path(__file__).resolve().parents[2], (host or Host()).path(SHARE)]
     for folder in candidates:
         if folder and (Path(folder) / "systemd" / "rig.service").is_file():
             return Path(folder)

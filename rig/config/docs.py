@@ -1,13 +1,13 @@
-"""Write docs/config.md from the config dataclasses: ``python -m rig.config_docs > docs/config.md``."""
+"""Write docs/config.md from the config dataclasses: ``python -m rig.config.docs > docs/config.md``."""
 
 from __future__ import annotations
 
 from rig.config import MachineConfig, Profile
-from rig.config_schema import describe
+from rig.config.schema import describe
 
 HEADER = """# Configuration reference
 
-Generated from `rig/config.py` by `python -m rig.config_docs > docs/config.md`; a test keeps the two
+Generated from `rig/config/` by `python -m rig.config.docs > docs/config.md`; a test keeps the two
 in step. Every value is checked when the file is loaded: an unknown key, a wrong type, NaN/inf or an
 out-of-range value stops with one line naming the file, the option and what is allowed, and the CLI
 exits with status 2 before anything moves or any file is written.

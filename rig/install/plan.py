@@ -37,7 +37,8 @@ from rig.install import (
     Write,
     check_source,
 )
-from rig.install_host import Host
+from rig.install.config import Existing, checked_example_config, read_existing, service_dropin
+from rig.install.host import Host
 
 
 def _file_step(host: Host, key: str, title: str, write: Write) -> Step:
@@ -47,45 +48,53 @@ def _file_step(host: Host, key: str, title: str, write: Write) -> Step:
 
 
 def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
-    from rig.install_config import checked_example_config, read_existing, service_dropin
-
-    steps: list[Step] = []
+    """Every step of ``rig install``, in order; the ones already in place are marked done."""
     if opts.source is not None:
         check_source(opts.source)
     existing = read_existing(host, CONFIG)
-    cfg_notes: list[str] = []
-    if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
-        cfg_notes.append(f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit to take effect")
-    pin = existing.system.shutdown_pin if existing else opts.shutdown_pin
     kiosk, kiosk_notes = _want_kiosk(host, opts)
-
-    # packages
+    out_root = existing.output_root if existing else STACKS
+    steps: list[Step] = []
     if opts.apt:
-        wanted = list(BASE_PACKAGES) + (list(PI_PACKAGES) if host.raspberry_pi_os() else [])
-        if kiosk:
-            wanted += ["cage", host.chromium_package()]
-        missing = [p for p in wanted if p not in host.installed(wanted)]
-        notes = () if host.raspberry_pi_os() else ("not Raspberry Pi OS: python3-lgpio/python3-picamera2 skipped",)
-        steps.append(
-            Step(
-                "apt",
-                "apt packages: " + " ".join(wanted),
-                (Run(("apt-get", "update")), Run(("apt-get", "install", "-y", "--no-install-recommends", *missing))),
-                done=None if missing else "all installed",
-                notes=notes,
-            )
-        )
+        steps.append(_packages_step(host, kiosk))
+    steps += _account_steps(host, opts, kiosk)
+    steps.append(_folders_step(host, out_root))
+    steps += _python_steps(host, opts)
+    steps += _file_steps(host, assets, kiosk)
+    steps.append(_config_step(host, opts, existing))
+    steps += _service_env_steps(host, existing, out_root)
+    pin = existing.system.shutdown_pin if existing else opts.shutdown_pin
+    steps += _activate(steps, kiosk, kiosk_notes, pin, opts)
+    return steps
 
-    # groups and users
-    for group in dict.fromkeys(DEVICE_GROUPS + (KIOSK_GROUPS if kiosk else ())):
-        steps.append(
-            Step(
-                f"group:{group}",
-                f"group {group}",
-                (Run(("groupadd", "--system", group)),),
-                done="exists" if group in host.groups() else None,
-            )
+
+def _packages_step(host: Host, kiosk: bool) -> Step:
+    """The apt packages rig needs (and the kiosk's compositor and browser)."""
+    wanted = list(BASE_PACKAGES) + (list(PI_PACKAGES) if host.raspberry_pi_os() else [])
+    if kiosk:
+        wanted += ["cage", host.chromium_package()]
+    missing = [p for p in wanted if p not in host.installed(wanted)]
+    notes = () if host.raspberry_pi_os() else ("not Raspberry Pi OS: python3-lgpio/python3-picamera2 skipped",)
+    return Step(
+        "apt",
+        "apt packages: " + " ".join(wanted),
+        (Run(("apt-get", "update")), Run(("apt-get", "install", "-y", "--no-install-recommends", *missing))),
+        done=None if missing else "all installed",
+        notes=notes,
+    )
+
+
+def _account_steps(host: Host, opts: Options, kiosk: bool) -> list[Step]:
+    """The device groups, the service (and kiosk) users, and the admin's membership."""
+    steps = [
+        Step(
+            f"group:{group}",
+            f"group {group}",
+            (Run(("groupadd", "--system", group)),),
+            done="exists" if group in host.groups() else None,
         )
+        for group in dict.fromkeys(DEVICE_GROUPS + (KIOSK_GROUPS if kiosk else ()))
+    ]
     steps.append(_user_step(host, USER, STATE, DEVICE_GROUPS, "rig focus-stacking controller", create_home=False))
     if kiosk:
         steps.append(
@@ -103,49 +112,35 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
                 done="already a member" if member else None,
             )
         )
+    return steps
 
-    # folders
-    out_root = existing.output_root if existing else STACKS
+
+def _folders_step(host: Host, out_root: str) -> Step:
     dirs = [Mkdir("/etc/rig"), Mkdir(STATE, 0o750, f"{USER}:{USER}"), Mkdir(out_root, 0o750, f"{USER}:{USER}")]
     missing_dirs = tuple(d for d in dirs if not host.path(d.path).is_dir())
-    steps.append(
-        Step(
-            "dirs",
-            "folders: config /etc/rig, data " + STATE + ", stacks " + out_root,
-            missing_dirs,
-            done=None if missing_dirs else "exist",
-        )
+    return Step(
+        "dirs",
+        "folders: config /etc/rig, data " + STATE + ", stacks " + out_root,
+        missing_dirs,
+        done=None if missing_dirs else "exist",
     )
 
-    # the Python environment
+
+def _python_steps(host: Host, opts: Options) -> list[Step]:
+    """The virtualenv, rig installed into it (from --source, or the one already there), and
+    the `rig` command on the PATH."""
     site = host.venv_has_system_site_packages(VENV)
-    steps.append(
+    steps = [
         Step(
             "venv",
             f"virtualenv {VENV} (sees apt's lgpio and picamera2)",
             (Run(("python3", "-m", "venv", "--system-site-packages", VENV)),),
             done="exists, with system site packages" if site else None,
         )
-    )
+    ]
     if opts.source:
-        steps.append(
-            Step(
-                "pip",
-                f"install rig from {opts.source} into the virtualenv",
-                (
-                    Run(
-                        (
-                            f"{VENV}/bin/pip",
-                            "install",
-                            "--upgrade",
-                            "--upgrade-strategy",
-                            "only-if-needed",
-                            str(opts.source),
-                        )
-                    ),
-                ),
-            )
-        )
+        pip = (f"{VENV}/bin/pip", "install", "--upgrade", "--upgrade-strategy", "only-if-needed", str(opts.source))
+        steps.append(Step("pip", f"install rig from {opts.source} into the virtualenv", (Run(pip),)))
     elif host.exists(f"{VENV}/bin/rig"):
         steps.append(
             Step("pip", "install rig into the virtualenv", (), done="no --source given: keeping the installed rig")
@@ -165,8 +160,11 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
             done="exists" if linked else None,
         )
     )
+    return steps
 
-    # files
+
+def _file_steps(host: Host, assets: Path, kiosk: bool) -> list[Step]:
+    """The shared copy of the assets (for re-installs), then each installed file."""
     copies = [
         _file_step(
             host,
@@ -178,36 +176,47 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
         if (assets / rel).is_file()
     ]
     todo = tuple(s.actions[0] for s in copies if s.pending)
-    steps.append(
+    steps = [
         Step(
             "share",
             f"copy units, scripts, kiosk page and docs to {SHARE} (for re-installs)",
             todo,
             done=None if todo else "up to date",
         )
-    )
+    ]
     for rel, target in TARGETS.items():
         if rel == "systemd/pam/rig-kiosk" and not kiosk:
             continue
         data = (assets / rel).read_bytes()
         mode = 0o755 if target.startswith(f"{PREFIX}/bin/") else 0o644
         steps.append(_file_step(host, f"file:{target}", f"install {target}", Write(target, data, mode)))
+    return steps
+
+
+def _config_step(host: Host, opts: Options, existing: Existing | None) -> Step:
+    """The example machine config, unless one exists (it is never overwritten)."""
+    notes: tuple[str, ...] = ()
+    if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
+        notes = (f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit to take effect",)
     cfg_write = Write(CONFIG, checked_example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
-    steps.append(
-        Step(
-            "config",
-            f"example machine config {CONFIG} (simulated rig until you edit it)",
-            (cfg_write,),
-            done="exists: kept as it is" if host.exists(CONFIG) else None,
-            notes=tuple(cfg_notes),
-        )
+    return Step(
+        "config",
+        f"example machine config {CONFIG} (simulated rig until you edit it)",
+        (cfg_write,),
+        done="exists: kept as it is" if host.exists(CONFIG) else None,
+        notes=notes,
     )
+
+
+def _service_env_steps(host: Host, existing: Existing | None, out_root: str) -> list[Step]:
+    """What the services need from the config: the kiosk's address, and the drop-in that lets
+    rig.service write to an output.root outside its state folder (or its removal)."""
     url = kiosk_url(existing.web_host if existing else "0.0.0.0", existing.web_port if existing else 8080)
-    steps.append(
+    steps = [
         _file_step(
             host, "file:" + KIOSK_ENV, f"kiosk address {KIOSK_ENV}", Write(KIOSK_ENV, f"RIG_URL={url}\n".encode())
         )
-    )
+    ]
     dropin = service_dropin(out_root, STATE)
     if dropin:
         steps.append(
@@ -215,9 +224,6 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
         )
     elif host.exists(DROPIN):
         steps.append(Step("file:" + DROPIN, "stacks back under " + STATE, (Remove(DROPIN),)))
-
-    # activate
-    steps += _activate(steps, kiosk, kiosk_notes, pin, opts)
     return steps
 
 
