@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "rig"
 HARDWARE = {"gpiozero", "serial", "gphoto2", "picamera2", "libcamera", "lgpio", "RPi", "pigpio"}
@@ -136,4 +138,11 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_the_web_package_has_no_import_cycle():
     graph = import_graph("rig.web")
     assert {"rig.web.app", "rig.web.api", "rig.web.context"} <= graph.keys()
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+@pytest.mark.parametrize("package", ["rig.config", "rig.install"])
+def test_the_config_and_install_packages_have_no_import_cycle(package):
+    graph = import_graph(package)
+    assert len(graph) > 1, package
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
