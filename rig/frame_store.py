@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
 from rig.camera.base import Frame
 from rig.errors import StorageError
 from rig.manifest import FrameFile, SavedFrame
@@ -27,12 +28,16 @@ def save_frame(frame: Frame, path: Path, root: Path) -> SavedFrame:
     """Write ``frame`` to ``path`` and its companions (RAW+JPEG) beside it: same name, their own
     extension (numbered if two share one). Returns what was saved, paths relative to ``root``."""
     _write(path, frame.data)
-    main = FrameFile(str(path.relative_to(root)), len(frame.data), hashlib.sha256(frame.data).hexdigest())
+    main = _file(path, frame.data, root)
     companions = []
     for n, part in enumerate(frame.companions, start=2):
         target = path.with_suffix(f".{part.ext}")
         if target.suffix.lower() == path.suffix.lower():
             target = path.with_name(f"{path.stem}-{n}.{part.ext}")
         _write(target, part.data)
-        companions.append(FrameFile(str(target.relative_to(root)), len(part.data), hashlib.sha256(part.data).hexdigest()))
+        companions.append(_file(target, part.data, root))
     return SavedFrame(main, tuple(companions))
+
+
+def _file(path: Path, data: bytes, root: Path) -> FrameFile:
+    return FrameFile(str(path.relative_to(root)), len(data), hashlib.sha256(data).hexdigest())

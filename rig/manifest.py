@@ -138,7 +138,8 @@ class FrameRecord:
             extra[key] = data[key]
         if "preview" in data and data["preview"] is not True:
             extra["preview"] = data["preview"]
-        if raw_companions is not None and (not isinstance(raw_companions, list) or len(companions) != len(raw_companions)):
+        well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
+        if raw_companions is not None and not well_formed:
             extra["companions"] = raw_companions
         return cls(**typed, companions=companions, extra=extra)
 

@@ -310,9 +310,7 @@ class Sequencer:
                     raise Cancelled("e-stop during return")
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            self._safe_state(
-                _describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome
-            )
+            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
             return
         if storage:
             storage.finish(outcome.value, error)
