@@ -24,10 +24,9 @@ from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from rig.errors import RigError
-from rig.events import EventKind
 from rig.machine import Machine
+from rig.merge.jobs import MergeManager
 from rig.web.gallery import Gallery
-from rig.web.merges import MergeManager
 from rig.web.security import (
     MUTATING,
     ApiError,
@@ -62,7 +61,7 @@ class WebState:
     guard: Guard
     lock: ControlLock
     gallery: Gallery
-    merges: MergeManager
+    merges: MergeManager  # the machine's (machine.merges)
     preview: PreviewHub
     lan: bool
     pair_url: str | None  # fixed pairing URL (tests); None: one per current address (pairing_urls)
@@ -71,14 +70,12 @@ class WebState:
     addresses: Callable[[], list[str]] = lan_addresses
     interrupted: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
-    auto_merge: dict[int, bool] = field(default_factory=dict)
     can_home: bool | None = None  # cached by rail_can_home()
     last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
     boot: str = field(default_factory=lambda: secrets.token_hex(8))  # this server's life: pages reload on a new one
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
-    listener: threading.Thread | None = None
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop streams and merges, and wait (briefly) for the streams to end, so the server
@@ -177,7 +174,7 @@ def create_app(
         guard=guard,
         lock=ControlLock(lock_timeout_s),
         gallery=Gallery(cfg.output.root),
-        merges=MergeManager(machine.bus),
+        merges=machine.merges,
         preview=PreviewHub(machine, cfg.web.max_live_viewers),
         lan=lan,
         pair_url=pair_url,
@@ -200,8 +197,6 @@ def create_app(
     app.register_blueprint(pages)
     _install_hooks(app)
     _install_errors(app)
-    st.listener = threading.Thread(target=_auto_merge_loop, args=(st,), name="rig-web-events", daemon=True)
-    st.listener.start()
     return app
 
 
@@ -289,28 +284,6 @@ def _install_errors(app: Flask) -> None:
     def _bug(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error(500, f"internal error: {type(exc).__name__}", "bug")
-
-
-def _auto_merge_loop(st: WebState) -> None:
-    """Merge the frames after a completed full run whose profile asked for it."""
-    sub = st.machine.bus.subscribe()
-    try:
-        while not st.stopping.is_set():
-            event = sub.get(timeout=0.5)
-            if event is None or event.kind != EventKind.RUN_ENDED:
-                continue
-            run_id = st.machine.sequencer.status().run_id
-            wanted = st.auto_merge.pop(run_id, False)
-            folder = event.payload.get("folder")
-            if not wanted or event.payload.get("outcome") != "completed" or not folder:
-                continue
-            sid = st.gallery.stack_id(folder)
-            try:
-                st.merges.start(Path(folder), sid or Path(folder).name)
-            except (ApiError, RigError) as exc:
-                log.warning("automatic merge of %s not started: %s", folder, exc)
-    finally:
-        sub.close()
 
 
 def rail_health(part: object) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import time
 from flask import Blueprint, jsonify
 
 from rig import __version__
+from rig.merge.jobs import merge_available
 from rig.web.app import rail_can_home, rail_health, state
-from rig.web.merges import merge_available
 
 system_api = Blueprint("system_api", __name__, url_prefix="/api")
 

@@ -1,8 +1,14 @@
-"""Merges started from the UI: one at a time, in a child process, progress on the event bus.
+"""The merge job manager: one merge at a time, in a child process, progress on the event bus,
+the outcome recorded in the stack's ``stack.json`` (its ``merge`` field).
 
-The merge itself is ``rig.merge.child.start_merge`` (a child process, so a merge never holds
-the GIL the sequencer needs). A watcher thread polls its progress and publishes ``MERGE``
-events; motion and status updates never wait for it.
+Built once by :class:`rig.machine.Machine` (``machine.merges``); the web UI and ``rig stack
+--merge`` both use it. The merge itself is :func:`rig.merge.child.start_merge` (a child
+process, so a merge never holds the GIL the sequencer needs). A watcher thread polls its
+progress and publishes ``MERGE`` events; motion and status updates never wait for it.
+
+A merge started with the run (``follow=True``) merges the frames while they are captured and
+is handed ``run_outcome``: once the run has ended other than ``completed``, the merge is
+cancelled and its outputs removed (a cancelled or failed run is not merged).
 """
 
 from __future__ import annotations
@@ -10,28 +16,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rig.errors import RigError, StateError
 from rig.events import EventBus, EventKind
-from rig.web.security import ApiError
+from rig.manifest import MergeRecord, UnreadableManifest, now_iso, record_merge
+from rig.merge.results import RESULTS
 
 log = logging.getLogger(__name__)
 
-MERGED_TIF = "merged.tif"
-MERGED_JPG = "merged.jpg"
-DEPTH_PNG = "depth.png"
-RESULT_FILES = (MERGED_TIF, MERGED_JPG, DEPTH_PNG)
 POLL_S = 0.25
 
 
-def merge_available() -> bool:
-    try:
-        import rig.merge.child  # noqa: F401
-    except ImportError:
-        return False
-    return True
+class MergeUnavailable(RigError):
+    """A merge cannot start now: the server is shutting down, or the child would not start."""
+
+    http_status = 503
 
 
 class MergeManager:
@@ -44,6 +46,8 @@ class MergeManager:
         self._closed = False
 
     def status(self) -> dict[str, Any] | None:
+        """``{stack, folder, state: running|done|failed|cancelled, progress, stage, error, started,
+        ended}`` of the current or last merge; None before the first."""
         with self._lock:
             return dict(self._state) if self._state else None
 
@@ -56,29 +60,34 @@ class MergeManager:
         with self._lock:
             return bool(self._state and self._state["state"] == "running")
 
-    def start(self, folder: Path, stack_id: str, *, align: bool = True) -> dict[str, Any]:
-        try:
-            from rig.merge.child import start_merge
-        except ImportError:
-            raise ApiError(503, "merging is not available in this build (rig.merge.child is missing)") from None
+    def start(
+        self,
+        folder: Path,
+        stack_id: str,
+        *,
+        align: bool = True,
+        follow: bool = False,
+        run_outcome: Callable[[], str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Merge ``folder`` into its result files (:data:`rig.merge.results.RESULTS`). With
+        ``follow``, the run is still being captured and ``run_outcome()`` says how it ended
+        (None while it runs)."""
+        from rig.merge import child
+
+        image, jpeg, depth = RESULTS.paths(folder)
         with self._lock:
             if self._closed:
-                raise ApiError(503, "the server is shutting down")
+                raise MergeUnavailable("the server is shutting down")
             if self._state and self._state["state"] == "running":
                 raise StateError(f"a merge of {self._state['stack']} is already running; wait for it or cancel it")
             try:
-                job = start_merge(
-                    folder,
-                    folder / MERGED_TIF,
-                    depthmap=folder / DEPTH_PNG,
-                    jpeg=folder / MERGED_JPG,
-                    align=align,
-                    overwrite=True,
+                job = child.start_merge(
+                    folder, image, depthmap=depth, jpeg=jpeg, align=align, overwrite=True, follow=follow
                 )
             except RigError:
                 raise
             except (OSError, ValueError) as exc:
-                raise ApiError(503, f"could not start the merge: {exc}") from None
+                raise MergeUnavailable(f"could not start the merge: {exc}") from None
             self._job = job
             self._state = {
                 "folder": str(folder),
@@ -89,12 +98,16 @@ class MergeManager:
                 "started": time.time(),
             }
             snapshot = dict(self._state)
-            self._watcher = threading.Thread(target=self._watch, args=(job,), name="rig-merge-watch", daemon=True)
+            self._watcher = threading.Thread(
+                target=self._watch, args=(job, run_outcome), name="rig-merge-watch", daemon=True
+            )
             self._watcher.start()
+        if not follow:  # while a run is captured, its sequencer alone writes stack.json
+            self._record(snapshot)
         self.bus.publish(EventKind.MERGE, snapshot)
         return snapshot
 
-    def cancel(self, stack_id: str | None = None) -> dict[str, Any]:
+    def cancel(self, stack_id: str | None = None, reason: str | None = None) -> dict[str, Any]:
         with self._lock:
             job, state = self._job, self._state
             if job is None or not state or state["state"] != "running":
@@ -105,21 +118,25 @@ class MergeManager:
             job.cancel()
         except Exception:  # noqa: BLE001 - the watcher reports what happened
             log.exception("merge cancel failed")
-        self._finish(job, "cancelled", None)
+        self._finish(job, "cancelled", reason)
         return self.status() or {}
 
-    def _watch(self, job: Any) -> None:
+    def _watch(self, job: Any, run_outcome: Callable[[], str | None] | None) -> None:
         last = -1.0
         while True:
             with self._lock:
                 if self._job is not job or self._state is None or self._state["state"] != "running":
                     return
             try:
+                ended = run_outcome() if run_outcome is not None else None
                 done = job.done()
                 progress = float(job.progress())
                 stage = str(job.stage()) if hasattr(job, "stage") else ""
             except Exception as exc:  # noqa: BLE001
                 self._finish(job, "failed", f"lost track of the merge: {exc}")
+                return
+            if ended is not None and ended != "completed":
+                self._drop_partial(job, ended)
                 return
             if done:
                 try:
@@ -142,6 +159,18 @@ class MergeManager:
                 self.bus.publish(EventKind.MERGE, snapshot)
             time.sleep(POLL_S)
 
+    def _drop_partial(self, job: Any, outcome: str) -> None:
+        """The run being merged ended ``outcome`` (not completed): no merge of a partial stack."""
+        try:
+            job.cancel()
+        except Exception:  # noqa: BLE001
+            log.exception("merge cancel failed")
+        with self._lock:
+            folder = Path(self._state["folder"]) if self._job is job and self._state else None
+        for path in RESULTS.paths(folder) if folder else ():
+            path.unlink(missing_ok=True)  # the child may have finished on the frames saved so far
+        self._finish(job, "cancelled", f"the run ended {outcome}: not merged")
+
     def _finish(self, job: Any, state: str, error: str | None, progress: float | None = None) -> None:
         with self._lock:
             if self._job is not job or not self._state or self._state["state"] != "running":
@@ -153,9 +182,28 @@ class MergeManager:
             self._state["ended"] = time.time()
             snapshot = dict(self._state)
         log.info("merge of %s: %s%s", snapshot["stack"], state, f" ({error})" if error else "")
+        self._record(snapshot)
         self.bus.publish(EventKind.MERGE, snapshot)
 
+    @staticmethod
+    def _record(snapshot: dict[str, Any]) -> None:
+        """The merge's state into the stack's ``stack.json`` (``merge`` field)."""
+        folder = Path(snapshot["folder"])
+        done = snapshot["state"] == "done"
+        record = MergeRecord(
+            state=snapshot["state"],
+            outputs=tuple(n for n in RESULTS.names if (folder / n).is_file()) if done else (),
+            error=snapshot.get("error"),
+            started=_iso(snapshot.get("started")),
+            finished=now_iso() if snapshot["state"] != "running" else None,
+        )
+        try:
+            record_merge(folder, record)
+        except (OSError, RigError, UnreadableManifest) as exc:  # the stack was deleted, or is not ours
+            log.warning("could not record the merge in %s: %s", folder, exc)
+
     def close(self) -> None:
+        """Cancel a running merge and refuse new ones. Idempotent."""
         with self._lock:
             self._closed = True
             job = self._job if self._state and self._state["state"] == "running" else None
@@ -164,3 +212,20 @@ class MergeManager:
                 self.cancel()
             except RigError:
                 pass
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def merge_available() -> bool:
+    """Whether this build can merge (the child's modules import)."""
+    try:
+        import rig.merge.child  # noqa: F401
+    except ImportError:
+        return False
+    return True
