@@ -139,7 +139,7 @@ class FrameRecord:
         if "preview" in data and data["preview"] is not True:
             extra["preview"] = data["preview"]
         well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
-        if raw_companions is not None and not well_formed:
+        if raw_companions is not None and not well_formed:  # written back as it was
             extra["companions"] = raw_companions
         return cls(**typed, companions=companions, extra=extra)
 
@@ -266,7 +266,7 @@ class StackManifest:
         }
         extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
         for k, v in typed.items():  # wrong types are kept as they were, never rewritten
-            if data.get(k) is not None and (v is None or (k in ("profile", "config") and v is not data[k])):
+            if data.get(k) is not None and v is not data[k]:
                 extra[k] = data[k]
         if "units" in data and data["units"] != units:
             extra["units"] = data["units"]
@@ -370,7 +370,8 @@ class Manifest:
 
     def _update(self, **changes: Any) -> None:
         with self._lock:
-            self._record = replace(self._record, **changes)
+            extra = {k: v for k, v in self._record.extra.items() if k not in changes}
+            self._record = replace(self._record, **changes, extra=extra)
             self._write()
 
     def add_frame(self, saved: SavedFrame | None, *, index: int, position: float, preview: bool = False) -> None:
@@ -437,9 +438,9 @@ def mark_interrupted(root: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- helpers
 def _with_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    for k, v in extra.items():
-        if out.get(k) is None or (k in ("profile", "config") and not out[k]):
-            out[k] = v
+    """``out`` with the keys read but not understood: unknown keys, and known ones whose value had
+    the wrong type (written back as they were, unless this run has set them since)."""
+    out.update(extra)
     return out
 
 
