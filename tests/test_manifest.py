@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from rig.manifest import (
     read_manifest,
 )
 
-STARTED = datetime(2026, 11, 23, 14, 5, 9, tzinfo=timezone.utc)
+STARTED = datetime(2026, 11, 23, 14, 5, 9, tzinfo=UTC)
 
 # A stack.json as rig 0.x wrote it before the typed records (keys and layout on disk).
 OLD_MANIFEST = {
