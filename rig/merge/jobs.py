@@ -40,6 +40,7 @@ class MergeManager:
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self._lock = threading.Lock()
+        self._finishing = threading.Lock()  # one finish at a time: recorded in stack.json, then shown
         self._job: Any = None
         self._state: dict[str, Any] | None = None
         self._watcher: threading.Thread | None = None
@@ -172,17 +173,19 @@ class MergeManager:
         self._finish(job, "cancelled", f"the run ended {outcome}: not merged")
 
     def _finish(self, job: Any, state: str, error: str | None, progress: float | None = None) -> None:
-        with self._lock:
-            if self._job is not job or not self._state or self._state["state"] != "running":
-                return
-            self._state["state"] = state
-            self._state["error"] = error
-            if progress is not None:
-                self._state["progress"] = progress
-            self._state["ended"] = time.time()
-            snapshot = dict(self._state)
+        """End the merge of ``job`` (once): record it in ``stack.json``, then show and publish it,
+        so whoever sees the new state finds it on disk too."""
+        with self._finishing:
+            with self._lock:
+                if self._job is not job or not self._state or self._state["state"] != "running":
+                    return
+                snapshot = dict(self._state, state=state, error=error, ended=time.time())
+                if progress is not None:
+                    snapshot["progress"] = progress
+            self._record(snapshot)
+            with self._lock:
+                self._state = snapshot
         log.info("merge of %s: %s%s", snapshot["stack"], state, f" ({error})" if error else "")
-        self._record(snapshot)
         self.bus.publish(EventKind.MERGE, snapshot)
 
     @staticmethod
@@ -207,11 +210,14 @@ class MergeManager:
         with self._lock:
             self._closed = True
             job = self._job if self._state and self._state["state"] == "running" else None
+            watcher = self._watcher
         if job is not None:
             try:
                 self.cancel()
             except RigError:
                 pass
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(10)  # its last record is written before the process may exit
 
 
 def _iso(epoch: float | None) -> str | None:
