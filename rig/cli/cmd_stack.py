@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         if machine.merges.status() is not None and status.folder:
             if status.outcome == Outcome.COMPLETED:
                 return _finish_merge(machine.merges, status.folder)
-            _cancel_merge(machine.merges)  # no merge of a partial stack; `rig merge FOLDER` can still do it
+            # no merge of a partial stack; `rig merge FOLDER` can still do it
+            _cancel_merge(machine.merges, f"the run ended {status.outcome or status.state}: not merged")
         return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
 
 
@@ -127,9 +128,9 @@ def _report(status: Any) -> None:
             pass
 
 
-def _cancel_merge(merges: Any) -> None:
+def _cancel_merge(merges: Any, reason: str) -> None:
     try:
-        merges.cancel(reason="the run did not complete: not merged")
+        merges.cancel(reason=reason)
     except Exception:  # noqa: BLE001 - already cancelled by the merge manager
         pass
 
@@ -144,7 +145,7 @@ def _finish_merge(merges: Any, folder: str) -> int:
                 _err(f"\rrig: merging {state.get('progress', 0.0) * 100:5.1f}% {state.get('stage', '')}\x1b[K")
             time.sleep(0.2)
     except KeyboardInterrupt:
-        _cancel_merge(merges)
+        _cancel_merge(merges, "cancelled with Ctrl-C")
         _err("\nrig: merge cancelled; the frames are kept\n")
         return 130
     state = merges.status() or {}
