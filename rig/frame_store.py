@@ -2,17 +2,18 @@
 
 Each file goes through :func:`rig.paths.write_new` (temp file, fsync, link into place), so a
 power cut leaves either the whole file or none. A name that already exists is a
-:class:`StorageError`, never an overwrite. The returned fields are what the manifest records.
+:class:`StorageError`, never an overwrite. The returned :class:`rig.manifest.SavedFrame` is what
+:meth:`rig.manifest.Manifest.add_frame` records.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from rig.camera.base import Frame
 from rig.errors import StorageError
+from rig.manifest import FrameFile, SavedFrame
 from rig.paths import write_new
 
 
@@ -23,29 +24,20 @@ def _write(path: Path, data: bytes) -> None:
         raise StorageError(f"{path} already exists; refusing to overwrite it") from None
 
 
-def save_frame(frame: Frame, path: Path, root: Path) -> dict[str, Any]:
+def save_frame(frame: Frame, path: Path, root: Path) -> SavedFrame:
     """Write ``frame`` to ``path`` and its companions (RAW+JPEG) beside it: same name, their own
-    extension (numbered if two share one). Returns the manifest fields, paths relative to ``root``:
-    ``file``, ``size``, ``sha256`` and, if there are companions, ``companions``."""
+    extension (numbered if two share one). Returns what was saved, paths relative to ``root``."""
     _write(path, frame.data)
-    fields: dict[str, Any] = {
-        "file": str(path.relative_to(root)),
-        "size": len(frame.data),
-        "sha256": hashlib.sha256(frame.data).hexdigest(),
-    }
+    main = _file(path, frame.data, root)
     companions = []
     for n, part in enumerate(frame.companions, start=2):
         target = path.with_suffix(f".{part.ext}")
         if target.suffix.lower() == path.suffix.lower():
             target = path.with_name(f"{path.stem}-{n}.{part.ext}")
         _write(target, part.data)
-        companions.append(
-            {
-                "file": str(target.relative_to(root)),
-                "bytes": len(part.data),
-                "sha256": hashlib.sha256(part.data).hexdigest(),
-            }
-        )
-    if companions:
-        fields["companions"] = companions
-    return fields
+        companions.append(_file(target, part.data, root))
+    return SavedFrame(main, tuple(companions))
+
+
+def _file(path: Path, data: bytes, root: Path) -> FrameFile:
+    return FrameFile(str(path.relative_to(root)), len(data), hashlib.sha256(data).hexdigest())

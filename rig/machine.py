@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rig.camera import open_camera
 from rig.camera.base import Camera
-from rig.config import MachineConfig
+from rig.config import MachineConfig, Profile
+from rig.errors import RigError
 from rig.events import EventBus
+from rig.manifest import UnreadableManifest, read_manifest
+from rig.merge.jobs import MergeManager
 from rig.motion import open_rail
 from rig.motion.base import Rail
 from rig.profiles import ProfileStore
-from rig.sequencer import Sequencer
+from rig.sequencer import Sequencer, Status
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ class Machine:
     camera: Camera
     sequencer: Sequencer
     profiles: ProfileStore
+    merges: MergeManager
     extras: dict[str, Any] = field(default_factory=dict)
     _closed: bool = False
 
@@ -56,13 +61,50 @@ class Machine:
                 rail.close()
                 raise
         sequencer = Sequencer(rail, camera, bus, config)
-        return cls(config, bus, rail, camera, sequencer, ProfileStore(profiles_dir))
+        return cls(config, bus, rail, camera, sequencer, ProfileStore(profiles_dir), MergeManager(bus))
+
+    def start_stack(
+        self, profile: Profile, profile_name: str = "default", *, stack_id: Callable[[str], str | None] | None = None
+    ) -> Status:
+        """Start a stack; when its profile asks for a merge (``merge = true``, full mode), start the
+        merge too, in follow mode: it merges the frames while they are captured, so the result is
+        ready about a second after the last frame; a run that ends other than completed is not
+        merged. The one "merge after the run" policy of ``rig stack`` and the web UI. Non-blocking;
+        ``stack_id`` names the stack in merge events (default: the run folder's name)."""
+        status = self.sequencer.start(profile, profile_name)
+        if profile.merge and profile.mode == "full" and status.folder:
+            folder = Path(status.folder)
+            run_id = status.run_id
+            try:
+                self.merges.start(
+                    folder,
+                    (stack_id(status.folder) if stack_id else None) or folder.name,
+                    follow=True,
+                    run_outcome=lambda: self._run_outcome(run_id, folder),
+                )
+            except RigError as exc:
+                log.warning("automatic merge of %s not started: %s", folder, exc)
+        return status
+
+    def _run_outcome(self, run_id: int, folder: Path) -> str | None:
+        """How run ``run_id`` ended (``completed``, ``cancelled``...), None while it runs."""
+        status = self.sequencer.status()
+        if status.run_id == run_id:
+            if status.busy:
+                return None
+            return status.outcome.value if status.outcome else None
+        try:  # a later run has started since: the manifest says how this one ended
+            outcome = read_manifest(folder).outcome
+        except (OSError, UnreadableManifest):
+            return "failed"
+        return outcome if outcome != "running" else None
 
     def close(self) -> None:
-        """Stop the rail, release the camera. Idempotent."""
+        """Cancel a merge, stop the rail, release the camera. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        self.merges.close()
         if self.sequencer.status().busy:
             try:
                 self.sequencer.cancel()

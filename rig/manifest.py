@@ -1,35 +1,108 @@
-"""``stack.json``: the manifest of one run, updated as the run goes.
+"""``stack.json``: the manifest of one run, updated as the run goes. The only module that reads
+or writes it.
 
-It is rewritten atomically after every saved frame and every outcome change, so it is
-valid JSON after a crash at any point. Any stack can be re-merged from it later.
+It is rewritten atomically (:func:`rig.paths.write_replace`) after every saved frame, every
+outcome change and every merge state change, so it is valid JSON after a crash at any point.
+Any stack can be re-merged from it later.
+
+Reading goes through :func:`read_manifest`, which returns typed, frozen records
+(:class:`StackManifest`, :class:`FrameRecord`, :class:`FrameFile`, :class:`MergeRecord`, defined
+in :mod:`rig.manifest_records`) or raises :class:`UnreadableManifest` with a one-line reason.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rig import __version__
+from rig.manifest_records import (
+    FINAL_OUTCOMES,
+    FORMAT,
+    MERGE_STATES,
+    OUTCOMES,
+    FrameFile,
+    FrameRecord,
+    MergeRecord,
+    SavedFrame,
+    StackManifest,
+    UnreadableManifest,
+    finite,
+    no_constant,
+)
 from rig.paths import write_replace
 
+__all__ = [
+    "CARD",
+    "FINAL_OUTCOMES",
+    "FORMAT",
+    "MANIFEST",
+    "MERGE_STATES",
+    "OUTCOMES",
+    "FrameFile",
+    "FrameRecord",
+    "Manifest",
+    "MergeRecord",
+    "SavedFrame",
+    "StackManifest",
+    "UnreadableManifest",
+    "find_interrupted",
+    "mark_interrupted",
+    "now_iso",
+    "read_manifest",
+    "record_merge",
+]
+
 MANIFEST = "stack.json"
-FORMAT = "rig-stack/1"
-OUTCOMES = ("running", "completed", "cancelled", "failed", "interrupted")
+MANIFEST_MAX = 64_000_000  # bytes; a 10,000-frame manifest is about 3 MB
+CARD = "camera-card"  # ``stored`` of a frame kept on the camera's card only
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def read_manifest(folder: Path) -> StackManifest:
+    """Read and check ``folder/stack.json``. Raises :class:`UnreadableManifest` (``FileNotFoundError``
+    when there is none): not readable, too big, not UTF-8, not JSON, nested too deep, not an object,
+    ``frames`` not a list of objects. NaN and infinities read as None."""
+    path = Path(folder) / MANIFEST
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MANIFEST_MAX + 1)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        raise UnreadableManifest("cannot be read") from None
+    if len(raw) > MANIFEST_MAX:
+        raise UnreadableManifest(f"larger than {MANIFEST_MAX // 1_000_000} MB")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=no_constant, parse_float=finite)
+    except UnicodeDecodeError:
+        raise UnreadableManifest("not UTF-8 text") from None
+    except (ValueError, RecursionError):
+        raise UnreadableManifest("not valid JSON") from None
+    return StackManifest.from_json(data)
+
+
+# --------------------------------------------------------------------------- writing
 class Manifest:
-    def __init__(self, folder: Path, data: dict[str, Any]) -> None:
+    """The writer of one run's ``stack.json``: holds the current :class:`StackManifest` and
+    rewrites the file atomically with every change. Thread-safe."""
+
+    def __init__(self, folder: Path, record: StackManifest) -> None:
         self.folder = Path(folder)
         self.path = self.folder / MANIFEST
-        self.data = data
+        self._record = record
         self._lock = threading.Lock()
+
+    @property
+    def record(self) -> StackManifest:
+        return self._record
 
     @classmethod
     def create(
@@ -44,89 +117,90 @@ class Manifest:
         started: datetime,
         planned: list[float],
     ) -> Manifest:
-        data = {
-            "format": FORMAT,
-            "rig_version": __version__,
-            "profile_name": profile_name,
-            "profile": profile,
-            "config": config,
-            "mode": mode,
-            "units": units,
-            "started": started.astimezone().isoformat(timespec="seconds"),
-            "started_utc": started.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "planned_positions": planned,
-            "outcome": "running",
-            "error": None,
-            "ended": None,
-            "frames": [],
-            "merge": None,
-        }
-        manifest = cls(folder, data)
+        record = StackManifest(
+            format=FORMAT,
+            rig_version=__version__,
+            profile_name=profile_name,
+            profile=profile,
+            config=config,
+            mode=mode,
+            units=units,
+            started=started.astimezone().isoformat(timespec="seconds"),
+            started_utc=started.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            planned_positions=tuple(planned),
+            outcome="running",
+            frames=(),
+        )
+        manifest = cls(folder, record)
         manifest.save()
         return manifest
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
-        path = Path(folder) / MANIFEST
-        return cls(Path(folder), json.loads(path.read_text(encoding="utf-8")))
+        return cls(Path(folder), read_manifest(folder))
 
     def save(self) -> None:
         with self._lock:
-            text = json.dumps(self.data, indent=1, allow_nan=False)
-            write_replace(self.path, text.encode())
+            self._write()
 
-    def add_frame(
-        self,
-        *,
-        index: int,
-        position: float,
-        file: str | None,
-        size: int | None,
-        sha256: str | None,
-        preview: bool = False,
-        **extra: Any,
-    ) -> None:
-        key = "position_um" if self.data["units"] == "um" else "position_steps"
-        entry = {
-            "index": index,
-            key: round(position, 4),
-            "time": now_iso(),
-            "file": file,
-            "bytes": size,
-            "sha256": sha256,
-        }
-        if preview:
-            entry["preview"] = True
-        if file is None:
-            entry["stored"] = "camera-card"
-        entry.update(extra)
-        self.data["frames"].append(entry)
-        self.save()
+    def _write(self) -> None:
+        text = json.dumps(self._record.to_json(), indent=1, allow_nan=False)
+        write_replace(self.path, text.encode())
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            extra = {k: v for k, v in self._record.extra.items() if k not in changes}
+            self._record = replace(self._record, **changes, extra=extra)
+            self._write()
+
+    def add_frame(self, saved: SavedFrame | None, *, index: int, position: float, preview: bool = False) -> None:
+        """Record one shot: ``saved`` as :func:`rig.frame_store.save_frame` returned it, or None
+        for a shot kept on the camera's card."""
+        main = saved.main if saved else None
+        entry = FrameRecord(
+            index=index,
+            position=round(position, 4),
+            time=now_iso(),
+            file=main.file if main else None,
+            bytes=main.bytes if main else None,
+            sha256=main.sha256 if main else None,
+            preview=preview,
+            stored=None if saved else CARD,
+            companions=saved.companions if saved else (),
+        )
+        with self._lock:
+            self._record = replace(self._record, frames=(*(self._record.frames or ()), entry))
+            self._write()
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         assert outcome in OUTCOMES, outcome
-        self.data["outcome"] = outcome
-        self.data["error"] = error
-        self.data["ended"] = now_iso()
-        self.save()
+        self._update(outcome=outcome, error=error, ended=now_iso())
+
+    def set_merge(self, merge: MergeRecord | None) -> None:
+        self._update(merge=merge)
 
     @property
     def outcome(self) -> str:
-        return self.data.get("outcome", "unknown")
+        return self._record.outcome or "unknown"
+
+
+def record_merge(folder: Path, merge: MergeRecord) -> None:
+    """Write ``merge`` into ``folder``'s ``stack.json`` (the frames and all else kept as they are)."""
+    Manifest.load(folder).set_merge(merge)
 
 
 def find_interrupted(root: Path, limit: int = 10_000) -> list[Path]:
     """Run folders under ``root`` whose manifest still says ``running`` (power loss, SIGKILL)."""
-    found = []
+    found: list[Path] = []
     root = Path(root).expanduser()
     if not root.is_dir():
         return found
     for path in sorted(root.rglob(MANIFEST))[:limit]:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
+            record = read_manifest(path.parent)
+        except (OSError, UnreadableManifest):
             continue  # not ours, or unreadable (not UTF-8, not JSON, nested too deep): leave it alone
-        if isinstance(data, dict) and data.get("outcome") == "running" and isinstance(data.get("frames"), list):
+        if record.outcome == "running" and record.frames is not None:
             found.append(path.parent)
     return found
 

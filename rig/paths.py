@@ -167,6 +167,11 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def temp_files(path: Path) -> list[Path]:
+    """Temporary files of the writers below for ``path`` that a hard kill left behind."""
+    return sorted(Path(path).parent.glob(f".{Path(path).name}.*.tmp"))
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -222,11 +227,15 @@ def write_new(path: Path, data: bytes) -> None:
 def write_replace(path: Path, data: bytes) -> None:
     """Atomically replace ``path`` with ``data`` (old or new version survives a crash)."""
     path = Path(path)
+    tmp = None
     try:
         tmp = _write_temp(path, data)
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            os.unlink(tmp)  # an interrupt (SIGTERM as KeyboardInterrupt) between the write and the rename
     fsync_dir(path.parent)
 
 

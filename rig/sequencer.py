@@ -23,11 +23,9 @@ from rig.camera.base import Camera, Frame
 from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
-from rig.frame_store import save_frame
-from rig.manifest import Manifest
 from rig.motion.base import Rail, check_target
-from rig.paths import Template, free_mb, make_run_folder
 from rig.plan import Plan
+from rig.run_storage import RunStorage
 
 log = logging.getLogger(__name__)
 
@@ -141,40 +139,22 @@ class Sequencer:
             self._require_idle("start a stack")
             profile.checked(f"profile {profile_name!r}")
             plan = self.plan(profile)
-            started = datetime.now().astimezone()
-            manifest = None
             if profile.mode == "preview-images" and not getattr(self.camera, "has_live_view", True):
                 raise UsageError(
                     "run mode 'preview-images' needs live view, which this camera has not; "
                     "use 'preview' (sweep only) or 'full'"
                 )
+            storage = None
             if profile.mode != "preview":
-                template = Template.parse(profile.out, self.config.output.root)
-                if plan.slices >= 10**template.digits:
-                    raise UsageError(
-                        f"output template {profile.out!r}: a {template.digits}-digit counter cannot number "
-                        f"{plan.slices} frames (use @GCT{len(str(plan.slices))} or more)"
-                    )
-                target = template.writable_check(started, profile_name)
-                free = free_mb(target)
-                if free < self.config.output.min_free_mb:
-                    raise UsageError(
-                        f"only {free:.0f} MB free under {target} "
-                        f"(output.min_free_mb = {self.config.output.min_free_mb:g})"
-                    )
-                folder = make_run_folder(target)
-                manifest = Manifest.create(
-                    folder,
-                    profile_name=profile_name,
-                    profile=_profile_dict(profile),
-                    config=self.config.summary(),
-                    mode=profile.mode,
+                storage = RunStorage.open(
+                    profile,
+                    profile_name,
+                    output=self.config.output,
+                    config_summary=self.config.summary(),
                     units=self.rail.units,
-                    started=started,
                     planned=list(plan.targets),
+                    started=datetime.now().astimezone(),
                 )
-            else:
-                template = None
             self._cancel.clear()
             self._estop.clear()
             self._cancel_outcome = Outcome.CANCELLED
@@ -185,7 +165,7 @@ class Sequencer:
                 slices=plan.slices,
                 mode=profile.mode,
                 profile=profile_name,
-                folder=str(manifest.folder) if manifest else None,
+                folder=str(storage.folder) if storage else None,
                 frames_saved=0,
                 outcome=None,
                 error=None,
@@ -195,7 +175,7 @@ class Sequencer:
             )
             self._worker = threading.Thread(
                 target=self._run,
-                args=(plan, profile, profile_name, template, manifest),
+                args=(plan, profile, storage),
                 name="rig-sequencer",
                 daemon=True,
             )
@@ -292,10 +272,7 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), None)
 
-    def _run(
-        self, plan: Plan, profile: Profile, name: str, template: Template | None, manifest: Manifest | None
-    ) -> None:
-        counter = 1
+    def _run(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
         t0 = time.monotonic()
         try:
             if profile.mode == "preview-images":  # a body whose live view fails: say so before moving
@@ -311,7 +288,7 @@ class Sequencer:
                     raise Cancelled("cancelled while settling")
                 if profile.mode != "preview":
                     self._set(state=S.CAPTURING)
-                    counter = self._capture(i, profile, name, template, manifest, counter)
+                    self._capture(i, profile, storage)
                     if profile.exposure_s and self._cancel.wait(profile.exposure_s):
                         raise Cancelled("cancelled during the exposure wait")
                 done = time.monotonic() - t0
@@ -320,10 +297,10 @@ class Sequencer:
         except Cancelled:
             outcome, error = self._cancel_outcome, None
             if self._estop.is_set():
-                self._safe_state("e-stop pressed", manifest)
+                self._safe_state("e-stop pressed", storage)
                 return
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
-            self._safe_state(_describe(exc), manifest)
+            self._safe_state(_describe(exc), storage)
             return
         try:
             if profile.return_to_start and abs(self.rail.position() - plan.start) > 1e-9:
@@ -333,12 +310,10 @@ class Sequencer:
                     raise Cancelled("e-stop during return")
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            self._safe_state(
-                _describe(exc) if not self._estop.is_set() else "e-stop pressed", manifest, outcome=outcome
-            )
+            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
             return
-        if manifest:
-            manifest.finish(outcome.value, error)
+        if storage:
+            storage.finish(outcome.value, error)
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
         self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
 
@@ -346,46 +321,27 @@ class Sequencer:
         if self._cancel.is_set():
             raise Cancelled("cancelled")
 
-    def _capture(
-        self,
-        index: int,
-        profile: Profile,
-        name: str,
-        template: Template | None,
-        manifest: Manifest | None,
-        counter: int,
-    ) -> int:
-        assert template is not None and manifest is not None
+    def _capture(self, index: int, profile: Profile, storage: RunStorage | None) -> None:
+        assert storage is not None
         preview = profile.mode == "preview-images"
-        if preview:
-            frame = Frame(self.camera.preview(), "jpg")
-        else:
-            frame = self.camera.capture()
+        frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
         position = self.rail.position()
-        if frame is None:  # stays on the camera's card (shutter-release line)
-            manifest.add_frame(index=index, position=position, file=None, size=None, sha256=None)
-            self._set(frames_saved=self._status.frames_saved + 1)
-            return counter
-        folder = manifest.folder / "preview" if preview else manifest.folder
-        if preview:
-            folder.mkdir(exist_ok=True)
-        saved = save_frame(frame, folder / template.file_name(counter, name, frame.ext), manifest.folder)
-        manifest.add_frame(index=index, position=position, preview=preview, **saved)
-        file_rel = saved["file"]
+        file_rel = storage.save(frame, index=index, position=position, preview=preview)
         self._set(frames_saved=self._status.frames_saved + 1)
+        if frame is None:  # stays on the camera's card (shutter-release line)
+            return
         self.bus.publish(
             EventKind.FRAME_SAVED,
-            {"index": index, "file": file_rel, "position": position, "folder": str(manifest.folder)},
+            {"index": index, "file": file_rel, "position": position, "folder": str(storage.folder)},
         )
         if not preview:
             self.camera.frame_saved(frame)
-        return counter + 1  # the counter advances only after a successful save
 
     def _idle_rail(self) -> None:
         if self.config.rail.disable_when_idle:
             self.rail.set_enabled(False)
 
-    def _safe_state(self, reason: str, manifest: Manifest | None, outcome: Outcome = Outcome.FAILED) -> None:
+    def _safe_state(self, reason: str, storage: RunStorage | None, outcome: Outcome = Outcome.FAILED) -> None:
         """The one path every fault takes."""
         log.error("fault: %s", reason)
         for action in (self.rail.stop, self.camera.release, lambda: self.rail.set_enabled(False)):
@@ -393,9 +349,9 @@ class Sequencer:
                 action()
             except Exception:
                 log.exception("safe state: step failed")
-        if manifest:
+        if storage:
             try:
-                manifest.finish(Outcome.FAILED.value if outcome != Outcome.INTERRUPTED else outcome.value, reason)
+                storage.finish(Outcome.FAILED.value if outcome != Outcome.INTERRUPTED else outcome.value, reason)
             except Exception:
                 log.exception("safe state: could not update the manifest")
         self._set(state=S.FAULT, outcome=Outcome.FAILED, error=reason, eta_s=None)
@@ -407,9 +363,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, RigError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def _profile_dict(profile: Profile) -> dict[str, Any]:
-    from rig.config.schema import to_table
-
-    return to_table(profile)

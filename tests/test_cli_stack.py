@@ -185,3 +185,21 @@ def test_cancelled_stack_is_not_merged(tmp_path, config):
     assert proc.returncode == 130
     assert not (folder / "merged.tif").exists() and not list(folder.glob(".*part*"))
     assert check_frames_intact(folder)["outcome"] == "cancelled"
+
+
+def test_stack_with_merge_records_the_merge_in_stack_json(tmp_path, config):
+    result = rig("stack", "--config", str(config()), "--slices", "4", "--step-um", "300", "--settle-s", "0", "--merge")
+    assert result.returncode == 0, result.stderr
+    merge = check_frames_intact(Path(result.stdout.strip()))["merge"]
+    assert merge["state"] == "done" and merge["error"] is None and merge["finished"]
+    assert merge["outputs"] == ["merged.tif", "merged.jpg", "depth.png"]
+
+
+def test_a_cancelled_stack_records_its_merge_as_cancelled(tmp_path, config):
+    proc = _start_slow_stack(config, "--merge")
+    folder = _wait_frames(tmp_path, 2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    data = check_frames_intact(folder)
+    assert data["outcome"] == "cancelled" and data["merge"]["state"] == "cancelled" and not data["merge"]["outputs"]

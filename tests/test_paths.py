@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rig.errors import StorageError, UsageError
-from rig.manifest import Manifest, mark_interrupted
+from rig.manifest import FrameFile, Manifest, SavedFrame, mark_interrupted
 from rig.paths import Template, make_run_folder, write_new, write_replace
 
 STARTED = datetime(2026, 11, 23, 14, 5, 9, tzinfo=UTC)
@@ -119,7 +119,7 @@ def test_manifest_lifecycle_and_interrupted(tmp_path):
         started=STARTED,
         planned=[0.0, 10.0, 20.0],
     )
-    m.add_frame(index=1, position=0.0, file="0001.jpg", size=3, sha256="abc")
+    m.add_frame(SavedFrame(FrameFile("0001.jpg", 3, "abc")), index=1, position=0.0)
     data = json.loads((folder / "stack.json").read_text())
     assert data["outcome"] == "running" and data["frames"][0]["position_um"] == 0.0
     assert mark_interrupted(tmp_path) == [folder]

@@ -360,3 +360,51 @@ def test_a_malformed_manifest_does_not_stop_marking_interrupted_runs(tmp_path: P
     assert mark_interrupted(root) == [root / "zz-running"]
     assert json.loads((root / "zz-running" / "stack.json").read_text())["outcome"] == "interrupted"
     assert (root / "deep" / "stack.json").read_bytes() == MALFORMED_MANIFESTS["deep"]  # left alone
+
+
+# ------------------------------------------------------------------ the merge's outcome in stack.json
+def _merge_field(machine: Machine, sid: str) -> Any:
+    return json.loads((Path(machine.config.output.root) / sid / "stack.json").read_text())["merge"]
+
+
+def test_a_web_merge_records_its_outcome_in_stack_json(api: Api, machine: Machine, fake_merge: list[FakeJob]) -> None:
+    sid = run_stack(api, machine)
+    assert _merge_field(machine, sid) is None
+    assert api.post(f"/api/stacks/{sid}/merge").status_code == 202
+    assert _merge_field(machine, sid)["state"] == "running"
+    fake_merge[0].error = "slice 2 is corrupt"
+    fake_merge[0].finished.set()
+    failed = wait_for(lambda: (m := _merge_field(machine, sid))["state"] != "running" and m, what="merge recorded")
+    assert failed["state"] == "failed" and failed["error"] == "slice 2 is corrupt" and failed["outputs"] == []
+    assert failed["finished"]
+    d = api.get(f"/api/stacks/{sid}").get_json()
+    assert d["last_merge"] == failed
+    assert d["result_names"] == {"image": "merged.tif", "jpeg": "merged.jpg", "depth": "depth.png"}
+    assert set(d["results"]) == set(d["result_names"].values())
+
+
+def test_a_profile_merge_follows_the_run_and_a_cancelled_run_is_not_merged(
+    api: Api, machine: Machine, fake_merge: list[FakeJob], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rig.merge import child
+
+    follows: list[bool] = []
+    fake = child.start_merge
+
+    def start_merge(input_dir: Any, out_path: Any, **kw: Any) -> FakeJob:
+        follows.append(kw.get("follow", False))
+        return fake(input_dir, out_path, **kw)
+
+    monkeypatch.setattr(child, "start_merge", start_merge)
+    body = {"slices": 5, "settle_s": 60, "start_um": 1000, "step_um": 100, "merge": True}
+    assert api.post("/api/start", {"profile": body}).status_code == 202  # stays in its first settle
+    wait_for(lambda: fake_merge, what="the merge to start with the run")
+    assert follows == [True] and machine.sequencer.status().busy  # merging while the frames arrive
+    assert api.post("/api/cancel").status_code == 202
+    merge = wait_for(
+        lambda: (m := api.get("/api/status").get_json()["merge"])["state"] != "running" and m, what="merge dropped"
+    )
+    assert merge["state"] == "cancelled" and fake_merge[0].cancelled
+    sid = api.get("/api/stacks").get_json()["stacks"][0]["id"]
+    assert api.get(f"/api/stacks/{sid}").get_json()["outcome"] == "cancelled"
+    assert _merge_field(machine, sid)["state"] == "cancelled"

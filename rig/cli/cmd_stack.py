@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rig.cli.options import add_config_option, add_profile_options, load_machine_config, profile_from_args
@@ -45,13 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
-        job = None
         try:
-            status = seq.start(profile, args.profile or "default")
+            status = machine.start_stack(profile, args.profile or "default")  # and its merge, if asked
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
-                if profile.merge and profile.mode == "full":
-                    job = _start_merge(status.folder)  # merges while the frames arrive
             status = _follow(seq, sub)
         except (KeyboardInterrupt, _Interrupt) as exc:
             outcome = Outcome.INTERRUPTED if getattr(exc, "outcome", "") == "interrupted" else Outcome.CANCELLED
@@ -69,10 +67,11 @@ def run(args: argparse.Namespace) -> int:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)
         _report(status)
-        if job is not None:
+        if machine.merges.status() is not None and status.folder:
             if status.outcome == Outcome.COMPLETED:
-                return _finish_merge(job, status.folder)
-            job.cancel()  # no merge of a partial stack; `rig merge FOLDER` can still do it
+                return _finish_merge(machine.merges, status.folder)
+            # no merge of a partial stack; `rig merge FOLDER` can still do it
+            _cancel_merge(machine.merges, f"the run ended {status.outcome or status.state}: not merged")
         return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
 
 
@@ -129,32 +128,32 @@ def _report(status: Any) -> None:
             pass
 
 
-def _start_merge(folder: str) -> Any:
-    from pathlib import Path
-
-    from rig.merge.child import start_merge
-
-    base = Path(folder)
-    return start_merge(base, base / "merged.tif", depthmap=base / "depth.png", jpeg=base / "merged.jpg", follow=True)
+def _cancel_merge(merges: Any, reason: str) -> None:
+    try:
+        merges.cancel(reason=reason)
+    except Exception:  # noqa: BLE001 - already cancelled by the merge manager
+        pass
 
 
-def _finish_merge(job: Any, folder: str) -> int:
-    from rig.errors import MergeError
+def _finish_merge(merges: Any, folder: str) -> int:
+    from rig.merge.results import RESULTS
 
     try:
-        while not job.done():
+        while merges.busy:
+            state = merges.status() or {}
             if sys.stderr.isatty():
-                _err(f"\rrig: merging {job.progress() * 100:5.1f}% {job.stage()}\x1b[K")
+                _err(f"\rrig: merging {state.get('progress', 0.0) * 100:5.1f}% {state.get('stage', '')}\x1b[K")
             time.sleep(0.2)
-        out = job.result()
     except KeyboardInterrupt:
-        job.cancel()
+        _cancel_merge(merges, "cancelled with Ctrl-C")
         _err("\nrig: merge cancelled; the frames are kept\n")
         return 130
-    except MergeError as exc:
-        _err(f"\nrig: merge failed: {exc}; the frames are kept (retry with `rig merge {folder}`)\n")
-        return 1
+    state = merges.status() or {}
     if sys.stderr.isatty():
         _err("\n")
-    _err(f"rig: merged into {out}\n")
+    if state.get("state") != "done":
+        error = state.get("error") or state.get("state")
+        _err(f"rig: merge failed: {error}; the frames are kept (retry with `rig merge {folder}`)\n")
+        return 1
+    _err(f"rig: merged into {RESULTS.paths(Path(folder))[0]}\n")
     return 0

@@ -5,8 +5,8 @@
 ...     show(job.progress())
 >>> path = job.result()          # raises MergeError with the child's one-line message on failure
 
-The child is ``python -m rig.merge INPUT -o OUT --progress lines``; it reports progress as
-``PROGRESS <fraction> <what>`` lines on stdout and errors as ``rig: error: <msg>`` on stderr.
+The child is ``python -m rig.merge INPUT -o OUT --progress lines``; its arguments and the
+``PROGRESS``/``DONE``/``ERROR`` lines it prints on stdout are :mod:`rig.merge.command`'s.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 from rig.errors import MergeError
+from rig.merge.command import DONE, ERROR, ERROR_PREFIX, PROGRESS, child_argv, parse_line
+from rig.paths import temp_files
 
 
 class MergeJob:
@@ -30,6 +31,7 @@ class MergeJob:
         self._progress = 0.0
         self._stage = "starting"
         self._stderr: list[str] = []
+        self._error: str | None = None  # the child's ERROR line
         self._cancelled = False
         self._lock = threading.Lock()
         env = dict(os.environ)
@@ -57,16 +59,18 @@ class MergeJob:
 
     def _read_stdout(self) -> None:
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            parts = line.split(maxsplit=2)
-            if len(parts) >= 2 and parts[0] == "PROGRESS":
-                try:
-                    frac = float(parts[1])
-                except ValueError:
-                    continue
-                with self._lock:
-                    self._progress = max(self._progress, min(1.0, frac))
-                    self._stage = parts[2].strip() if len(parts) > 2 else ""
+        for text in self._proc.stdout:
+            line = parse_line(text)
+            if line is None:
+                continue
+            with self._lock:
+                if line.kind == PROGRESS:
+                    self._progress = max(self._progress, min(1.0, line.fraction))
+                    self._stage = line.text
+                elif line.kind == ERROR:
+                    self._error = line.text
+                elif line.kind == DONE:
+                    self._stage = "done"
 
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
@@ -113,10 +117,11 @@ class MergeJob:
         if self._cancelled:
             raise MergeError(f"{self.out_path}: merge cancelled")
         with self._lock:
-            errors = [ln for ln in self._stderr if ln.startswith("rig: error: ")]
+            error = self._error
+            errors = [ln for ln in self._stderr if ln.startswith(ERROR_PREFIX)]
             tail = self._stderr[-1] if self._stderr else ""
-        if errors:
-            raise MergeError(errors[-1][len("rig: error: ") :])
+        if error or errors:
+            raise MergeError(error or errors[-1][len(ERROR_PREFIX) :])
         self._remove_partial_output()
         if rc == -signal.SIGKILL:
             raise MergeError(
@@ -141,8 +146,8 @@ class MergeJob:
         self._remove_partial_output()
 
     def _remove_partial_output(self) -> None:
-        """A hard kill can leave the writer's temp file: remove it."""
-        for p in self.out_path.parent.glob(f".{self.out_path.name}.*.part"):
+        """A hard kill can leave the writer's temp files: remove them."""
+        for p in temp_files(self.out_path) + sorted(self.out_path.parent.glob(f".{self.out_path.name}.*.part")):
             try:
                 p.unlink()
             except OSError:
@@ -166,16 +171,14 @@ def start_merge(
     starts before the first frame, follows ``stack.json`` and finishes shortly after the
     manifest's outcome becomes final).
     """
-    cmd = [sys.executable, "-m", "rig.merge", str(input_dir), "-o", str(out_path), "--progress", "lines"]
-    if depthmap is not None:
-        cmd += ["--depthmap", str(depthmap)]
-    if jpeg is not None:
-        cmd += ["--jpeg", str(jpeg)]
-    if not align:
-        cmd.append("--no-align")
-    if overwrite:
-        cmd.append("--overwrite")
-    if follow:
-        cmd.append("--follow")
-    cmd += list(extra_args or [])
+    cmd = child_argv(
+        input_dir,
+        out_path,
+        depthmap=depthmap,
+        jpeg=jpeg,
+        align=align,
+        overwrite=overwrite,
+        follow=follow,
+        extra_args=extra_args or (),
+    )
     return MergeJob(cmd, Path(out_path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -11,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rig.errors import MergeError
+from rig.manifest import MANIFEST, FrameFile, FrameRecord, StackManifest, UnreadableManifest, read_manifest
 
 log = logging.getLogger(__name__)
 
 RASTER_EXT = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 RAW_EXT = (".nef", ".cr2", ".cr3", ".arw", ".dng", ".orf", ".rw2", ".raf", ".pef", ".srw")
 IMAGE_EXT = RASTER_EXT + RAW_EXT
-MANIFEST = "stack.json"
 
 
 def natural_key(name: str) -> list[int | str]:
@@ -31,7 +30,7 @@ class StackInput:
 
     files: tuple[Path, ...]
     source: Path
-    manifest: dict | None = None
+    manifest: StackManifest | None = None
     skipped: int = 0  # frames listed in the manifest but not on disk here (stored on the camera card)
 
 
@@ -99,33 +98,33 @@ def _one_type_of_pairs(src: Path, entries: list[Path]) -> list[Path]:
     return groups[pick]
 
 
-def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> StackInput:
+def _read(src: Path, manifest_path: Path) -> StackManifest:
+    """The stack's manifest (:func:`rig.manifest.read_manifest`), checked to be a rig stack's."""
     try:
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = read_manifest(src)
+    except (OSError, UnreadableManifest) as exc:
         raise MergeError(f"{manifest_path}: unreadable stack manifest ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
+    if data.frames is None:
         raise MergeError(f"{manifest_path}: not a rig stack manifest (no 'frames' list)")
-    fmt = data.get("format")
-    if fmt is not None and not str(fmt).startswith("rig-stack/"):
-        raise MergeError(f"{manifest_path}: unknown manifest format {fmt!r}")
-    outcome = data.get("outcome")
-    if outcome not in (None, "completed"):
-        log.warning("%s: stack outcome is %r; merging the frames that were saved", manifest_path, outcome)
+    if data.format is not None and not data.format.startswith("rig-stack/"):
+        raise MergeError(f"{manifest_path}: unknown manifest format {data.format!r}")
+    return data
+
+
+def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> StackInput:
+    data = _read(src, manifest_path)
+    if data.outcome not in (None, "completed"):
+        log.warning("%s: stack outcome is %r; merging the frames that were saved", manifest_path, data.outcome)
     files: list[Path] = []
     skipped = 0
-    for i, frame in enumerate(data["frames"]):
-        if not isinstance(frame, dict):
-            raise MergeError(f"{manifest_path}: frame {i + 1} is not an object")
-        name = frame.get("file")
-        if not name:
+    for i, frame in enumerate(data.frames or ()):
+        if not frame.file:
             skipped += 1  # stored on the camera card only
             continue
-        if kind is not None:
-            name = _file_and_size(frame, kind)[0]
-            if name is None:
-                raise MergeError(f"{manifest_path}: frame {i + 1} has no .{kind} file")
-        path = src / str(name)
+        chosen = _chosen_file(frame, kind)
+        if chosen is None:
+            raise MergeError(f"{manifest_path}: frame {i + 1} has no .{kind} file")
+        path = src / chosen.file
         if not path.is_file():
             raise MergeError(f"{path}: listed in {manifest_path.name} but missing")
         files.append(path)
@@ -137,18 +136,13 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
     return StackInput(tuple(files), src, data, skipped)
 
 
-def _file_and_size(frame: dict, kind: str | None) -> tuple[str | None, object]:
-    """(file, bytes) of the frame's main file, or of its file (or companion, RAW+JPEG) of type
-    ``kind``; (None, None) if it has none."""
-    parts = [frame] + [c for c in frame.get("companions") or [] if isinstance(c, dict)]
+def _chosen_file(frame: FrameRecord, kind: str | None) -> FrameFile | None:
+    """The frame's main file, or its file (or companion, RAW+JPEG) of type ``kind``; None if it has none."""
+    parts = frame.files()
     for part in parts if kind else parts[:1]:
-        name = part.get("file")
-        if name and (kind is None or _kind(Path(str(name))) == kind):
-            return str(name), part.get("bytes")
-    return None, None
-
-
-FINAL_OUTCOMES = ("completed", "cancelled", "failed", "interrupted")
+        if kind is None or _kind(Path(part.file)) == kind:
+            return part
+    return None
 
 
 def follow_slices(
@@ -167,30 +161,27 @@ def follow_slices(
     while True:
         data = None
         try:
-            data = json.loads(manifest_path.read_text(encoding="utf-8"))
+            data = read_manifest(src)
         except FileNotFoundError:
             if not src.is_dir():
                 raise MergeError(f"{src}: no such folder") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, UnreadableManifest):
             data = None  # being rewritten: try again
-        frames = data.get("frames") if isinstance(data, dict) else None
-        if isinstance(frames, list):
-            for frame in frames[done:]:
-                if not isinstance(frame, dict):
-                    raise MergeError(f"{manifest_path}: frame {done + 1} is not an object")
-                name, size = _file_and_size(frame, normal_kind(kind))
-                if frame.get("file") and name is None:
+        if data is not None and data.frames is not None:
+            for frame in data.frames[done:]:
+                chosen = _chosen_file(frame, normal_kind(kind)) if frame.file else None
+                if frame.file and chosen is None:
                     raise MergeError(f"{manifest_path}: frame {done + 1} has no .{kind} file")
-                if name:
-                    path = src / str(name)
-                    if not path.is_file() or (isinstance(size, int) and path.stat().st_size != size):
+                if chosen is not None:
+                    path = src / chosen.file
+                    if not path.is_file() or (chosen.bytes is not None and path.stat().st_size != chosen.bytes):
                         break  # not fully written yet
                     yield path
                 done += 1
                 last_change = time.monotonic()
-            if data.get("outcome") in FINAL_OUTCOMES and done == len(frames):
+            if data.final and done == len(data.frames):
                 return
         if time.monotonic() - last_change > idle_timeout:
-            what = "no stack.json" if data is None else f"no new frame, outcome {data.get('outcome')!r}"
+            what = "no stack.json" if data is None else f"no new frame, outcome {data.outcome!r}"
             raise MergeError(f"{manifest_path}: {what} after waiting {idle_timeout:.0f}s")
         time.sleep(poll)

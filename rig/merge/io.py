@@ -2,7 +2,8 @@
 
 Images are handed around as OpenCV arrays: ``uint8`` or ``uint16``, BGR (H, W, 3) or grey (H, W).
 Every reader turns a bad file into a one-line :class:`MergeError` naming it. Writers encode in
-memory and publish with :func:`atomic_write`, so an output file is never seen half written.
+memory and publish with :func:`atomic_write` (:mod:`rig.paths`' writer), so an output file is never
+seen half written.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rig.errors import MergeError
+from rig.errors import MergeError, StorageError
 from rig.merge import exif
 from rig.merge.exif import Metadata
 from rig.merge.inputs import RAW_EXT
+from rig.paths import write_new, write_replace
 
 log = logging.getLogger(__name__)
 
@@ -144,34 +146,17 @@ def check_output(path: Path, overwrite: bool) -> None:
 
 
 def atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
-    """Write ``data`` to a temp file next to ``path`` and rename it into place."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Publish ``data`` at ``path`` with the project's one atomic writer (:mod:`rig.paths`: temp
+    file, fsync, link or rename into place, directory fsync); never clobbers unless ``overwrite``."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise MergeError(f"{path}: cannot write ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
         if overwrite:
-            os.replace(tmp, path)
+            write_replace(path, data)
         else:
-            try:
-                os.link(tmp, path)  # fails if path appeared meanwhile: never clobber
-            except FileExistsError as exc:
-                raise MergeError(f"{path}: already exists (use --overwrite to replace it)") from exc
-            except OSError:  # filesystems without hard links
-                if path.exists():
-                    raise MergeError(f"{path}: already exists (use --overwrite to replace it)") from None
-                os.replace(tmp, path)
-    except OSError as exc:
-        raise MergeError(f"{path}: cannot write ({exc.strerror})") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            write_new(path, data)
+    except FileExistsError as exc:
+        raise MergeError(f"{path}: already exists (use --overwrite to replace it)") from exc
+    except StorageError as exc:
+        raise MergeError(str(exc)) from exc
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

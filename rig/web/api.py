@@ -135,10 +135,8 @@ def start() -> ResponseReturnValue:
     profile = profile_from(table, "profile")
     _output_inside_root(profile, f"profile {name!r}" if name else "profile")
     _lock()
-    result = st.machine.sequencer.start(profile, name or "default")
+    result = st.machine.start_stack(profile, name or "default", stack_id=st.gallery.stack_id)
     st.last_run = {"run_id": result.run_id, "name": name or None, "profile": to_table(profile)}
-    if profile.merge and profile.mode == "full":
-        st.auto_merge[result.run_id] = True
     return _status_response(202)
 
 

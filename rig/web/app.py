@@ -12,7 +12,6 @@ import importlib.resources
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from rig.errors import RigError
-from rig.events import EventKind
 from rig.lan import WILDCARD, is_loopback, lan_addresses
 from rig.machine import Machine
 from rig.web.api import api
@@ -30,7 +28,6 @@ from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
 from rig.web.files import files
 from rig.web.gallery import Gallery
-from rig.web.merges import MergeManager
 from rig.web.pages import pages
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
@@ -106,7 +103,7 @@ def create_app(
         guard=guard,
         lock=ControlLock(lock_timeout_s),
         gallery=Gallery(cfg.output.root),
-        merges=MergeManager(machine.bus),
+        merges=machine.merges,
         preview=PreviewHub(machine, cfg.web.max_live_viewers),
         lan=lan,
         pair_url=pair_url,
@@ -124,8 +121,6 @@ def create_app(
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
     _install_errors(app)
-    st.listener = threading.Thread(target=_auto_merge_loop, args=(st,), name="rig-web-events", daemon=True)
-    st.listener.start()
     return app
 
 
@@ -162,25 +157,3 @@ def _install_errors(app: Flask) -> None:
     def _bug(exc: Exception) -> ResponseReturnValue:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error(500, f"internal error: {type(exc).__name__}", "bug")
-
-
-def _auto_merge_loop(st: WebState) -> None:
-    """Merge the frames after a completed full run whose profile asked for it."""
-    sub = st.machine.bus.subscribe()
-    try:
-        while not st.stopping.is_set():
-            event = sub.get(timeout=0.5)
-            if event is None or event.kind != EventKind.RUN_ENDED:
-                continue
-            run_id = st.machine.sequencer.status().run_id
-            wanted = st.auto_merge.pop(run_id, False)
-            folder = event.payload.get("folder")
-            if not wanted or event.payload.get("outcome") != "completed" or not folder:
-                continue
-            sid = st.gallery.stack_id(folder)
-            try:
-                st.merges.start(Path(folder), sid or Path(folder).name)
-            except (ApiError, RigError) as exc:
-                log.warning("automatic merge of %s not started: %s", folder, exc)
-    finally:
-        sub.close()

@@ -18,9 +18,9 @@ from flask import Flask, current_app, g
 
 from rig.lan import WILDCARD, lan_addresses
 from rig.machine import Machine
+from rig.merge.jobs import MergeManager
 from rig.web.control import ControlLock
 from rig.web.gallery import Gallery
-from rig.web.merges import MergeManager
 from rig.web.security import Guard, split_host
 from rig.web.stream import PreviewHub
 
@@ -41,7 +41,7 @@ class WebState:
     guard: Guard
     lock: ControlLock
     gallery: Gallery
-    merges: MergeManager
+    merges: MergeManager  # the machine's (machine.merges)
     preview: PreviewHub
     lan: bool
     pair_url: str | None  # fixed pairing URL (tests); None: one per current address (pairing_urls)
@@ -50,14 +50,12 @@ class WebState:
     addresses: Callable[[], list[str]] = lan_addresses
     interrupted: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
-    auto_merge: dict[int, bool] = field(default_factory=dict)
     can_home: bool | None = None  # cached by rail_can_home()
     last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
     boot: str = field(default_factory=lambda: secrets.token_hex(8))  # this server's life: pages reload on a new one
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
-    listener: threading.Thread | None = None
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop streams and merges, and wait (briefly) for the streams to end, so the server

@@ -9,25 +9,23 @@ regular file reached without symlinks.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import shutil
 import stat
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rig.manifest import MANIFEST
-from rig.web.merges import MERGED_JPG, MERGED_TIF, RESULT_FILES
+from rig.manifest import MANIFEST, FrameRecord, StackManifest, UnreadableManifest, read_manifest
+from rig.merge.results import RESULTS
 from rig.web.security import ApiError
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 5
 UNREADABLE = "unreadable"
-MANIFEST_MAX = 64_000_000  # bytes; a 10,000-frame manifest is about 3 MB
 DISPLAYABLE = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 
 
@@ -104,11 +102,9 @@ class Gallery:
         return path
 
     def file_names(self, folder: Path) -> set[str]:
-        names = {MANIFEST, *RESULT_FILES}
-        for frame in _manifest(folder)["frames"]:
-            if frame["file"] is not None:
-                names.add(frame["file"])
-            names.update(frame["companions"])
+        names = {MANIFEST, *RESULTS.names}
+        for frame in _manifest(folder).frames or ():
+            names.update(f.file for f in frame.files())
         return names
 
     def stack_id(self, folder: str | os.PathLike[str] | None) -> str | None:
@@ -141,20 +137,22 @@ class Gallery:
         return found[:limit]
 
     def summary(self, sid: str, folder: Path) -> dict[str, Any]:
-        data = _manifest(folder)
-        saved = [f for f in data["frames"] if f["file"] is not None]
+        return self._summary(sid, folder, _manifest(folder))
+
+    def _summary(self, sid: str, folder: Path, data: StackManifest) -> dict[str, Any]:
+        saved = _saved(data)
         return {
             "id": sid,
             "name": folder.name,
-            "started": _text(data.get("started")),
-            "ended": _text(data.get("ended")),
-            "outcome": _text(data.get("outcome")) or UNREADABLE,
-            "error": _text(data.get("error")),
-            "profile_name": _text(data.get("profile_name")),
-            "mode": _text(data.get("mode")),
+            "started": data.started,
+            "ended": data.ended,
+            "outcome": data.outcome or UNREADABLE,
+            "error": data.error,
+            "profile_name": data.profile_name,
+            "mode": data.mode,
             "frames": len(saved),
-            "planned": data["planned"],
-            "merged": (folder / MERGED_JPG).is_file() or (folder / MERGED_TIF).is_file(),
+            "planned": len(data.planned_positions),
+            "merged": (folder / RESULTS.jpeg).is_file() or (folder / RESULTS.image).is_file(),
             "thumb_file": self.thumb_source(folder, saved),
         }
 
@@ -162,32 +160,33 @@ class Gallery:
         """One stack's details; 422 with the reason when its manifest cannot be read."""
         folder = self.folder(sid)
         data = _manifest(folder)
-        if data.get("outcome") == UNREADABLE:
-            raise ApiError(422, f"{sid}: {data['error']}", "manifest")
-        info = self.summary(sid, folder)
-        units = data["units"]
-        info["units"] = units
-        info["profile"] = data["profile"]
+        if data.outcome == UNREADABLE:
+            raise ApiError(422, f"{sid}: {data.error}", "manifest")
+        info = self._summary(sid, folder, data)
+        info["units"] = data.units
+        info["profile"] = dict(data.profile)
         info["frame_list"] = [
             {
-                "index": f["index"],
-                "position": f["position"],
-                "file": f["file"],
-                "preview": f["preview"],
-                "displayable": _displayable(f["file"]),
-                "companions": f["companions"],
+                "index": f.index,
+                "position": f.position,
+                "file": f.file,
+                "preview": f.preview,
+                "displayable": _displayable(f.file),
+                "companions": [c.file for c in f.companions],
             }
-            for f in data["frames"]
+            for f in data.frames or ()
         ]
-        info["results"] = {name: (folder / name).is_file() for name in RESULT_FILES}
+        info["results"] = {name: (folder / name).is_file() for name in RESULTS.names}
+        info["result_names"] = RESULTS.to_json()
+        info["last_merge"] = data.merge.to_json() if data.merge else None
         return info
 
     @staticmethod
-    def thumb_source(folder: Path, saved: list[dict[str, Any]]) -> str | None:
-        for name in (MERGED_JPG, MERGED_TIF):
+    def thumb_source(folder: Path, saved: list[FrameRecord]) -> str | None:
+        for name in (RESULTS.jpeg, RESULTS.image):
             if (folder / name).is_file():
                 return name
-        shown = [f["file"] for f in saved if _displayable(f["file"])]
+        shown = [f.file for f in saved if _displayable(f.file)]
         return shown[len(shown) // 2] if shown else None
 
     # ------------------------------------------------------------- changing
@@ -233,97 +232,22 @@ def _displayable(name: Any) -> bool:
     return isinstance(name, str) and name.lower().endswith(DISPLAYABLE)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _unreadable(reason: str) -> StackManifest:
+    return StackManifest(format=None, outcome=UNREADABLE, error=f"unreadable manifest: {reason}")
 
 
-def _number(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _unreadable(reason: str) -> dict[str, Any]:
-    return {
-        "outcome": UNREADABLE,
-        "error": f"unreadable manifest: {reason}",
-        "frames": [],
-        "planned": 0,
-        "units": "um",
-        "profile": {},
-    }
-
-
-def _manifest(folder: Path) -> dict[str, Any]:
-    """The manifest of ``folder``, checked and normalised: ``frames`` is a list of
-    ``{index, position, file, preview}`` with the right types (or None), ``planned`` an int,
-    ``units`` and ``profile`` valid. A manifest that is not a JSON object, is not UTF-8, is
-    too big or too deep, or whose frame list is not a list of objects, comes back with
-    outcome ``unreadable`` and the reason in ``error``; it never raises."""
-    path = folder / MANIFEST
+def _manifest(folder: Path) -> StackManifest:
+    """The manifest of ``folder`` through :func:`rig.manifest.read_manifest`; one that cannot be
+    read comes back with outcome ``unreadable`` and the reason in ``error``; it never raises."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MANIFEST_MAX + 1)
-    except (OSError, ValueError):
-        return _unreadable("cannot be read")
-    if len(raw) > MANIFEST_MAX:
-        return _unreadable(f"larger than {MANIFEST_MAX // 1_000_000} MB")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_none, parse_float=_finite)
-    except UnicodeDecodeError:
-        return _unreadable("not UTF-8 text")
-    except (ValueError, RecursionError):
-        return _unreadable("not valid JSON")
-    if not isinstance(data, dict):
-        return _unreadable(f"a JSON {_json_type(data)}, not an object")
-    frames = data.get("frames")
-    if frames is None:
-        frames = []
-    if not isinstance(frames, list):
-        return _unreadable(f"'frames' is a JSON {_json_type(frames)}, not a list")
-    if not all(isinstance(f, dict) for f in frames):
-        return _unreadable("'frames' holds entries that are not objects")
-    planned = data.get("planned_positions")
-    if planned is not None and not isinstance(planned, list):
-        return _unreadable(f"'planned_positions' is a JSON {_json_type(planned)}, not a list")
-    units = data.get("units") if data.get("units") in ("um", "steps") else "um"
-    key = "position_um" if units == "um" else "position_steps"
-    out = dict(data)
-    out["units"] = units
-    out["planned"] = len(planned or [])
-    out["profile"] = data.get("profile") if isinstance(data.get("profile"), dict) else {}
-    out["frames"] = [
-        {
-            "index": f.get("index") if type(f.get("index")) is int else None,
-            "position": _number(f.get(key)),
-            "file": f.get("file") if isinstance(f.get("file"), str) and f.get("file") else None,
-            "preview": f.get("preview") is True,
-            "companions": _companions(f.get("companions")),
-        }
-        for f in frames
-    ]
-    return out
+        record = read_manifest(folder)
+    except (OSError, UnreadableManifest) as exc:
+        return _unreadable(str(exc) if isinstance(exc, UnreadableManifest) else "cannot be read")
+    return record if record.frames is not None else replace(record, frames=())
 
 
-def _companions(value: Any) -> list[str]:
-    """File names of a frame's companions (RAW+JPEG), the well-formed ones only."""
-    if not isinstance(value, list):
-        return []
-    return [c["file"] for c in value if isinstance(c, dict) and isinstance(c.get("file"), str) and c["file"]]
-
-
-def _none(_: str) -> None:
-    return None  # NaN, Infinity: never in a manifest rig wrote, and not valid JSON to answer with
-
-
-def _finite(text: str) -> float | None:
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
+def _saved(record: StackManifest) -> list[FrameRecord]:
+    return [f for f in record.frames or () if f.file is not None]
 
 
 def used_by_run(folder: Path, status: dict[str, Any]) -> bool:

@@ -10,8 +10,8 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from rig import __version__
+from rig.merge.jobs import merge_available
 from rig.web.context import rail_can_home, rail_health, state
-from rig.web.merges import merge_available
 
 system_api = Blueprint("system_api", __name__, url_prefix="/api")
 

@@ -16,16 +16,16 @@
       ["Profile", info.profile_name || "—"], ["Mode", info.mode || "—"], ["Frames", info.frames + " of " + info.planned]];
     if (info.profile && info.profile.description) kv.push(["Notes", info.profile.description]);
     rig.$("#info").replaceChildren(...kv.flatMap(([k, v]) => [rig.el("dt", { text: k }), rig.el("dd", { text: v })]));
-    const res = info.results;
+    const res = info.results, names = info.result_names;  // the names are the server's (rig/merge/results.py)
     const dl = rig.$("#downloads");
     dl.replaceChildren();
-    for (const [name, label] of [["merged.jpg", "JPEG"], ["merged.tif", "TIFF"], ["depth.png", "Depth map"]]) {
+    for (const [name, label] of [[names.jpeg, "JPEG"], [names.image, "TIFF"], [names.depth, "Depth map"]]) {
       if (res[name]) dl.append(rig.el("a", { class: "btn", href: fileUrl(name, true), download: name, text: "⬇ " + label }));
     }
     dl.append(rig.el("a", { class: "btn", href: fileUrl("stack.json", true), download: "stack.json", text: "⬇ Manifest" }));
-    const merged = res["merged.jpg"] || res["merged.tif"];
+    const merged = res[names.jpeg] || res[names.image];
     rig.$("#merge").textContent = merged ? "Re-merge" : "Merge";
-    rig.$("#show-depth").disabled = !res["depth.png"];
+    rig.$("#show-depth").disabled = !res[names.depth];
     rig.$("#frames").replaceChildren(...info.frame_list.filter((f) => f.file).map((f) =>
       rig.el("a", { href: fileUrl(f.file, false), target: "_blank", title: f.file },
         f.displayable ? rig.el("img", { src: base + "/thumb/" + rig.enc(f.file) + "?w=160", alt: f.file, loading: "lazy" })
@@ -41,10 +41,11 @@
     rig.$("#show-merged").classList.toggle("on", which === "merged");
     rig.$("#show-depth").classList.toggle("on", which === "depth");
     const img = rig.$("#result-img"), msg = rig.$("#result-msg");
+    const res = info.results, names = info.result_names;
     let src = null, text = "";
-    if (which === "depth" && info.results["depth.png"]) src = base + "/thumb/depth.png?w=1280&v=" + Date.now();
-    else if (info.results["merged.jpg"] || info.results["merged.tif"]) {
-      src = base + "/thumb/" + (info.results["merged.jpg"] ? "merged.jpg" : "merged.tif") + "?w=1280&v=" + Date.now();
+    if (which === "depth" && res[names.depth]) src = base + "/thumb/" + rig.enc(names.depth) + "?w=1280&v=" + Date.now();
+    else if (res[names.jpeg] || res[names.image]) {
+      src = base + "/thumb/" + rig.enc(res[names.jpeg] ? names.jpeg : names.image) + "?w=1280&v=" + Date.now();
     } else if (info.thumb_file) {
       src = base + "/thumb/" + rig.enc(info.thumb_file) + "?w=1280";
       text = "Not merged yet: this is the middle frame. Press Merge.";

@@ -1,0 +1,303 @@
+"""The typed records of ``stack.json`` (frozen dataclasses) and their JSON form, keys exactly as
+on disk. Only :mod:`rig.manifest` reads and writes the file; import the records from there.
+
+A record never trusts the file: a field of the wrong type reads as ``None`` (its raw value is
+kept in ``extra`` and written back unchanged), and a key this version does not know is kept in
+``extra`` too, so loading and saving an old or foreign manifest loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = "rig-stack/1"
+MERGE_STATES = ("running", "done", "failed", "cancelled")
+OUTCOMES = ("running", "completed", "cancelled", "failed", "interrupted")
+FINAL_OUTCOMES = OUTCOMES[1:]
+
+
+class UnreadableManifest(ValueError):
+    """``stack.json`` is not a readable rig manifest; the message is the one-line reason."""
+
+
+# --------------------------------------------------------------------------- typed records
+@dataclass(frozen=True)
+class FrameFile:
+    """One file of a shot, as saved: its name relative to the run folder, size and sha256."""
+
+    file: str
+    bytes: int | None = None
+    sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "bytes": self.bytes, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, data: Any) -> FrameFile | None:
+        if not isinstance(data, dict) or not isinstance(data.get("file"), str) or not data["file"]:
+            return None
+        return cls(data["file"], _int(data.get("bytes")), _str(data.get("sha256")))
+
+
+@dataclass(frozen=True)
+class SavedFrame:
+    """What :func:`rig.frame_store.save_frame` wrote: the main file and the shot's other files
+    (RAW+JPEG companions). :meth:`Manifest.add_frame` records it."""
+
+    main: FrameFile
+    companions: tuple[FrameFile, ...] = ()
+
+    @property
+    def file(self) -> str:
+        return self.main.file
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One entry of ``frames``. ``file`` is None for a shot kept on the camera's card."""
+
+    index: int | None
+    position: float | None  # in the manifest's units (key ``position_um`` or ``position_steps``)
+    time: str | None = None
+    file: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    preview: bool = False
+    stored: str | None = None
+    companions: tuple[FrameFile, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know
+
+    def files(self) -> tuple[FrameFile, ...]:
+        """The main file (if saved here) and its companions."""
+        main = (FrameFile(self.file, self.bytes, self.sha256),) if self.file else ()
+        return main + self.companions
+
+    def to_json(self, units: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "index": self.index,
+            position_key(units): self.position,
+            "time": self.time,
+            "file": self.file,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
+        if self.preview:
+            out["preview"] = True
+        if self.stored is not None:
+            out["stored"] = self.stored
+        if self.companions:
+            out["companions"] = [c.to_json() for c in self.companions]
+        return _with_extra(out, self.extra)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], units: str) -> FrameRecord:
+        key = position_key(units)
+        raw_companions = data.get("companions")
+        companions = tuple(
+            c for c in (FrameFile.from_json(x) for x in raw_companions or () if isinstance(raw_companions, list)) if c
+        )
+        typed = {
+            "index": data.get("index") if type(data.get("index")) is int else None,
+            "position": _number(data.get(key)),
+            "time": _str(data.get("time")),
+            "file": data.get("file") if isinstance(data.get("file"), str) and data.get("file") else None,
+            "bytes": _int(data.get("bytes")),
+            "sha256": _str(data.get("sha256")),
+            "preview": data.get("preview") is True,
+            "stored": _str(data.get("stored")),
+        }
+        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions"}
+        extra = {k: v for k, v in data.items() if k not in known}
+        for k in ("index", "time", "file", "bytes", "sha256", "stored"):  # wrong types: kept as they were
+            if data.get(k) is not None and typed[k] is None:
+                extra[k] = data[k]
+        if data.get(key) is not None and typed["position"] is None:
+            extra[key] = data[key]
+        if "preview" in data and data["preview"] is not True:
+            extra["preview"] = data["preview"]
+        well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
+        if raw_companions is not None and not well_formed:  # written back as it was
+            extra["companions"] = raw_companions
+        return cls(**typed, companions=companions, extra=extra)
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """The ``merge`` field: the outcome of the last merge of this stack into its folder."""
+
+    state: str  # running | done | failed | cancelled
+    outputs: tuple[str, ...] = ()  # file names in the run folder (merged TIFF, JPEG, depth map)
+    error: str | None = None
+    started: str | None = None
+    finished: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "outputs": list(self.outputs),
+            "error": self.error,
+            "started": self.started,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> MergeRecord | None:
+        if not isinstance(data, dict) or data.get("state") not in MERGE_STATES:
+            return None
+        outputs = data.get("outputs")
+        names = tuple(o for o in outputs if isinstance(o, str)) if isinstance(outputs, list) else ()
+        return cls(data["state"], names, _str(data.get("error")), _str(data.get("started")), _str(data.get("finished")))
+
+
+_TOP_KEYS = (
+    "format",
+    "rig_version",
+    "profile_name",
+    "profile",
+    "config",
+    "mode",
+    "units",
+    "started",
+    "started_utc",
+    "planned_positions",
+    "outcome",
+    "error",
+    "ended",
+    "frames",
+    "merge",
+)
+
+
+@dataclass(frozen=True)
+class StackManifest:
+    """The whole of ``stack.json``. ``frames`` is None when the file has no ``frames`` key."""
+
+    format: str | None = FORMAT
+    rig_version: str | None = None
+    profile_name: str | None = None
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    mode: str | None = None
+    units: str = "um"
+    started: str | None = None
+    started_utc: str | None = None
+    planned_positions: tuple[float | None, ...] = ()
+    outcome: str | None = None
+    error: str | None = None
+    ended: str | None = None
+    frames: tuple[FrameRecord, ...] | None = ()
+    merge: MergeRecord | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
+
+    @property
+    def final(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": self.format,
+            "rig_version": self.rig_version,
+            "profile_name": self.profile_name,
+            "profile": dict(self.profile),
+            "config": dict(self.config),
+            "mode": self.mode,
+            "units": self.units,
+            "started": self.started,
+            "started_utc": self.started_utc,
+            "planned_positions": list(self.planned_positions),
+            "outcome": self.outcome,
+            "error": self.error,
+            "ended": self.ended,
+            "frames": None if self.frames is None else [f.to_json(self.units) for f in self.frames],
+            "merge": self.merge.to_json() if self.merge else None,
+        }
+        return _with_extra(out, self.extra)
+
+    @classmethod
+    def from_json(cls, data: Any) -> StackManifest:
+        """Typed view of a parsed ``stack.json``; raises :class:`UnreadableManifest` only when it
+        is not an object or its ``frames``/``planned_positions`` are not lists (of objects)."""
+        if not isinstance(data, dict):
+            raise UnreadableManifest(f"a JSON {_json_type(data)}, not an object")
+        frames = data.get("frames")
+        if frames is not None and not isinstance(frames, list):
+            raise UnreadableManifest(f"'frames' is a JSON {_json_type(frames)}, not a list")
+        if frames is not None and not all(isinstance(f, dict) for f in frames):
+            raise UnreadableManifest("'frames' holds entries that are not objects")
+        planned = data.get("planned_positions")
+        if planned is not None and not isinstance(planned, list):
+            raise UnreadableManifest(f"'planned_positions' is a JSON {_json_type(planned)}, not a list")
+        units = data.get("units") if data.get("units") in ("um", "steps") else "um"
+        typed: dict[str, Any] = {
+            "format": _str(data.get("format")),
+            "rig_version": _str(data.get("rig_version")),
+            "profile_name": _str(data.get("profile_name")),
+            "profile": data["profile"] if isinstance(data.get("profile"), dict) else {},
+            "config": data["config"] if isinstance(data.get("config"), dict) else {},
+            "mode": _str(data.get("mode")),
+            "started": _str(data.get("started")),
+            "started_utc": _str(data.get("started_utc")),
+            "outcome": _str(data.get("outcome")),
+            "error": _str(data.get("error")),
+            "ended": _str(data.get("ended")),
+        }
+        extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
+        for k, v in typed.items():  # wrong types are kept as they were, never rewritten
+            if data.get(k) is not None and v is not data[k]:
+                extra[k] = data[k]
+        if "units" in data and data["units"] != units:
+            extra["units"] = data["units"]
+        merge = MergeRecord.from_json(data.get("merge"))
+        if data.get("merge") is not None and merge is None:
+            extra["merge"] = data["merge"]
+        return cls(
+            **typed,
+            units=units,
+            planned_positions=tuple(_number(p) for p in planned or ()),
+            frames=None if frames is None else tuple(FrameRecord.from_json(f, units) for f in frames),
+            merge=merge,
+            extra=extra,
+        )
+
+
+def position_key(units: str) -> str:
+    return "position_um" if units == "um" else "position_steps"
+
+
+# --------------------------------------------------------------------------- helpers
+def _with_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``out`` with the keys read but not understood: unknown keys, and known ones whose value had
+    the wrong type (written back as they were, unless this run has set them since)."""
+    out.update(extra)
+    return out
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def no_constant(_: str) -> None:
+    return None  # NaN, Infinity: never in a manifest rig wrote, and not valid JSON to answer with
+
+
+def finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
