@@ -56,6 +56,7 @@ def test_a_stale_frame_is_refused(tmp_path):
     with make_camera(tmp_path) as (camera, ctl):
         fake = ctl.fake
         fake.capture_request = lambda **kw: type(fake).capture_request(fake)  # ignores flush: stale
+        fake.wait_queued()
         with pytest.raises(CameraError, match="stale frame"):
             camera.capture()
         assert fake.open_requests == 0
