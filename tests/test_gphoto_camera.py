@@ -70,7 +70,7 @@ def test_raw_plus_jpeg_downloads_every_file_of_the_shot(tmp_path, target):
 
 def test_a_raw_file_that_arrives_late_joins_its_own_shot(tmp_path):
     """gphoto2 itself waits up to 3 s for a shot's next file; a RAW 0.4 s late is no exception."""
-    with make_camera(tmp_path) as (camera, ctl):
+    with make_camera(tmp_path, extra_files_wait_s=3, timeout_s=5) as (camera, ctl):
         ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.4
         frames = [camera.capture() for _ in range(2)]
         for frame in frames:
@@ -84,7 +84,7 @@ def test_the_wait_for_more_files_shortens_at_capture_complete(tmp_path):
 
     from tests.harness.camera_gphoto import SimpleNamespace
 
-    with make_camera(tmp_path, extra_files_wait_s=10) as (camera, ctl):
+    with make_camera(tmp_path, extra_files_wait_s=10, timeout_s=5) as (camera, ctl):
         ctl.raw_plus_jpeg = True
         memo = SimpleNamespace(folder="/store_00010001/DCIM/100GPHOT", name="GPH_MEMO.WAV")
         ctl.queue_event(ctl.raw_delay_s + 1.0, gp.GP_EVENT_FILE_ADDED, memo)  # long after complete
@@ -125,7 +125,7 @@ def test_no_wait_for_extra_files_when_switched_off(tmp_path):
 def test_files_per_shot_ends_the_wait_once_they_are_in(tmp_path):
     import gphoto2 as gp
 
-    with make_camera(tmp_path, files_per_shot=2, extra_files_wait_s=10) as (camera, ctl):
+    with make_camera(tmp_path, files_per_shot=2, extra_files_wait_s=10, timeout_s=5) as (camera, ctl):
         ctl.raw_plus_jpeg = True
         assert len(camera.capture().companions) == 1
         assert [kind for _, kind, _ in ctl.events] == [gp.GP_EVENT_CAPTURE_COMPLETE]  # not awaited

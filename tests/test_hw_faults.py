@@ -83,7 +83,7 @@ def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Iterator[Machine]:
 
 def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
-    ctl.raw_plus_jpeg = True
+    ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.15  # each RAW arrives well after its JPEG
     with gphoto_machine(tmp_path, ctl) as machine:
         status = run_stack(machine, slices=3)
         assert status.outcome == "completed", status
@@ -92,7 +92,7 @@ def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
         assert [f["file"] for f in frames] == ["0001.jpg", "0002.jpg", "0003.jpg"]
         for entry in frames:
             (other,) = entry["companions"]
-            assert other["file"] == entry["file"].replace(".jpg", "-2.jpg")  # same shot, same name
+            assert other["file"] == entry["file"].replace(".jpg", ".cr2")  # same shot, same name
             data = (folder / other["file"]).read_bytes()
             assert len(data) == other["bytes"] and hashlib.sha256(data).hexdigest() == other["sha256"]
 

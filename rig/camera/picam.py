@@ -177,7 +177,9 @@ class PicamCamera:
         ):
             raise CameraError(f"Pi camera produced an incomplete {self.cfg.format.upper()} frame")
         meta = {
-            k: metadata[k] for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "LensPosition") if k in metadata
+            k: metadata[k]
+            for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "ColourGains", "LensPosition")
+            if k in metadata
         }
         if self._lock_armed:
             self._lock_exposure(metadata)

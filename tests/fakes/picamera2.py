@@ -95,13 +95,15 @@ class FakeRequest:
 class FakePicamera2:
     cameras = [{"Model": "imx708", "Num": 0}]
     instances: list[FakePicamera2] = []
+    model = "imx708"  # tests may set another sensor (one rig has no lens table for)
+    sensor_size = (4608, 2592)
 
     def __init__(self, camera_num: int = 0) -> None:
         if camera_num >= len(self.cameras):
             raise IndexError("list index out of range")
         self.camera_num = camera_num
-        self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
-        self.sensor_resolution = (4608, 2592)
+        self.camera_properties = {"Model": self.model, "PixelArraySize": self.sensor_size}
+        self.sensor_resolution = self.sensor_size
         self.camera_controls = {
             "LensPosition": (0.0, 32.0, 1.0),
             "AfMode": (0, 2, 0),
@@ -128,6 +130,7 @@ class FakePicamera2:
         self.requests = 0
         self.flush_calls: list[Any] = []
         self.waits: list[Any] = []  # the ``wait`` argument of every capture call
+        self.delivered: list[dict[str, Any]] = []  # metadata of every frame handed out, in order
         self.stuck_jobs = 0  # jobs that timed out and are still queued
         self._queue: list[dict[str, Any]] = []
         self._max_queue_len = 0
@@ -289,10 +292,12 @@ class FakePicamera2:
             while self._queue:
                 frame = self._queue.pop(0)
                 if accept(frame):
+                    self.delivered.append(frame)
                     return frame
             while True:
                 frame = self._next_frame(deadline)
                 if accept(frame):
+                    self.delivered.append(frame)
                     return frame
 
     def capture_request(self, wait: Any = None, signal_function: Any = None, flush: Any = None) -> FakeRequest:
