@@ -70,7 +70,10 @@ def test_raw_plus_jpeg_downloads_every_file_of_the_shot(tmp_path, target):
 
 def test_a_raw_file_that_arrives_late_joins_its_own_shot(tmp_path):
     """gphoto2 itself waits up to 3 s for a shot's next file; a RAW 0.4 s late is no exception."""
-    with make_camera(tmp_path, extra_files_wait_s=3, timeout_s=5) as (camera, ctl):
+    from rig.config import GphotoCameraConfig
+
+    default_wait = GphotoCameraConfig().extra_files_wait_s
+    with make_camera(tmp_path, extra_files_wait_s=default_wait, timeout_s=10) as (camera, ctl):
         ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.4
         frames = [camera.capture() for _ in range(2)]
         for frame in frames:
@@ -99,17 +102,15 @@ def test_a_file_from_an_earlier_shot_is_never_attached_to_the_next(tmp_path, tar
     before the next trigger, never a companion of another slice; in RAM mode deleted."""
     with make_camera(tmp_path, capture_target=target, extra_files_wait_s=0.05) as (camera, ctl):
         ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.3  # later than this body's wait
-        first = camera.capture()
-        assert first.companions == []
-        second = camera.capture()  # the first shot's RAW arrives meanwhile
-        for frame in (first, second):
+        frames = [camera.capture()]
+        late = frames[0].meta["camera_path"].replace(".JPG", ".CR2")
+        ctl.raw_plus_jpeg = False
+        while ctl.events:  # shoot on while announced files keep arriving, then once more
+            frames.append(camera.capture())
+        frames.append(camera.capture())
+        for frame in frames:
             for other in frame.companions:
                 assert other.meta["camera_path"] == frame.meta["camera_path"].replace(".JPG", ".CR2")
-        late = first.meta["camera_path"].replace(".JPG", ".CR2")
-        ctl.raw_plus_jpeg = False
-        while ctl.events:  # let every announced file arrive, then shoot once more
-            camera.capture()
-        camera.capture()
         left = {f"{folder.rstrip('/')}/{name}" for folder, name in ctl.files}
         assert (late in left) is (target == "card")  # RAM: deleted, or it fills the buffer
 

@@ -108,6 +108,7 @@ class GphotoControl:
         self.raw_delay_s = 0.05
         self.events: list[tuple[float, int, Any]] = []  # (due, event type, data) for wait_for_event
         self.files: dict[tuple[str, str], bytes] = {}  # stand-in files (the RAWs)
+        self.shots: list[str] = []  # name stem of every shot, in order
 
     def fail_next(self, call: str, code: int, times: int = 1) -> None:
         """The next ``times`` calls of ``call`` (e.g. "capture") fail with gphoto2 error ``code``."""
@@ -216,6 +217,8 @@ class EmulatedCamera:
                 ctl.full_next_capture = False
                 raise gp.GPhoto2Error(gp.GP_ERROR_NO_MEMORY)
             result = attr(*args, **kwargs)
+            if name == "capture":
+                ctl.shots.append(result.name.rsplit(".", 1)[0])
             if name == "capture" and ctl.raw_plus_jpeg:
                 stem = result.name.rsplit(".", 1)[0]
                 where = (result.folder, f"{stem}.CR2")
