@@ -222,3 +222,31 @@ def test_a_cancelled_stack_returns_focus_by_the_steps_actually_driven(tmp_path):
     finally:
         machine.close()
         ctl.raw.exit()
+
+
+@pytest.mark.parametrize(
+    ("text", "travel", "backlash"),
+    [
+        (  # config/lens-canon.toml as shipped before the step-named keys
+            '[rail]\nbackend = "lens"\nmin_um = -2000.0\nmax_um = 2000.0\nbacklash_um = 5.0\napproach = "forward"\n'
+            '[rail.lens]\ndriver = "gphoto"\ngphoto_step = "Far 1"\n[camera]\nbackend = "gphoto"\n'
+            '[camera.gphoto]\ncapture_target = "card"\ndelete_from_card = false\n',
+            (-2000, 2000),
+            5,
+        ),
+        (  # config/picam3-lens.toml as shipped before
+            '[rail]\nbackend = "lens"\nmin_um = 0.0\nmax_um = 300.0\n[rail.lens]\ndriver = "picam"\n'
+            'dioptres_per_step = 0.05\nsettle_frames = 3\n[camera]\nbackend = "picam"\n[camera.picam]\n'
+            'camera_num = 0\nformat = "jpg"\nquality = 95\npreview_width = 640\npreview_height = 480\n',
+            (0, 300),
+            0,
+        ),
+    ],
+)
+def test_config_files_written_with_the_old_names_still_load(tmp_path, text, travel, backlash):
+    from rig.config import load_config
+
+    path = tmp_path / "old.toml"
+    path.write_text(text)
+    cfg = load_config(path)
+    assert cfg.rail.travel == travel and cfg.rail.backlash == backlash

@@ -70,6 +70,8 @@ class GphotoCamera(FocusDrive):
         self._shot = ShotFiles(gp)
         self.model = "unknown"
         self.captures = 0
+        self.busy_answers = 0  # "busy" answers retried (wear, hardware checks)
+        self.reconnects = 0
         self.closed = False
         try:
             self._call(self._connect, "connect")
@@ -142,6 +144,7 @@ class GphotoCamera(FocusDrive):
                 code = getattr(exc, "code", GP_ERROR)
                 if code == GP_ERROR_CAMERA_BUSY and busy_retries < self.cfg.busy_retries:
                     busy_retries += 1
+                    self.busy_answers += 1
                     log.info(
                         "camera %s: busy; retrying in %.2f s (%d of %d)",
                         what,
@@ -162,6 +165,7 @@ class GphotoCamera(FocusDrive):
                 self._reconnect()
 
     def _reconnect(self) -> None:
+        self.reconnects += 1
         try:
             self._cam.exit()
         except self.gp.GPhoto2Error:
@@ -313,6 +317,8 @@ class GphotoCamera(FocusDrive):
         out: dict[str, Any] = {
             "model": self.model,
             "captures": self.captures,
+            "busy_answers": self.busy_answers,
+            "reconnects": self.reconnects,
             "capture_target_configured": self.cfg.capture_target,
         }
         if self.closed:
