@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CANON_DEFAULT_DRIVE = "Far 1"
 NIKON_DEFAULT_DRIVE_UNITS = 20.0  # 1 unit is answered "stepping too small" (config.c, _put_Nikon_MFDrive)
 MAX_FOLLOW_FRAMES = 1000  # frames a LensPosition change may take to arrive, at most
-STALLED_FRAMES = 5  # reported position unchanged this many frames (> the control latency): end of travel
+STALLED_FRAMES = 8  # reported position unchanged this many frames (> the control latency): end of travel
 DIOPTRE_TOL = 1e-6
 
 
