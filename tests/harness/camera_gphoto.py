@@ -40,7 +40,7 @@ from rig.config_schema import from_table
 
 # extra_files_wait_s: the virtual camera sometimes answers wait_for_event only after the whole
 # wait, as a real body does; the default 3 s would outlast the harness's 0.5 s call deadline
-CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1, "extra_files_wait_s": 0.2}}
+CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1, "extra_files_wait_s": 0.1}}
 CANON_DRIVE = ("Near 1", "Near 2", "Near 3", "None", "Far 1", "Far 2", "Far 3")  # config.c order
 GP_ERROR, GP_ERROR_CAMERA_ERROR = -1, -113
 NIKON_RANGE = (-32767.0, 32767.0, 1.0)
