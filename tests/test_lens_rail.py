@@ -205,7 +205,7 @@ def test_a_cancelled_stack_returns_focus_by_the_steps_actually_driven(tmp_path):
     ctl = GphotoControl(focus=True, drive_s=0.004)
     table = {
         "rail": {"backend": "lens", "min_um": -100, "max_um": 500, "lens": {"driver": "gphoto"}},  # old names
-        "camera": CONFIG,
+        "camera": {**CONFIG, "gphoto": {**CONFIG["gphoto"], "focus_drive_wait_s": 0.005}},
         "output": {"root": str(tmp_path), "min_free_mb": 0},
     }
     machine = Machine.build(from_table(MachineConfig, table, "t"), camera_kwargs={"camera_factory": ctl.factory})
