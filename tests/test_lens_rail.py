@@ -31,6 +31,17 @@ def test_canon_waits_for_the_lens_to_stop_before_the_next_drive(tmp_path):
         assert ctl.cam_ctl.dropped == [] and ctl.cam_ctl.focus_log == ["Far 1"] * 10
 
 
+def test_canon_waits_longer_while_the_body_keeps_reporting(tmp_path):
+    """Events still coming after a drive (focus info, property changes): the lens is not done."""
+    import gphoto2 as gp
+
+    with make_rail(tmp_path, "gphoto", camera={"focus_drive_wait_s": 0.06}) as (rail, ctl):
+        for delay in (0.05, 0.1, 0.15):
+            ctl.cam_ctl.queue_event(delay, gp.GP_EVENT_UNKNOWN, "Focus Info 00 01")
+        assert rail.move_to(1) == 1
+        assert ctl.cam_ctl.events == []  # every report was waited for before move_to returned
+
+
 def test_canon_busy_is_retried_with_backoff_and_no_reconnect(tmp_path):
     with make_rail(tmp_path, "gphoto", camera={"focus_drive_wait_s": 0}) as (rail, ctl):
         assert rail.move_to(3) == 3
