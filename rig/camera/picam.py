@@ -123,7 +123,7 @@ class PicamCamera:
     def _flush(self) -> None:
         try:
             self._dev.call(self._cam.cancel_all_and_flush, 1.0)
-        except Exception as exc:  # noqa: BLE001 - picamera2 < 0.3.17 has no cancel_all_and_flush
+        except Exception as exc:  # noqa: BLE001 - picamera2 < 0.3.20 has no cancel_all_and_flush
             log.warning("Pi camera: could not cancel the pending requests: %s", exc)
 
     # -- Camera protocol ---------------------------------------------------------------
