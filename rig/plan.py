@@ -12,6 +12,7 @@ from rig.errors import UsageError
 DEFAULT_SLICES = 20
 DEFAULT_STEP_UM = 100.0
 MIN_SLICES, MAX_SLICES = 2, 999
+LIMIT_KEYS = {"um": "rail.min_um / rail.max_um", "steps": "rail.lens.min_steps / rail.lens.max_steps"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,6 @@ class Plan:
         if first < lo or last > hi:
             raise UsageError(
                 f"the stack would travel {first:g}..{last:g} {units}, beyond the soft limits "
-                f"{lo:g}..{hi:g} {units} (rail.min_um / rail.max_um)"
+                f"{lo:g}..{hi:g} {units} ({LIMIT_KEYS.get(units, LIMIT_KEYS['um'])})"
             )
         return cls(targets=targets, step=step, units=units)

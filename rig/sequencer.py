@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rig.camera.base import Camera, Frame
+from rig.camera.base import Camera, Frame, notify_stack_started
 from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
@@ -277,6 +277,8 @@ class Sequencer:
         try:
             if profile.mode == "preview-images":  # a body whose live view fails: say so before moving
                 self.camera.preview()
+            if profile.mode != "preview":
+                notify_stack_started(self.camera)  # e.g. the Pi camera meters afresh, then locks exposure
             self.rail.set_enabled(True)
             for i, target in enumerate(plan.targets, start=1):
                 self._check_cancel()

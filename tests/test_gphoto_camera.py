@@ -59,7 +59,8 @@ def test_raw_plus_jpeg_downloads_every_file_of_the_shot(tmp_path, target):
         frame = camera.capture()
         assert frame.data == vcam_jpeg() and len(frame.companions) == 1
         other = frame.companions[0]
-        assert other.data == vcam_jpeg() and other.meta["camera_path"] != frame.meta["camera_path"]
+        assert other.ext == "cr2" and other.data.startswith(b"II*\x00")
+        assert other.meta["camera_path"] == frame.meta["camera_path"].replace(".JPG", ".CR2")
         assert ctl.calls.count("file_get") == 2 and not ctl.events  # every event drained
         camera.frame_saved(frame)
         assert ctl.calls.count("file_delete") == (2 if target == "ram" else 0)
@@ -67,11 +68,68 @@ def test_raw_plus_jpeg_downloads_every_file_of_the_shot(tmp_path, target):
         assert camera.capture().companions == []  # one file per shot again: nothing extra
 
 
+def test_a_raw_file_that_arrives_late_joins_its_own_shot(tmp_path):
+    """gphoto2 itself waits up to 3 s for a shot's next file; a RAW 0.4 s late is no exception."""
+    from rig.config import GphotoCameraConfig
+
+    default_wait = GphotoCameraConfig().extra_files_wait_s
+    with make_camera(tmp_path, extra_files_wait_s=default_wait, timeout_s=10) as (camera, ctl):
+        ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.4
+        frames = [camera.capture() for _ in range(2)]
+        for frame in frames:
+            (other,) = frame.companions
+            assert other.meta["camera_path"] == frame.meta["camera_path"].replace(".JPG", ".CR2")
+
+
+def test_the_wait_for_more_files_shortens_at_capture_complete(tmp_path):
+    """As the gphoto2 tool: after CAPTURE_COMPLETE only 0.1 s more, not the whole quiet wait."""
+    import gphoto2 as gp
+
+    from tests.harness.camera_gphoto import SimpleNamespace
+
+    with make_camera(tmp_path, extra_files_wait_s=10, timeout_s=5) as (camera, ctl):
+        ctl.raw_plus_jpeg = True
+        memo = SimpleNamespace(folder="/store_00010001/DCIM/100GPHOT", name="GPH_MEMO.WAV")
+        ctl.queue_event(ctl.raw_delay_s + 1.0, gp.GP_EVENT_FILE_ADDED, memo)  # long after complete
+        frame = camera.capture()
+        assert len(frame.companions) == 1
+        assert [data for _, _, data in ctl.events] == [memo]  # not waited for
+
+
+@pytest.mark.parametrize("target", ["card", "ram"])
+def test_a_file_from_an_earlier_shot_is_never_attached_to_the_next(tmp_path, target):
+    """A file announced after its shot's wait (or left over from before) is a stray: drained
+    before the next trigger, never a companion of another slice; in RAM mode deleted."""
+    with make_camera(tmp_path, capture_target=target, extra_files_wait_s=0.05) as (camera, ctl):
+        ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.3  # later than this body's wait
+        frames = [camera.capture()]
+        late = frames[0].meta["camera_path"].replace(".JPG", ".CR2")
+        ctl.raw_plus_jpeg = False
+        while ctl.events:  # shoot on while announced files keep arriving, then once more
+            frames.append(camera.capture())
+        frames.append(camera.capture())
+        for frame in frames:
+            for other in frame.companions:
+                assert other.meta["camera_path"] == frame.meta["camera_path"].replace(".JPG", ".CR2")
+        left = {f"{folder.rstrip('/')}/{name}" for folder, name in ctl.files}
+        assert (late in left) is (target == "card")  # RAM: deleted, or it fills the buffer
+
+
 def test_no_wait_for_extra_files_when_switched_off(tmp_path):
     with make_camera(tmp_path, extra_files_wait_s=0) as (camera, ctl):
         ctl.raw_plus_jpeg = True
         assert camera.capture().companions == []
-        assert "wait_for_event" not in ctl.calls
+        ctl.raw_plus_jpeg = False
+        assert camera.capture().companions == []  # the late RAW was drained, not attached
+
+
+def test_files_per_shot_ends_the_wait_once_they_are_in(tmp_path):
+    import gphoto2 as gp
+
+    with make_camera(tmp_path, files_per_shot=2, extra_files_wait_s=10, timeout_s=5) as (camera, ctl):
+        ctl.raw_plus_jpeg = True
+        assert len(camera.capture().companions) == 1
+        assert [kind for _, kind, _ in ctl.events] == [gp.GP_EVENT_CAPTURE_COMPLETE]  # not awaited
 
 
 def test_keep_on_card_only_returns_no_bytes(tmp_path):
@@ -90,13 +148,26 @@ def test_one_transient_usb_error_is_retried_with_a_reconnect(tmp_path):
         assert camera.health()["ok"] is True
 
 
-def test_device_busy_is_retried_without_a_reconnect(tmp_path):
+def test_device_busy_is_retried_with_backoff_without_a_reconnect(tmp_path):
+    """A body answers "busy" while it is still writing or moving its lens: wait, do not reconnect."""
     import gphoto2 as gp
 
-    with make_camera(tmp_path) as (camera, ctl):
-        ctl.fail_next("capture", gp.GP_ERROR_CAMERA_BUSY)
-        camera.capture()
-        assert ctl.calls.count("init") == 1
+    with make_camera(tmp_path, timeout_s=5) as (camera, ctl):
+        ctl.fail_next("capture", gp.GP_ERROR_CAMERA_BUSY, times=4)
+        assert camera.capture().data == vcam_jpeg()
+        assert ctl.calls.count("capture") == 5 and ctl.calls.count("init") == 1
+        assert camera.health()["ok"] is True
+
+
+def test_a_camera_that_stays_busy_is_a_clear_error_and_no_reconnect(tmp_path):
+    import gphoto2 as gp
+
+    with make_camera(tmp_path, busy_retries=2) as (camera, ctl):
+        ctl.fail_next("capture", gp.GP_ERROR_CAMERA_BUSY, times=3)
+        with pytest.raises(CameraError, match="busy"):
+            camera.capture()
+        assert camera.capture().data == vcam_jpeg()
+        assert ctl.calls.count("init") == 1  # the link was fine: live view (if on) survives
 
 
 def test_a_failed_download_is_downloaded_again_not_shot_again(tmp_path):

@@ -20,7 +20,7 @@ from rig.config.schema import from_table
 from rig.machine import Machine
 from tests.harness import rail_gpio, rail_stackshot
 from tests.harness.camera_gphoto import CONFIG as GPHOTO
-from tests.harness.camera_gphoto import GphotoControl
+from tests.harness.camera_gphoto import GphotoControl, raw_file
 from tests.harness.camera_picam import CONFIG as PICAM
 
 SIM_CAMERA = {"backend": "sim", "sim": {"width": 160, "height": 120}}
@@ -64,11 +64,13 @@ def assert_failed_cleanly(status, words: tuple[str, ...], saved_at_least: int, s
 
 
 @contextmanager
-def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Iterator[Machine]:
+def gphoto_machine(
+    tmp_path: Path, ctl: GphotoControl, camera: dict | None = None, timeout_s: float = 0.5
+) -> Iterator[Machine]:
     """A machine on the virtual camera; closed afterwards, the virtual camera's session ended
     (even after an emulated unplug) and any emulated hang released."""
-    cfg = machine_config(tmp_path, camera=GPHOTO)
-    machine = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 0.5})
+    cfg = machine_config(tmp_path, camera=camera or GPHOTO)
+    machine = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": timeout_s})
     try:
         yield machine
     finally:
@@ -83,8 +85,9 @@ def gphoto_machine(tmp_path: Path, ctl: GphotoControl) -> Iterator[Machine]:
 
 def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
     ctl = GphotoControl(focus=False, drive_s=0)
-    ctl.raw_plus_jpeg = True
-    with gphoto_machine(tmp_path, ctl) as machine:
+    ctl.raw_plus_jpeg, ctl.raw_delay_s = True, 0.35  # each RAW arrives well after its JPEG
+    camera = {"backend": "gphoto", "gphoto": {"capture_target": "card"}}  # the default wait
+    with gphoto_machine(tmp_path, ctl, camera=camera, timeout_s=10) as machine:
         status = run_stack(machine, slices=3)
         assert status.outcome == "completed", status
         folder = Path(status.folder)
@@ -92,7 +95,9 @@ def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):
         assert [f["file"] for f in frames] == ["0001.jpg", "0002.jpg", "0003.jpg"]
         for entry in frames:
             (other,) = entry["companions"]
-            assert other["file"] == entry["file"].replace(".jpg", "-2.jpg")  # same shot, same name
+            assert other["file"] == entry["file"].replace(".jpg", ".cr2")  # same shot, same name
+            shot = ctl.shots[entry["index"] - 1]
+            assert (folder / other["file"]).read_bytes() == raw_file(shot)  # that shot's RAW, not a later one
             data = (folder / other["file"]).read_bytes()
             assert len(data) == other["bytes"] and hashlib.sha256(data).hexdigest() == other["sha256"]
 

@@ -56,6 +56,7 @@ def test_a_stale_frame_is_refused(tmp_path):
     with make_camera(tmp_path) as (camera, ctl):
         fake = ctl.fake
         fake.capture_request = lambda **kw: type(fake).capture_request(fake)  # ignores flush: stale
+        fake.wait_queued()
         with pytest.raises(CameraError, match="stale frame"):
             camera.capture()
         assert fake.open_requests == 0
@@ -70,9 +71,85 @@ def test_other_formats(tmp_path, fmt, magic):
 
 
 def test_preview_is_a_small_jpeg_from_the_lores_stream(tmp_path):
-    with make_camera(tmp_path) as (camera, _):
+    """The lores array is stride-wide (160 px padded to 192): the padding is cut off."""
+    with make_camera(tmp_path) as (camera, ctl):
+        assert ctl.fake.camera_config["lores"]["stride"] > 160
         img = cv2.imdecode(np.frombuffer(camera.preview(), np.uint8), cv2.IMREAD_COLOR)
         assert img.shape == (120, 160, 3)
+        assert int(img.max()) - int(img.min()) < 12  # a flat grey frame: no padding garbage at the edge
+
+
+def test_a_preview_larger_than_the_still_is_refused_at_load():
+    from rig.config.schema import from_table
+    from rig.errors import ConfigError
+
+    table = {"backend": "picam", "picam": {"width": 320, "height": 240, "preview_width": 640}}
+    with pytest.raises(ConfigError, match="preview_width .* must not exceed camera.picam.width"):
+        from_table(CameraConfig, table, "rig.toml")
+
+
+def test_a_preview_larger_than_the_sensor_is_a_clear_error(tmp_path):
+    from rig.camera.picam import PicamCamera
+    from rig.config.schema import from_table
+
+    module = make_module()
+    module.Picamera2.sensor_size = (640, 480)
+    table = {"backend": "picam", "picam": {"preview_width": 800, "preview_height": 600}}
+    with pytest.raises(CameraError, match="preview 800x600 is larger than the still size 640x480"):
+        PicamCamera(from_table(CameraConfig, table, "t"), picamera2_module=module)
+
+
+def test_settling_counts_only_frames_exposed_after_the_call(tmp_path):
+    """picamera2 first hands out the frame already queued, exposed before the call."""
+    with make_camera(tmp_path) as (camera, ctl):
+        fake = ctl.fake
+        fake.wait_queued()
+        before = len(fake.delivered)
+        called = time.monotonic_ns()
+        camera.wait_frames(3)
+        fresh = [f for f in fake.delivered[before:] if f["SensorTimestamp"] - 1000 * f["ExposureTime"] >= called]
+        assert len(fresh) == 3
+
+
+def test_exposure_and_colour_are_locked_from_the_first_frame_of_a_stack(tmp_path):
+    with make_camera(tmp_path) as (camera, ctl):
+        fake = ctl.fake
+        camera.stack_started()
+        first = camera.capture()
+        fake.scene_light, fake.scene_tint = 2.0, 1.3  # a cloud passes, the light turns warmer
+        camera.wait_frames(2)  # the move to the next slice: the lock reaches the sensor
+        second = camera.capture()
+        for key in ("ExposureTime", "AnalogueGain", "ColourGains"):
+            assert second.meta[key] == first.meta[key], key
+        camera.stack_started()  # the next stack meters afresh
+        camera.wait_frames(2)
+        third = camera.capture()
+        assert third.meta["ExposureTime"] != first.meta["ExposureTime"]
+        assert third.meta["ColourGains"] != first.meta["ColourGains"]
+
+
+def test_exposure_keeps_following_the_light_when_not_locked(tmp_path):
+    with make_camera(tmp_path, lock_exposure=False) as (camera, ctl):
+        camera.stack_started()
+        first = camera.capture()
+        ctl.fake.scene_light = 2.0
+        camera.wait_frames(2)
+        assert camera.capture().meta["ExposureTime"] != first.meta["ExposureTime"]
+        assert "AeEnable" not in ctl.fake.controls
+
+
+def test_a_request_that_never_completes_times_out_and_the_camera_still_closes(tmp_path):
+    """On a dead ribbon cable only a numeric wait returns; the stuck job must be flushed, or
+    picamera2 cannot stop (or close) the camera."""
+    with make_camera(tmp_path) as (camera, ctl):
+        fake = ctl.fake
+        fake.hang()
+        with pytest.raises(CameraError, match="timed out"):
+            camera.capture()
+        assert all(isinstance(w, (int, float)) and w is not True for w in fake.waits)
+        assert fake.stuck_jobs == 0  # cancel_all_and_flush
+        camera.close()
+        assert fake.closed
 
 
 def test_after_a_failure_the_camera_stays_faulted(tmp_path):

@@ -49,6 +49,15 @@ class Camera(Protocol):
         """Release the device. Idempotent."""
 
 
+def notify_stack_started(camera: Camera) -> None:
+    """Tell ``camera`` a stack begins, before its first slice. An optional hook: a backend may
+    define ``stack_started()`` (the Pi camera meters afresh, then locks exposure and white
+    balance at the stack's first frame); others need nothing."""
+    hook = getattr(camera, "stack_started", None)
+    if hook is not None:
+        hook()
+
+
 def looks_complete(data: bytes, ext: str) -> bool:
     """Cheap end-of-file checks for formats that have one (JPEG EOI, PNG IEND)."""
     ext = ext.lower()

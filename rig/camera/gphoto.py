@@ -6,10 +6,12 @@ the camera reports it, JPEG end-of-image), hand the bytes to the sequencer, whic
 through the atomic writer; then, in ``frame_saved``, delete it from the camera if configured
 (always for RAM captures, which otherwise fill the camera's buffer).
 
-A transient USB error (I/O, device busy) is retried ``retries`` times, reconnecting after an
-I/O error. A failed download is retried by downloading again, never by shooting again; a failed
-trigger is retried at the same rail position, so at worst the card holds a spare frame of the
-same slice.
+A transient USB I/O error is retried ``retries`` times, reconnecting first. "Device busy"
+(-110, e.g. a Canon still moving its lens) is not a link fault: it is retried ``busy_retries``
+times with growing pauses and never reconnects (a reconnect ends live view). A failed download
+is retried by downloading again, never by shooting again; a failed trigger is retried at the
+same rail position, so at worst the card holds a spare frame of the same slice. A shot's other
+files (RAW+JPEG) are collected by name stem from the camera's events (``gphoto_shot.py``).
 All libgphoto2 calls run on one device thread with a deadline (``timeout_s``), so a wedged
 camera gives a clear "timed out" fault instead of hanging the rig.
 """
@@ -25,6 +27,8 @@ from typing import Any
 
 from rig.camera.base import Frame, looks_complete
 from rig.camera.devthread import DeviceThread, DeviceTimeout
+from rig.camera.gphoto_focus import FocusDrive
+from rig.camera.gphoto_shot import ShotFiles
 from rig.config import CameraConfig
 from rig.errors import BackendUnavailable, CameraError
 
@@ -35,15 +39,16 @@ GP_ERROR, GP_ERROR_NO_MEMORY, GP_ERROR_NOT_SUPPORTED, GP_ERROR_IO = -1, -3, -6, 
 GP_ERROR_TIMEOUT, GP_ERROR_IO_READ, GP_ERROR_IO_WRITE = -10, -34, -35
 GP_ERROR_IO_USB_FIND, GP_ERROR_IO_USB_CLAIM, GP_ERROR_MODEL_NOT_FOUND = -52, -53, -105
 GP_ERROR_CAMERA_BUSY, GP_ERROR_NO_SPACE = -110, -115
-TRANSIENT = {GP_ERROR_IO, GP_ERROR_IO_READ, GP_ERROR_IO_WRITE, GP_ERROR_CAMERA_BUSY, GP_ERROR_TIMEOUT}
+TRANSIENT = {GP_ERROR_IO, GP_ERROR_IO_READ, GP_ERROR_IO_WRITE, GP_ERROR_TIMEOUT}  # the USB link
 GONE = {GP_ERROR_IO_USB_FIND, GP_ERROR_IO_USB_CLAIM, GP_ERROR_MODEL_NOT_FOUND}
 FULL = {GP_ERROR_NO_SPACE, GP_ERROR_NO_MEMORY}
 MIN_FREE_KB = 1024
 RETRY_PAUSE_S = 0.3
+BUSY_FIRST_PAUSE_S, BUSY_MAX_PAUSE_S = 0.05, 1.0  # "busy" backoff: 0.05, 0.1, 0.2, ... 1 s
 TARGET_CHOICES = {"card": ("memory card", "card", "sdram + card"), "ram": ("internal ram", "sdram", "ram")}
 
 
-class GphotoCamera:
+class GphotoCamera(FocusDrive):
     """Camera protocol over libgphoto2. ``camera_factory`` (tests) returns an object with
     ``gphoto2.Camera``'s methods; ``timeout_s`` overrides ``camera.gphoto.timeout_s``."""
 
@@ -62,8 +67,11 @@ class GphotoCamera:
         self._cam: Any = None
         self._error: str | None = None
         self._live_view = False
+        self._shot = ShotFiles(gp)
         self.model = "unknown"
         self.captures = 0
+        self.busy_answers = 0  # "busy" answers retried (wear, hardware checks)
+        self.reconnects = 0
         self.closed = False
         try:
             self._call(self._connect, "connect")
@@ -83,6 +91,7 @@ class GphotoCamera:
         return camera
 
     def _connect(self) -> None:
+        self._live_view = False  # a (re)connect ends live view on every body
         cam = self._factory()
         cam.init()
         self._cam = cam
@@ -108,7 +117,7 @@ class GphotoCamera:
     def _translate(self, exc: Any, what: str) -> CameraError:
         code = getattr(exc, "code", GP_ERROR)
         detail = f"gphoto2 error {code}: {exc}"
-        if code in GONE or (what == "connect" and code in TRANSIENT):
+        if code in GONE or (what == "connect" and (code in TRANSIENT or code == GP_ERROR_CAMERA_BUSY)):
             self._error = "camera not found"
             return CameraError(f"camera disconnected or switched off: no camera found on USB during {what} ({detail})")
         if code in FULL:
@@ -116,27 +125,47 @@ class GphotoCamera:
         if code == GP_ERROR_TIMEOUT:
             self._error = f"{what} timed out"
             return CameraError(f"camera {what} timed out ({detail})")
+        if code == GP_ERROR_CAMERA_BUSY:  # the link is fine: no reconnect next time
+            return CameraError(f"camera stayed busy during {what} after {self.cfg.busy_retries} retries ({detail})")
         if code in TRANSIENT:
             self._error = "USB I/O error"
             return CameraError(f"camera disconnected or not responding: USB I/O error during {what} ({detail})")
         return CameraError(f"camera {what} failed ({detail})")
 
     def _retrying(self, fn: Callable[[], Any], what: str) -> Any:
-        """Retry ``fn`` after a transient USB error, reconnecting once if the link dropped."""
-        for attempt in range(self.cfg.retries + 1):
+        """Run ``fn``: "busy" is retried with growing pauses on the same connection; a USB I/O
+        error is retried after a reconnect."""
+        io_retries = busy_retries = 0
+        pause = BUSY_FIRST_PAUSE_S
+        while True:
             try:
                 return fn()
             except self.gp.GPhoto2Error as exc:
                 code = getattr(exc, "code", GP_ERROR)
-                if code not in TRANSIENT or code == GP_ERROR_TIMEOUT or attempt == self.cfg.retries:
+                if code == GP_ERROR_CAMERA_BUSY and busy_retries < self.cfg.busy_retries:
+                    busy_retries += 1
+                    self.busy_answers += 1
+                    log.info(
+                        "camera %s: busy; retrying in %.2f s (%d of %d)",
+                        what,
+                        pause,
+                        busy_retries,
+                        self.cfg.busy_retries,
+                    )
+                    time.sleep(pause)
+                    pause = min(2 * pause, BUSY_MAX_PAUSE_S)
+                    continue
+                if code not in TRANSIENT or code == GP_ERROR_TIMEOUT or io_retries >= self.cfg.retries:
                     raise
-                log.warning("camera %s: %s; retrying (%d of %d)", what, exc, attempt + 1, self.cfg.retries)
+                io_retries += 1
+                log.warning(
+                    "camera %s: %s; reconnecting and retrying (%d of %d)", what, exc, io_retries, self.cfg.retries
+                )
                 time.sleep(RETRY_PAUSE_S)
-                if code != GP_ERROR_CAMERA_BUSY:
-                    self._reconnect()
-        raise AssertionError("unreachable")
+                self._reconnect()
 
     def _reconnect(self) -> None:
+        self.reconnects += 1
         try:
             self._cam.exit()
         except self.gp.GPhoto2Error:
@@ -190,14 +219,17 @@ class GphotoCamera:
 
     def _capture_on_device(self) -> Frame | None:
         gp = self.gp
+        self._forget_strays(self._shot.drain(self._cam))  # nothing from before this shot joins it
         self._retrying(self._ensure_target, "capture target check")
         if self.cfg.capture_target == "card":
             free = self._free_kb()
             if free is not None and free < MIN_FREE_KB:
                 raise CameraError(f"camera card is full ({free} kB free): free space on the card")
         path = self._retrying(lambda: self._cam.capture(gp.GP_CAPTURE_IMAGE), "capture")
-        # RAW+JPEG: the camera announces the shot's other files as events right after capture()
-        others = self._files_added((path.folder, path.name))
+        # RAW+JPEG: the camera announces the shot's other files as events after capture()
+        others = self._shot.collect(
+            self._cam, (path.folder, path.name), self.cfg.extra_files_wait_s, self.cfg.files_per_shot
+        )
         if self.cfg.keep_on_card_only:
             log.info("frame %s stays on the camera card", f"{path.folder.rstrip('/')}/{path.name}")
             return None
@@ -213,32 +245,19 @@ class GphotoCamera:
         self._verify(data, ext, folder, name)
         return Frame(data=data, ext="jpg" if ext == "jpeg" else ext, meta=meta)
 
-    def _files_added(self, main: tuple[str, str]) -> list[tuple[str, str]]:
-        """Files the camera reports as added within ``extra_files_wait_s`` of the capture (other
-        than ``main``). Draining the events also keeps a camera in RAM mode from stalling."""
-        wait_ms = int(self.cfg.extra_files_wait_s * 1000)
-        if wait_ms <= 0:
-            return []
-        gp = self.gp
-        found: list[tuple[str, str]] = []
-        # bounded even when a body keeps sending other events (Canon reports property changes)
-        deadline = time.monotonic() + 2 * self.cfg.extra_files_wait_s + 0.2
-        while time.monotonic() < deadline:
+    def _forget_strays(self, strays: list[tuple[str, str]]) -> None:
+        """Files that arrived outside their shot's wait: never attached to another slice; in RAM
+        mode deleted from the camera (else they fill its buffer)."""
+        for folder, name in strays:
+            where = f"{folder.rstrip('/')}/{name}"
+            if self.cfg.capture_target != "ram":
+                log.warning("the camera wrote %s after its shot was saved; it stays on the card", where)
+                continue
+            log.warning("the camera wrote %s after its shot was saved; deleting it from the camera's RAM", where)
             try:
-                kind, data = self._cam.wait_for_event(wait_ms)
-            except gp.GPhoto2Error as exc:  # a body without events: nothing more to learn
-                log.debug("wait_for_event: %s", exc)
-                break
-            if kind == gp.GP_EVENT_TIMEOUT:
-                break
-            if kind == gp.GP_EVENT_FILE_ADDED:
-                where = (data.folder, data.name)
-                if where != main and where not in found:
-                    log.info("the camera also wrote %s/%s for this shot", data.folder.rstrip("/"), data.name)
-                    found.append(where)
-            elif kind == gp.GP_EVENT_CAPTURE_COMPLETE and found:
-                break
-        return found
+                self._cam.file_delete(folder, name)
+            except self.gp.GPhoto2Error as exc:
+                log.warning("could not delete %s from the camera: %s", where, exc)
 
     def _download(self, folder: str, name: str) -> bytes:
         cam_file = self._cam.file_get(folder, name, self.gp.GP_FILE_TYPE_NORMAL)
@@ -293,62 +312,13 @@ class GphotoCamera:
     def release(self) -> None:
         """Nothing to hold: libgphoto2 fires and releases the shutter in one call."""
 
-    # -- focus drive (used by the lens rail) ----------------------------------------------
-    def focus_widget(self) -> tuple[int, list[str], tuple[float, float, float] | None]:
-        """(type, choices, range) of ``manualfocusdrive``; CameraError if the camera has none."""
-
-        def probe() -> tuple[int, list[str], tuple[float, float, float] | None]:
-            widget = self._cam.get_single_config("manualfocusdrive")
-            kind = widget.get_type()
-            choices = (
-                [widget.get_choice(i) for i in range(widget.count_choices())]
-                if kind in (self.gp.GP_WIDGET_RADIO, self.gp.GP_WIDGET_MENU)
-                else []
-            )
-            rng = tuple(widget.get_range()) if kind == self.gp.GP_WIDGET_RANGE else None
-            return kind, choices, rng
-
-        self._check_open()
-        try:
-            return self._call(probe, "focus-drive check")
-        except CameraError as exc:
-            raise CameraError(
-                f"the {self.model} has no manual focus drive (manualfocusdrive): the lens rail "
-                f"needs a Canon EOS or Nikon body in live view, lens set to AF ({exc})"
-            ) from None
-
-    def focus_drive(self, value: str | float) -> None:
-        """Set ``manualfocusdrive`` once (one drive step), with live view on; Canon needs a
-        'None' between drives."""
-
-        def drive() -> None:
-            self._ensure_live_view()
-            widget = self._cam.get_single_config("manualfocusdrive")
-            widget.set_value(value)
-            self._cam.set_single_config("manualfocusdrive", widget)
-            if widget.get_type() in (self.gp.GP_WIDGET_RADIO, self.gp.GP_WIDGET_MENU):
-                widget.set_value("None")
-                self._cam.set_single_config("manualfocusdrive", widget)
-
-        self._check_open()
-        self._call(drive, "focus drive")
-
-    def _ensure_live_view(self) -> None:
-        if self._live_view:
-            return
-        try:
-            widget = self._cam.get_single_config("viewfinder")
-            widget.set_value(1)
-            self._cam.set_single_config("viewfinder", widget)
-        except self.gp.GPhoto2Error:
-            pass  # Canon bodies start live view on the first preview instead
-        self._live_view = True
-
     # -- status ---------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "model": self.model,
             "captures": self.captures,
+            "busy_answers": self.busy_answers,
+            "reconnects": self.reconnects,
             "capture_target_configured": self.cfg.capture_target,
         }
         if self.closed:

@@ -4,8 +4,17 @@ One still configuration with two streams: ``main`` at full resolution for stills
 ``lores`` stream for live view. Each still comes from a request whose exposure started after
 the call (``capture_request(flush=True)``), so a frame never predates the last move; the
 sensor timestamp is checked as well. picamera2 is imported lazily (it only exists on a Pi:
-``pip install rig[pi]`` or apt ``python3-picamera2``). All picamera2 calls run on one device
-thread with a deadline (``camera.picam.timeout_s``).
+``pip install rig[pi]`` or apt ``python3-picamera2``).
+
+Every picamera2 call that waits for a frame gets a numeric ``wait`` (``camera.picam.timeout_s``):
+without one it blocks forever on a dead ribbon cable. On its TimeoutError the pending jobs are
+cancelled (``cancel_all_and_flush``), so the camera can still be stopped and closed. The calls
+run on one device thread, with a deadline a little longer as a last resort.
+
+Exposure time, gain and colour gains are locked after the first frame of a stack
+(``lock_exposure``; ``stack_started()`` re-arms), so slices do not differ in brightness or
+colour. Lens settling counts frames by their timestamps: the first frame picamera2 returns is
+the one already queued, exposed before the call.
 """
 
 from __future__ import annotations
@@ -25,6 +34,13 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = "picamera2 backend unavailable: install with `pip install rig[pi]` or apt python3-picamera2"
 SAVE_FORMAT = {"jpg": "jpeg", "png": "png"}
 AF_MODE_MANUAL = 0  # libcamera.controls.AfModeEnum.Manual
+DEADLINE_MARGIN_S = 2.0  # the device thread's deadline beyond picamera2's own wait
+# What the lens really reaches, from libcamera's tuning (src/ipa/rpi/*/data/imx708.json, rpi.af
+# "map": [0.0, 445, 15.0, 925]): 0..15 dioptres (older libcamera advertised 0..32) in 480 motor
+# steps, so one motor step is 1/32 dioptre.
+LENS_CLOSEST_DIOPTRES = {"imx708": 15.0}
+LENS_MOTOR_STEP_DIOPTRES = {"imx708": 15.0 / 480}
+LOCKED_CONTROLS = ("ExposureTime", "AnalogueGain", "ColourGains")
 
 
 class PicamCamera:
@@ -44,6 +60,7 @@ class PicamCamera:
         self._error: str | None = None
         self._flush_supported = True
         self._last_ts = -1
+        self._lock_armed = self.cfg.lock_exposure  # lock at the next frame (the first of a stack)
         self.captures = 0
         self.closed = False
         try:
@@ -66,21 +83,29 @@ class PicamCamera:
         self.model = str(props.get("Model", "Pi camera"))
         full = tuple(props.get("PixelArraySize") or cam.sensor_resolution)
         size = (self.cfg.width or full[0], self.cfg.height or full[1])
+        preview = (self.cfg.preview_width, self.cfg.preview_height)
+        if preview[0] > size[0] or preview[1] > size[1]:  # picamera2 refuses it at configure time
+            raise CameraError(
+                f"camera.picam preview {preview[0]}x{preview[1]} is larger than the still size "
+                f"{size[0]}x{size[1]}: lower preview_width/preview_height"
+            )
         raw = {} if self.cfg.format == "dng" else None
-        config = cam.create_still_configuration(
-            main={"size": size},
-            lores={"size": (self.cfg.preview_width, self.cfg.preview_height)},
-            raw=raw,
-            buffer_count=2,
-        )
+        config = cam.create_still_configuration(main={"size": size}, lores={"size": preview}, raw=raw, buffer_count=2)
         cam.configure(config)
         cam.options["quality"] = self.cfg.quality
         cam.start()
-        self.size = size
+        self.size, self.preview_size = size, preview
 
     def _call(self, fn: Any, what: str, timeout: float | None = None) -> Any:
         try:
-            return self._dev.call(fn, self.timeout_s if timeout is None else timeout)
+            return self._dev.call(fn, (self.timeout_s if timeout is None else timeout) + DEADLINE_MARGIN_S)
+        except TimeoutError:  # picamera2's numeric wait: its job stays queued until flushed
+            self._error = f"{what} timed out"
+            self._flush()
+            raise CameraError(
+                f"Pi camera {what} timed out after {self.timeout_s:g} s: the camera stopped "
+                f"responding (check the ribbon cable, then restart rig)"
+            ) from None
         except DeviceTimeout:
             self._error = f"{what} timed out"
             raise CameraError(
@@ -95,6 +120,12 @@ class PicamCamera:
                 f"Pi camera disconnected or failed during {what}: {exc} (check the ribbon cable)"
             ) from None
 
+    def _flush(self) -> None:
+        try:
+            self._dev.call(self._cam.cancel_all_and_flush, 1.0)
+        except Exception as exc:  # noqa: BLE001 - picamera2 < 0.3.20 has no cancel_all_and_flush
+            log.warning("Pi camera: could not cancel the pending requests: %s", exc)
+
     # -- Camera protocol ---------------------------------------------------------------
     def _check(self) -> None:
         if self.closed:
@@ -105,14 +136,15 @@ class PicamCamera:
     def _fresh_request(self) -> tuple[Any, dict[str, Any]]:
         """A completed request whose exposure started after this call."""
         started = time.monotonic_ns()
+        wait = self.timeout_s
         if self._flush_supported:
             try:
-                request = self._cam.capture_request(flush=True)
+                request = self._cam.capture_request(flush=True, wait=wait)
             except TypeError:  # picamera2 < 0.3.13 has no flush: drop the frame in flight instead
                 self._flush_supported = False
         if not self._flush_supported:
-            self._cam.capture_request().release()
-            request = self._cam.capture_request()
+            self._cam.capture_request(wait=wait).release()
+            request = self._cam.capture_request(wait=wait)
         metadata = dict(request.get_metadata() or {})
         ts = metadata.get("SensorTimestamp")
         if ts is not None and ((self._flush_supported and ts < started) or ts <= self._last_ts):
@@ -145,9 +177,33 @@ class PicamCamera:
         ):
             raise CameraError(f"Pi camera produced an incomplete {self.cfg.format.upper()} frame")
         meta = {
-            k: metadata[k] for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "LensPosition") if k in metadata
+            k: metadata[k]
+            for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "ColourGains", "LensPosition")
+            if k in metadata
         }
+        if self._lock_armed:
+            self._lock_exposure(metadata)
         return Frame(data=data, ext=self.cfg.format, meta=meta)
+
+    def _lock_exposure(self, metadata: dict[str, Any]) -> None:
+        """Fix exposure, gain and colour gains at this frame's values for the rest of the stack."""
+        advertised = getattr(self._cam, "camera_controls", {}) or {}
+        values = {k: metadata[k] for k in LOCKED_CONTROLS if k in metadata and k in advertised}
+        controls = {k: False for k in ("AeEnable", "AwbEnable") if k in advertised}
+        self._cam.set_controls({**controls, **values})
+        self._lock_armed = False
+        log.info("Pi camera: exposure and white balance locked for this stack at %s", values)
+
+    def stack_started(self) -> None:
+        """A new stack: auto exposure and white balance run again until its first frame."""
+        self._check()
+        if not self.cfg.lock_exposure:
+            return
+        advertised = getattr(self._cam, "camera_controls", {}) or {}
+        controls = {k: True for k in ("AeEnable", "AwbEnable") if k in advertised}
+        if controls:
+            self._call(lambda: self._cam.set_controls(controls), "exposure unlock")
+        self._lock_armed = True
 
     def frame_saved(self, frame: Frame) -> None:
         pass  # nothing is stored on the camera
@@ -158,15 +214,16 @@ class PicamCamera:
         def grab() -> bytes:
             import cv2
 
-            request = self._cam.capture_request()
+            request = self._cam.capture_request(wait=self.timeout_s)
             try:
                 array = request.make_array("lores")
             finally:
                 request.release()
-            if array.ndim == 2:  # YUV420 planar (the lores format on a Pi 4)
-                array = cv2.cvtColor(array, cv2.COLOR_YUV2BGR_I420)
+            width, height = self.preview_size
+            if array.ndim == 2:  # YUV420 planar, rows ``stride`` wide (picamera2 keeps the padding)
+                array = cv2.cvtColor(array, cv2.COLOR_YUV2BGR_I420)[:height, :width]
             elif array.shape[2] == 4:  # XBGR8888
-                array = array[:, :, :3]
+                array = array[:, :width, :3]
             ok, buf = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, 80])
             if not ok:
                 raise CameraError("could not encode a preview frame")
@@ -179,6 +236,8 @@ class PicamCamera:
 
     # -- lens (used by the lens rail) ----------------------------------------------------
     def lens_range(self) -> tuple[float, float]:
+        """(farthest, closest) LensPosition in dioptres the lens really reaches: the advertised
+        range, clamped to the sensor's known limit (libcamera before mid-2025 advertised 0..32)."""
         self._check()
         controls = getattr(self._cam, "camera_controls", {}) or {}
         if "LensPosition" not in controls:
@@ -186,11 +245,16 @@ class PicamCamera:
                 f"the {self.model} has no focus motor (no LensPosition control); the lens rail needs a Camera Module 3"
             )
         lo, hi, _ = controls["LensPosition"]
-        return float(lo), float(hi)
+        return float(lo), min(float(hi), LENS_CLOSEST_DIOPTRES.get(self.model, float(hi)))
+
+    def lens_motor_step(self) -> float:
+        """Dioptres per lens-motor step (0 = not known for this sensor)."""
+        return LENS_MOTOR_STEP_DIOPTRES.get(self.model, 0.0)
 
     def lens_position(self) -> float:
+        """The next frame's LensPosition: what libcamera commanded, slew-limited; no readout."""
         self._check()
-        metadata = self._call(self._cam.capture_metadata, "metadata read")
+        metadata = self._call(lambda: self._cam.capture_metadata(wait=self.timeout_s), "metadata read")
         return float(metadata.get("LensPosition", 0.0))
 
     def set_lens_position(self, dioptres: float) -> None:
@@ -200,11 +264,17 @@ class PicamCamera:
         )
 
     def wait_frames(self, frames: int, abort: threading.Event | None = None) -> None:
-        """Let ``frames`` frames go by (the lens moves a limited amount per frame)."""
-        for _ in range(frames):
+        """Let ``frames`` frames be exposed from now on. Frames that started exposing earlier
+        (picamera2 first returns the one already queued) do not count."""
+        since = time.monotonic_ns()
+        counted = 0
+        while counted < frames:
             if (abort is not None and abort.is_set()) or self._abort.is_set():
                 return
-            self._call(self._cam.capture_metadata, "lens settle")
+            md = self._call(lambda: self._cam.capture_metadata(wait=self.timeout_s), "lens settle")
+            ts = md.get("SensorTimestamp")
+            if ts is None or ts - 1000 * md.get("ExposureTime", 0) >= since:  # as picamera2's flush
+                counted += 1
 
     # -- status ---------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

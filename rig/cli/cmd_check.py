@@ -22,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
     rail = config.rail
     print(f"config:  {config.source} (valid)")
     print(
-        f"rail:    {rail.backend}; travel {rail.min_um:g}..{rail.max_um:g} {rail.units}; "
+        f"rail:    {rail.backend}; travel {rail.travel[0]:g}..{rail.travel[1]:g} {rail.units}; "
         f"{rail.steps_per_mm:g} steps/mm; max {rail.max_speed_mm_s:g} mm/s, {rail.accel_mm_s2:g} mm/s^2; "
-        f"backlash {rail.backlash_um:g} um from {rail.approach}"
+        f"backlash {rail.backlash:g} {rail.units} from {rail.approach}"
     )
     print(f"camera:  {config.camera.backend}")
     print(f"output:  {config.output.root}")

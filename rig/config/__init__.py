@@ -93,11 +93,40 @@ class PicoRailConfig:
 @dataclass(frozen=True)
 class LensRailConfig:
     driver: str = option("gphoto", choices=("gphoto", "picam"), help="whose focus motor to step")
-    gphoto_step: str = option("Far 1", help="manualfocusdrive choice for one drive step toward far (gphoto)")
-    dioptres_per_step: float = option(
-        0.05, range=(0.0001, 5), unit="dioptre", help="LensPosition change per step (picam)"
+    gphoto_step: str = option(
+        "",
+        help="one drive step toward far (gphoto): a manualfocusdrive choice on Canon ('Far 1'..'Far 3'), "
+        "drive units on Nikon ('20'); empty = 'Far 1' on Canon, 20 units on Nikon",
     )
-    settle_frames: int = option(3, range=(0, 100), help="frames to wait after a LensPosition change (picam)")
+    dioptres_per_step: float = option(
+        0.0625,
+        range=(0.0001, 5),
+        unit="dioptre",
+        help="LensPosition change per step (picam); rounded to whole lens-motor steps (1/32 dioptre)",
+    )
+    settle_frames: int = option(
+        3, range=(0, 100), help="frames exposed after the lens stopped, before the move ends (picam)"
+    )
+    max_dioptres: float | None = option(
+        None,
+        range=(0.1, 100),
+        unit="dioptre",
+        help="closest focus the lens reaches (picam); omit = what the camera reports, at most 15 on a Camera Module 3",
+    )
+    # Positions on the lens rail are drive steps, not um: these are the limits and overshoot in
+    # steps. rail.min_um / rail.max_um / rail.backlash_um are accepted as their old names.
+    min_steps: float | None = option(
+        None, range=(-1e7, 1e7), unit="steps", help="soft limit, near end (omit = rail.min_um, its old name)"
+    )
+    max_steps: float | None = option(
+        None, range=(-1e7, 1e7), unit="steps", help="soft limit, far end (omit = rail.max_um, its old name)"
+    )
+    backlash_steps: float | None = option(
+        None,
+        range=(0, 10000),
+        unit="steps",
+        help="overshoot so every target is approached the same way (omit = rail.backlash_um, its old name)",
+    )
 
 
 @dataclass(frozen=True)
@@ -122,10 +151,39 @@ class RailConfig:
     def __post_init__(self) -> None:
         if self.min_um >= self.max_um:
             raise ConfigError(f"rail.min_um ({self.min_um:g}) must be below rail.max_um ({self.max_um:g})")
+        defaults = RailConfig.__dataclass_fields__
+        for old_name, new_name in (("min_um", "min_steps"), ("max_um", "max_steps"), ("backlash_um", "backlash_steps")):
+            old, new = getattr(self, old_name), getattr(self.lens, new_name)
+            if new is not None and old != defaults[old_name].default and old != new:
+                raise ConfigError(
+                    f"rail.{old_name} = {old:g} and rail.lens.{new_name} = {new:g}: give only "
+                    f"rail.lens.{new_name} (rail.{old_name} is its old name)"
+                )
+        lo, hi = self.travel
+        if self.backend == "lens" and lo >= hi:
+            raise ConfigError(f"rail.lens.min_steps ({lo:g}) must be below rail.lens.max_steps ({hi:g})")
 
     @property
     def units(self) -> str:
         return "steps" if self.backend == "lens" else "um"
+
+    @property
+    def travel(self) -> tuple[float, float]:
+        """Soft limits in ``units`` (the lens rail's own step-named keys win over the old names)."""
+        if self.backend != "lens":
+            return (self.min_um, self.max_um)
+        lens = self.lens
+        return (
+            self.min_um if lens.min_steps is None else lens.min_steps,
+            self.max_um if lens.max_steps is None else lens.max_steps,
+        )
+
+    @property
+    def backlash(self) -> float:
+        """Backlash overshoot in ``units``."""
+        if self.backend == "lens" and self.lens.backlash_steps is not None:
+            return self.lens.backlash_steps
+        return self.backlash_um
 
 
 # ---------------------------------------------------------------- camera backends
@@ -158,10 +216,26 @@ class GphotoCameraConfig:
     timeout_s: float = option(30.0, range=(1, 3600), unit="s", help="longest a capture + download may take")
     retries: int = option(1, range=(0, 5), help="retries after a transient USB error")
     extra_files_wait_s: float = option(
-        0.1,
+        3.0,
         range=(0, 10),
         unit="s",
-        help="after each capture, wait this long for more files of the same shot (RAW+JPEG); 0 = do not wait",
+        help="after each capture, collect more files of the same shot (RAW+JPEG: same name) until the camera "
+        "reports the capture complete or none arrives for this long (as the gphoto2 tool); 0 = do not wait",
+    )
+    files_per_shot: int = option(
+        0,
+        range=(0, 4),
+        help="files each shot writes (1 = JPEG or RAW, 2 = RAW+JPEG): the wait ends once they are in; 0 = not known",
+    )
+    busy_retries: int = option(
+        8, range=(0, 50), help="retries, with pauses growing from 0.05 s to 1 s, when the camera answers 'busy'"
+    )
+    focus_drive_wait_s: float = option(
+        0.2,
+        range=(0, 10),
+        unit="s",
+        help="lens rail, Canon: wait after each focus drive (the body answers before the lens stops); "
+        "longer while the body keeps sending events",
     )
 
 
@@ -188,6 +262,20 @@ class PicamCameraConfig:
     format: str = option("jpg", choices=("jpg", "png", "dng"), help="file format of full frames")
     quality: int = option(95, range=(1, 100), help="JPEG quality")
     timeout_s: float = option(10.0, range=(0.5, 600), unit="s", help="longest a still capture may take")
+    lock_exposure: bool = option(
+        True,
+        help="lock exposure time, gain and colour gains after the first frame of each stack "
+        "(false = auto exposure and white balance keep running between slices)",
+    )
+
+    def __post_init__(self) -> None:
+        for side in ("width", "height"):
+            main, preview = getattr(self, side), getattr(self, f"preview_{side}")
+            if main is not None and preview > main:
+                raise ConfigError(
+                    f"camera.picam.preview_{side} ({preview}) must not exceed camera.picam.{side} ({main}): "
+                    f"the preview stream cannot be larger than the still stream"
+                )
 
 
 @dataclass(frozen=True)
@@ -264,8 +352,8 @@ class MachineConfig:
             "rail": {
                 "backend": self.rail.backend,
                 "units": self.rail.units,
-                "min": self.rail.min_um,
-                "max": self.rail.max_um,
+                "min": self.rail.travel[0],
+                "max": self.rail.travel[1],
                 "steps_per_mm": self.rail.steps_per_mm,
             },
             "camera": {"backend": self.camera.backend},

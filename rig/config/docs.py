@@ -44,7 +44,8 @@ Command-line options of `rig stack` and `rig profile save` use the same names wi
   (defaults 20 and 100);
 - `start_um` and `end_um`: `slices` gives the step, or `step_um` gives the number of slices;
 - the whole travel is checked against `rail.min_um`..`rail.max_um` before anything moves;
-- on the lens rail (`rail.backend = "lens"`) positions and steps are focus-drive steps, not um.
+- on the lens rail (`rail.backend = "lens"`) positions and steps are lens steps, not um, and the
+  travel is `rail.lens.min_steps`..`rail.lens.max_steps`.
 
 """
 

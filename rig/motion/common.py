@@ -54,7 +54,7 @@ class RailState:
             return self._units(self._pos)
 
     def limits(self) -> tuple[float, float]:
-        return (self.cfg.min_um, self.cfg.max_um)
+        return self.cfg.travel
 
     # -- moves ---------------------------------------------------------------------------
     def _check_ready(self) -> None:

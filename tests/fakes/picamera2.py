@@ -1,10 +1,33 @@
 """A stand-in for the ``picamera2`` module, with the parts of its API the picam backend uses.
 
-It runs a frame clock (``fps``), gives each request a ``SensorTimestamp`` in
-``time.monotonic_ns()`` (as picamera2 does), keeps one completed frame queued so a request
-made without ``flush`` is *stale*, moves the lens toward ``LensPosition`` by at most
-``lens_speed`` dioptres per frame, and encodes stills with OpenCV. Faults: ``unplug()``
-(requests fail as with a loose ribbon cable), ``hang()`` (the next request never completes).
+It copies picamera2 0.3.36 (github.com/raspberrypi/picamera2) on libcamera 0.7 with the
+imx708 tuning (github.com/raspberrypi/libcamera), the versions docs/hardware-checklist.md names:
+
+* Frame clock and queue: frames complete every 1/``fps`` s. As in ``Picamera2.process_requests``
+  (picamera2/picamera2.py), the newest completed request is kept queued when ``buffer_count``
+  > 1 (``_max_queue_len = 1``, set in ``configure_``), so ``capture_metadata()`` and
+  ``capture_request()`` first return that frame, which may predate the caller's last change.
+  ``capture_request(flush=t)`` drops queued frames that started exposing before ``t``
+  (``wait_for_timestamp_``: start = SensorTimestamp - 1000 * ExposureTime).
+* Waiting: ``wait=None``/``True`` blocks until the job completes (forever on a dead camera);
+  a number raises ``TimeoutError`` after that many seconds (``dispatch_functions`` ->
+  ``Job.get_result`` -> ``Future.result(timeout)``) and leaves the job queued, so ``stop()``
+  blocks behind it until ``cancel_all_and_flush()`` clears the job list.
+* Controls reach the sensor one request late (``set_controls`` applies to the next request
+  queued to libcamera, one is already in flight). Unknown controls raise.
+* Lens (libcamera src/ipa/rpi/controller/rpi/af.cpp, imx708.json ``rpi.af``): in manual
+  ``AfMode`` the target is clamped to the tuning map's domain, 0..15 dioptres
+  (``setLensPosition``), and the lens moves at most ``max_slew`` = 1.5 dioptres per frame
+  (``updateLensPosition``). Metadata ``LensPosition`` is that commanded, slew-limited value,
+  not a readout (``getLensPosition``). ``camera_controls["LensPosition"]`` advertises 0..32 as
+  libcamera did before commit 30114cad (2025-06-20, ``ipa_base.cpp``'s fixed ``ipaAfControls``).
+* Exposure: with ``AeEnable`` / ``AwbEnable`` on (the default), ``ExposureTime`` and
+  ``ColourGains`` follow ``scene_light`` / ``scene_tint``, which tests may change between frames.
+* Configuration: a lores stream larger than main raises as ``check_camera_config`` does;
+  ``make_array("lores")`` of the default YUV420 lores is ``(h * 3 // 2, stride)`` wide, the
+  stride padded to 64 bytes (``_make_array_shared`` keeps the padding for YUV420).
+* Faults: ``unplug()`` (requests fail: "Camera frontend has timed out!"), ``hang()`` (no
+  frame completes until ``release_hang`` is set).
 """
 
 from __future__ import annotations
@@ -17,29 +40,38 @@ from typing import Any
 import numpy as np
 
 FRONTEND_TIMEOUT = "Camera frontend has timed out!"
+LENS_MAP_DOMAIN = (0.0, 15.0)  # imx708.json rpi.af "map": [0.0, 445, 15.0, 925]
+STRIDE_ALIGN = 64
+
+
+def _stride(width: int) -> int:
+    return -(-width // STRIDE_ALIGN) * STRIDE_ALIGN
 
 
 class FakeRequest:
-    def __init__(self, cam: FakePicamera2, ts: int, lens: float) -> None:
-        self.cam, self.ts, self.lens = cam, ts, lens
+    def __init__(self, cam: FakePicamera2, frame: dict[str, Any]) -> None:
+        self.cam, self.frame = cam, frame
+        self.ts, self.lens = frame["SensorTimestamp"], frame["LensPosition"]
         self.released = False
 
     def get_metadata(self) -> dict[str, Any]:
-        return {
-            "SensorTimestamp": self.ts,
-            "LensPosition": self.lens,
-            "ExposureTime": 10_000,
-            "AnalogueGain": 1.0,
-            "FrameDuration": int(1e6 / self.cam.fps),
-        }
+        return dict(self.frame)
 
     def make_array(self, name: str) -> np.ndarray:
-        w, h = self.cam.config[name]["size"]
-        if name == "lores":  # YUV420 planar, as on a Pi 4
-            return np.full((h * 3 // 2, w), 128, np.uint8)
+        cfg = self.cam.camera_config[name]
+        w, h = cfg["size"]
+        if name == "lores":  # YUV420 planar: Y (h x stride), then U and V (h/2 x stride/2 each)
+            stride = cfg["stride"]
+            y = np.full((h, stride), 0, np.uint8)
+            y[:, :w] = 128 + int(self.frame["ExposureTime"] // 100) % 64
+            chroma = np.full((h // 2, stride // 2), 128, np.uint8)
+            chroma[:, w // 2 :] = 0  # padding: garbage after conversion unless cut off
+            return np.concatenate([y.ravel(), chroma.ravel(), chroma.ravel()]).reshape(h * 3 // 2, stride)
+        level = min(255, int(self.frame["ExposureTime"] * self.cam.scene_light / 40))
         img = np.zeros((h, w, 3), np.uint8)
-        img[:, :, 1] = (np.arange(w) * 255 // max(w - 1, 1)).astype(np.uint8)
-        img[:, :, 2] = int(self.lens * 10) % 256
+        img[:, :, 0] = min(255, int(level * self.frame["ColourGains"][1] / 2))
+        img[:, :, 1] = (np.arange(w) * level // max(w - 1, 1)).astype(np.uint8)
+        img[:, :, 2] = min(255, int(level * self.frame["ColourGains"][0] / 2))
         return img
 
     def save(self, name: str, file_output: Any, format: str | None = None) -> None:
@@ -63,32 +95,47 @@ class FakeRequest:
 class FakePicamera2:
     cameras = [{"Model": "imx708", "Num": 0}]
     instances: list[FakePicamera2] = []
+    model = "imx708"  # tests may set another sensor (one rig has no lens table for)
+    sensor_size = (4608, 2592)
 
     def __init__(self, camera_num: int = 0) -> None:
         if camera_num >= len(self.cameras):
             raise IndexError("list index out of range")
         self.camera_num = camera_num
-        self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
-        self.sensor_resolution = (4608, 2592)
+        self.camera_properties = {"Model": self.model, "PixelArraySize": self.sensor_size}
+        self.sensor_resolution = self.sensor_size
         self.camera_controls = {
-            "LensPosition": (0.0, 15.0, 1.0),
+            "LensPosition": (0.0, 32.0, 1.0),
             "AfMode": (0, 2, 0),
             "ExposureTime": (26, 220_000_000, 20_000),
+            "AnalogueGain": (1.0, 16.0, 1.0),
+            "AeEnable": (False, True, True),
+            "AwbEnable": (False, True, True),
+            "ColourGains": (0.0, 32.0, None),
         }
         self.options = {"quality": 90, "compress_level": 1}
         self.fps = 200.0
-        self.lens_speed = 2.0
-        self.controls: dict[str, Any] = {}
-        self.lens = 1.0
-        self.config: dict[str, Any] | None = None
+        self.lens_speed = 1.5  # max_slew, dioptres per frame
+        self.scene_light, self.scene_tint = 1.0, 1.0
+        self.controls: dict[str, Any] = {}  # every control set so far (what the sensor will use)
+        self._pending: list[tuple[int, dict[str, Any]]] = []  # (applies to frames starting from, controls)
+        self._active: dict[str, Any] = {}  # controls in effect for the frame being exposed
+        self.lens = 1.0  # imx708.json rpi.af ranges.normal.default
+        self.camera_config: dict[str, Any] | None = None
+        self.config = None
         self.started = self.closed = False
         self.unplugged = self.hung = False
         self.release_hang = threading.Event()
         self.open_requests = 0
         self.requests = 0
         self.flush_calls: list[Any] = []
-        self._last_ts = time.monotonic_ns()
-        self._lock = threading.Lock()
+        self.waits: list[Any] = []  # the ``wait`` argument of every capture call
+        self.delivered: list[dict[str, Any]] = []  # metadata of every frame handed out, in order
+        self.stuck_jobs = 0  # jobs that timed out and are still queued
+        self._queue: list[dict[str, Any]] = []
+        self._max_queue_len = 0
+        self._next_end = 0
+        self._lock = threading.RLock()
         self.instances.append(self)
 
     @staticmethod
@@ -101,33 +148,57 @@ class FakePicamera2:
         lores: dict | None = None,
         raw: dict | None = None,
         buffer_count: int = 1,
+        queue: bool = True,
         **kwargs: Any,
     ) -> dict[str, Any]:
         main = {"format": "BGR888", "size": self.sensor_resolution, **(main or {})}
+        if lores is not None:
+            lores = {"format": "YUV420", "size": main["size"], **lores}
         out = {"use_case": "still", "main": main, "lores": lores, "raw": raw, "buffer_count": buffer_count}
-        out.update(kwargs)
+        out.update(queue=queue, **kwargs)
         return out
 
     def configure(self, config: dict[str, Any]) -> None:
-        assert not self.started, "configure while running"
-        self.config = config
+        if self.started:
+            raise RuntimeError("Camera must be stopped before configuring")
+        lores = config.get("lores")
+        if lores is not None:
+            (mw, mh), (lw, lh) = config["main"]["size"], lores["size"]
+            if lw > mw or lh > mh:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+            lores["stride"] = _stride(lw)
+        self.camera_config = self.config = config
+        self._max_queue_len = 1 if config.get("queue", True) and config["buffer_count"] > 1 else 0
 
     def start(self) -> None:
-        assert self.config is not None, "start before configure"
+        if self.camera_config is None:
+            raise RuntimeError("Camera has not been configured")
         self.started = True
+        self._next_end = time.monotonic_ns() + self._period()
 
     def stop(self) -> None:
+        if self.stuck_jobs:  # stop is queued behind a job that never completes
+            self.release_hang.wait()
+            raise RuntimeError(FRONTEND_TIMEOUT)
         self.started = False
 
     def close(self) -> None:
-        self.started = False
+        if self.started:
+            self.stop()
         self.closed = True
+
+    def cancel_all_and_flush(self) -> None:
+        with self._lock:
+            self.stuck_jobs = 0
+            self._queue.clear()
 
     def set_controls(self, controls: dict[str, Any]) -> None:
         unknown = set(controls) - set(self.camera_controls)
         if unknown:
             raise RuntimeError(f"Control {sorted(unknown)[0]} is not advertised by libcamera")
         self.controls.update(controls)
+        with self._lock:  # one request is already in flight: the one after it gets these
+            self._pending.append((time.monotonic_ns() + self._period(), dict(controls)))
 
     # -- the frame clock ----------------------------------------------------------------
     def unplug(self) -> None:
@@ -136,47 +207,110 @@ class FakePicamera2:
     def hang(self) -> None:
         self.hung = True
 
-    def _next_frame(self) -> int:
-        """Wait for the next frame; returns its timestamp and moves the lens one frame's worth."""
+    def _period(self) -> int:
+        return int(1e9 / self.fps)
+
+    def _complete_frame(self, end: int) -> dict[str, Any]:
+        exposure_us = self._period() // 2000  # half the frame time, in us
+        start = end - exposure_us * 1000
+        while self._pending and self._pending[0][0] <= start:
+            self._active.update(self._pending.pop(0)[1])
+        active = self._active
+        if active.get("AfMode", 2) == 0 and "LensPosition" in active:  # af.cpp: clamp, then slew
+            target = min(max(float(active["LensPosition"]), LENS_MAP_DOMAIN[0]), LENS_MAP_DOMAIN[1])
+            self.lens += max(-self.lens_speed, min(self.lens_speed, target - self.lens))
+        if active.get("AeEnable", True):
+            exposure, gain = int(exposure_us / self.scene_light), 1.0
+        else:
+            exposure, gain = int(active.get("ExposureTime", exposure_us)), float(active.get("AnalogueGain", 1.0))
+        if active.get("AwbEnable", True):
+            gains = (round(2.0 * self.scene_tint, 4), round(1.5 / self.scene_tint, 4))
+        else:
+            gains = tuple(active.get("ColourGains", (2.0, 1.5)))
+        return {
+            "SensorTimestamp": end,
+            "LensPosition": self.lens,
+            "ExposureTime": exposure,
+            "AnalogueGain": gain,
+            "ColourGains": gains,
+            "FrameDuration": self._period() // 1000,
+        }
+
+    def _advance(self) -> None:
+        """Complete every frame due by now; keep the newest ``_max_queue_len`` queued."""
+        now = time.monotonic_ns()
+        while self._next_end <= now:
+            self._queue.append(self._complete_frame(self._next_end))
+            self._next_end += self._period()
+        del self._queue[: max(0, len(self._queue) - self._max_queue_len)]
+
+    def _next_frame(self, deadline: float | None) -> dict[str, Any]:
+        """Block until the next frame completes (or the deadline passes: TimeoutError)."""
         if self.unplugged:
             time.sleep(0.01)
             raise RuntimeError(FRONTEND_TIMEOUT)
         if self.hung:
-            self.release_hang.wait(30)  # a request that never completes
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self.release_hang.wait(timeout):
+                self.stuck_jobs += 1
+                raise TimeoutError()
             raise RuntimeError(FRONTEND_TIMEOUT)
         if not self.started:
             raise RuntimeError("Camera is not running")
+        wait = (self._next_end - time.monotonic_ns()) / 1e9
+        if deadline is not None and time.monotonic() + wait > deadline:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            self.stuck_jobs += 1
+            raise TimeoutError()
+        if wait > 0:
+            time.sleep(wait)
+        frame = self._complete_frame(self._next_end)
+        self._next_end += self._period()
+        return frame
+
+    def wait_queued(self) -> None:
+        """(Tests) block until a completed frame sits in the queue, as it does in a running camera."""
         with self._lock:
-            ts = max(time.monotonic_ns(), self._last_ts + int(1e9 / self.fps))
-            wait = (ts - time.monotonic_ns()) / 1e9
-            if wait > 0:
-                time.sleep(wait)
-            self._last_ts = ts
-            target = self.controls.get("LensPosition")
-            if target is not None and self.controls.get("AfMode", 2) == 0:
-                step = max(-self.lens_speed, min(self.lens_speed, target - self.lens))
-                self.lens += step
-            return ts
+            while True:
+                self._advance()
+                if self._queue or not self._max_queue_len:
+                    return
+                time.sleep(max(0.0, (self._next_end - time.monotonic_ns()) / 1e9))
+
+    def _job(self, accept: Any, wait: Any) -> dict[str, Any]:
+        """Run a job as the event loop does: offer it the queued frame, then each new one."""
+        self.waits.append(wait)
+        deadline = None if wait is None or wait is True else time.monotonic() + float(wait)
+        with self._lock:
+            if self.stuck_jobs:  # queued behind a job that never completes
+                if deadline is None:
+                    self.release_hang.wait()
+                    raise RuntimeError(FRONTEND_TIMEOUT)
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                raise TimeoutError()
+            self._advance()
+            while self._queue:
+                frame = self._queue.pop(0)
+                if accept(frame):
+                    self.delivered.append(frame)
+                    return frame
+            while True:
+                frame = self._next_frame(deadline)
+                if accept(frame):
+                    self.delivered.append(frame)
+                    return frame
 
     def capture_request(self, wait: Any = None, signal_function: Any = None, flush: Any = None) -> FakeRequest:
         self.flush_calls.append(flush)
         if flush is True:
             flush = time.monotonic_ns()
-        if flush:
-            ts = self._next_frame()
-            while ts < flush:
-                ts = self._next_frame()
-        else:
-            ts = self._last_ts  # the frame already queued: it may predate the caller's last move
-            if self.unplugged:
-                raise RuntimeError(FRONTEND_TIMEOUT)
+        frame = self._job(lambda f: not flush or f["SensorTimestamp"] - 1000 * f["ExposureTime"] >= flush, wait)
         self.requests += 1
         self.open_requests += 1
-        return FakeRequest(self, ts, self.lens)
+        return FakeRequest(self, frame)
 
-    def capture_metadata(self, wait: Any = None) -> dict[str, Any]:
-        ts = self._next_frame()
-        return FakeRequest(self, ts, self.lens).get_metadata()
+    def capture_metadata(self, wait: Any = None, signal_function: Any = None) -> dict[str, Any]:
+        return dict(self._job(lambda f: True, wait))
 
 
 def make_module() -> types.ModuleType:

@@ -36,10 +36,11 @@ class PicamControl:
 
 
 @contextmanager
-def make_camera(tmp_path, timeout_s: float = 0.3, **overrides):
+def make_camera(tmp_path, timeout_s: float = 0.3, model: str = "imx708", **overrides):
     from rig.camera.picam import PicamCamera
 
     module = make_module()
+    module.Picamera2.model = model
     table = {**CONFIG, "picam": {**CONFIG["picam"], **overrides}}
     camera = PicamCamera(from_table(CameraConfig, table, "harness"), picamera2_module=module, timeout_s=timeout_s)
     ctl = PicamControl(module)
