@@ -334,3 +334,16 @@ def test_counter_too_narrow_for_the_stack_is_refused(machine, tmp_path):
     with pytest.raises(UsageError, match="a 1-digit counter cannot number 12 frames"):
         machine.sequencer.start(Profile(slices=12, step_um=10, out="@GRP/@GCT1"))
     assert not (tmp_path / "out").exists() and machine.rail.travelled == 0
+
+
+def test_the_camera_is_told_a_stack_starts_before_its_first_shot_and_only_when_it_shoots(machine):
+    calls: list[int] = []
+    shots = machine.camera.capture
+    machine.camera.stack_started = lambda: calls.append(machine.sequencer.status().frames_saved)  # type: ignore[attr-defined]
+    machine.camera.capture = lambda: (calls.append(-1), shots())[1]  # type: ignore[method-assign]
+    machine.sequencer.start(Profile(slices=2, step_um=50, settle_s=0), "a")
+    assert machine.sequencer.wait(10).outcome == Outcome.COMPLETED
+    assert calls == [0, -1, -1]  # once, before the first capture: the Pi camera meters then locks
+    machine.sequencer.start(Profile(slices=2, step_um=50, settle_s=0, mode="preview"), "b")
+    assert machine.sequencer.wait(10).outcome == Outcome.COMPLETED
+    assert calls == [0, -1, -1]  # a preview-only run shoots nothing and locks nothing
