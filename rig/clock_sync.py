@@ -76,6 +76,20 @@ class SystemClock:
     now: Callable[[], float] = time.time
     fixed_state: bool | None = None
     set_by_browser: bool = field(default=False, init=False)
+    _cached: tuple[float, ClockState] | None = field(default=None, init=False, repr=False)
+
+    def current(self, max_age_s: float = 10.0) -> ClockState:
+        """:meth:`state`, asked of timedated at most every ``max_age_s`` (status streams and every
+        stack's start ask for it; a subprocess each time would be wasteful)."""
+        mono = time.monotonic()
+        cached = self._cached
+        if cached is None or mono - cached[0] >= max_age_s:
+            cached = (mono, self.state())
+            self._cached = cached
+        return ClockState(cached[1].synchronized, cached[1].source, self.now())
+
+    def synchronized(self) -> bool:
+        return self.current().synchronized
 
     def state(self) -> ClockState:
         now = self.now()
@@ -131,4 +145,5 @@ class SystemClock:
                 raise ClockError(f"{' '.join(argv)} failed: {out or f'exit {code}'}")
         log.warning("clock set from a browser's time to %s", stamp)
         self.set_by_browser = True
+        self._cached = None
         return self.state()

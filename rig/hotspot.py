@@ -92,12 +92,49 @@ class Hotspot:
             "connection.autoconnect-priority", str(AUTOCONNECT_PRIORITY),
         ]  # fmt: skip
 
+    def nmcli_settings(self) -> dict[str, str]:
+        """The profile's properties as ``nmcli --terse --mode multiline connection show`` prints them
+        (full setting names), to tell whether an existing profile already matches."""
+        return {
+            "connection.interface-name": self.interface,
+            "connection.autoconnect": "yes",
+            "connection.autoconnect-priority": str(AUTOCONNECT_PRIORITY),
+            "802-11-wireless.ssid": self.ssid,
+            "802-11-wireless.mode": "ap",
+            "802-11-wireless.band": self.band,
+            "ipv4.method": "shared",
+            "802-11-wireless-security.key-mgmt": "wpa-psk",
+            "802-11-wireless-security.proto": "rsn",
+            "802-11-wireless-security.pairwise": "ccmp",
+            "802-11-wireless-security.group": "ccmp",
+            "802-11-wireless-security.psk": self.passphrase,
+        }
+
     def wifi_qr_payload(self) -> str:
         return f"WIFI:T:WPA;S:{escape_qr(self.ssid)};P:{escape_qr(self.passphrase)};;"
 
 
 def nmcli_delete() -> list[str]:
     return ["nmcli", "connection", "delete", CONNECTION]
+
+
+def nmcli_show(fields: list[str]) -> list[str]:
+    """Read the profile's properties (with the passphrase: root only), one ``name:value`` a line;
+    exit status 10 when there is no such profile (nmcli(1), EXIT STATUS)."""
+    return [
+        "nmcli", "--terse", "--mode", "multiline", "--show-secrets", "--fields", ",".join(fields),
+        "connection", "show", CONNECTION,
+    ]  # fmt: skip
+
+
+def parse_nmcli_terse(text: str) -> dict[str, str]:
+    """``name:value`` lines of nmcli's terse output; ``\\:`` and ``\\\\`` in values unescaped."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip()] = value.replace("\\:", ":").replace("\\\\", "\\")
+    return out
 
 
 def escape_qr(text: str) -> str:
@@ -110,11 +147,14 @@ HOTSPOT_FILE = "hotspot.toml"  # beside the machine config, mode 600, owned by t
 
 
 def hotspot_toml(hotspot: Hotspot) -> str:
-    import tomli_w
+    """The file's text. Standard library only: the installer runs before the virtualenv exists
+    (a JSON string is a valid TOML basic string: the same escapes, ``\\uXXXX`` included)."""
+    import json
 
     body = {"ssid": hotspot.ssid, "passphrase": hotspot.passphrase, "band": hotspot.band}
     body["interface"] = hotspot.interface
-    return "# The field kit's Wi-Fi hotspot (rig install --field-kit). Keep private.\n" + tomli_w.dumps(body)
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in body.items()]
+    return "# The field kit's Wi-Fi hotspot (rig install --field-kit). Keep private.\n" + "\n".join(lines) + "\n"
 
 
 def parse_hotspot(text: str, source: str) -> Hotspot:

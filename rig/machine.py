@@ -9,10 +9,12 @@ from typing import Any
 
 from rig.camera import open_camera
 from rig.camera.base import Camera
+from rig.clock_sync import SystemClock
 from rig.config import MachineConfig
 from rig.events import EventBus
 from rig.motion import open_rail
 from rig.motion.base import Rail
+from rig.power_supply import SYSFS_POWER_SUPPLY, Battery, read_battery
 from rig.profiles import ProfileStore
 from rig.sequencer import Sequencer
 
@@ -27,6 +29,8 @@ class Machine:
     camera: Camera
     sequencer: Sequencer
     profiles: ProfileStore
+    clock: SystemClock = field(default_factory=SystemClock)
+    power_root: Path = SYSFS_POWER_SUPPLY  # /sys/class/power_supply (a fake tree in tests)
     extras: dict[str, Any] = field(default_factory=dict)
     _closed: bool = False
 
@@ -38,7 +42,13 @@ class Machine:
         profiles_dir: Path | None = None,
         rail_kwargs: dict[str, Any] | None = None,
         camera_kwargs: dict[str, Any] | None = None,
+        clock: SystemClock | None = None,
+        power_root: Path | None = None,
     ) -> Machine:
+        """``clock`` and ``power_root`` are for tests: a clock with a fake timedatectl, a fake
+        /sys/class/power_supply tree."""
+        config = config.resolved()
+        clock = clock or SystemClock()
         bus = EventBus()
         rail_kwargs, camera_kwargs = rail_kwargs or {}, camera_kwargs or {}
         if config.rail.backend == "lens":  # the lens rail drives the camera's own focus motor
@@ -55,8 +65,21 @@ class Machine:
             except BaseException:
                 rail.close()
                 raise
-        sequencer = Sequencer(rail, camera, bus, config)
-        return cls(config, bus, rail, camera, sequencer, ProfileStore(profiles_dir))
+        sequencer = Sequencer(rail, camera, bus, config, clock_synchronized=clock.synchronized)
+        return cls(
+            config,
+            bus,
+            rail,
+            camera,
+            sequencer,
+            ProfileStore(profiles_dir),
+            clock=clock,
+            power_root=power_root or SYSFS_POWER_SUPPLY,
+        )
+
+    def battery(self) -> Battery | None:
+        """The UPS/battery HAT's charge and time left; None without one."""
+        return read_battery(self.power_root)
 
     def close(self) -> None:
         """Stop the rail, release the camera. Idempotent."""

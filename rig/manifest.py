@@ -43,6 +43,7 @@ class Manifest:
         units: str,
         started: datetime,
         planned: list[float],
+        clock_synchronized: bool | None = None,
     ) -> Manifest:
         data = {
             "format": FORMAT,
@@ -55,6 +56,7 @@ class Manifest:
             "started": started.astimezone().isoformat(timespec="seconds"),
             "started_utc": started.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "planned_positions": planned,
+            "clock_synchronized": clock_synchronized,  # false: the folder's date may be wrong (no NTP, no RTC)
             "outcome": "running",
             "error": None,
             "ended": None,
