@@ -65,6 +65,10 @@ class ClockError(RigError):
     http_status = 503
 
 
+class UnconfirmedJump(UsageError):
+    """The phone's time is far from the rig's newest stack: set it only when the user confirms."""
+
+
 @dataclass
 class SystemClock:
     """The machine's clock. ``root`` and ``run`` are for tests (a fake /sys and /run tree, a fake
@@ -128,7 +132,7 @@ class SystemClock:
             raise UsageError("the clock is already synchronised; it is not set from a browser")
         if newest_file_s is not None and abs(epoch_s - newest_file_s) > MAX_UNCONFIRMED_JUMP_S and not confirm:
             days = abs(epoch_s - newest_file_s) / 86400
-            raise UsageError(
+            raise UnconfirmedJump(
                 f"the browser's time is {days:.1f} days from the newest stack's time: confirm to set it anyway"
             )
         stamp = dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
