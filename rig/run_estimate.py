@@ -108,9 +108,7 @@ def recent_frame_mb(root: str | os.PathLike[str]) -> float | None:
     return sum(sizes) / len(sizes) / 1e6 if sizes else None
 
 
-def estimate(
-    plan: Plan, profile: Profile, config: MachineConfig, position: float, battery: Battery | None
-) -> Estimate:
+def estimate(plan: Plan, profile: Profile, config: MachineConfig, position: float, battery: Battery | None) -> Estimate:
     """The run's duration and size, and warnings when the battery or the card would not last."""
     rail = config.rail
     moves = move_time_s(plan.start - position, rail) + (plan.slices - 1) * move_time_s(plan.step, rail)

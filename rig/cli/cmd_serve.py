@@ -106,9 +106,7 @@ def run(args: argparse.Namespace) -> int:
         from rig.hotspot import HOTSPOT_FILE
 
         hotspot = Path(args.config).parent / HOTSPOT_FILE if args.config and not args.sim else None
-        app = create_app(
-            machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot
-        )
+        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot)
         try:
             server = create_server(
                 app,

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 fieldkit_api = Blueprint("fieldkit_api", __name__, url_prefix="/api")
 SUMMARY_MAX_AGE_S = 5.0  # the battery and the clock change slowly; every status stream asks
 
+
 def system_summary(st: WebState, max_age_s: float = SUMMARY_MAX_AGE_S) -> dict[str, Any]:
     """``{"battery": {...} | None, "clock": {...}, "field_kit": bool, "screen_blank_s": s}``, read
     at most every ``max_age_s`` for all clients together."""
