@@ -188,3 +188,50 @@ def test_field_kit_mode_releases_the_rail_between_stacks(tmp_path, timedated, po
             m.sequencer.start(Profile(slices=2, settle_s=0), "t")
             idle(m)
             assert m.rail.health()["enabled"] is (not released)
+
+
+def test_the_status_stream_carries_the_battery_and_its_changes(kit, power, monkeypatch):
+    from tests.test_web import SSEReader
+
+    monkeypatch.setattr("rig.web.stream.SYSTEM_S", 0.0)  # look for a change at every tick
+    monkeypatch.setattr("rig.web.fieldkit.SUMMARY_MAX_AGE_S", 0.0)
+    _, app = kit
+    resp = Api(app).get("/api/events", buffered=False)
+    try:
+        reader = SSEReader(resp)
+        ((kind, snap),) = reader.read(1)
+        assert kind == "snapshot" and snap["system"]["battery"]["percent"] == 73
+        assert snap["system"]["clock"]["synchronized"] is False and snap["system"]["screen_blank_s"] == 120
+        (power / "BAT0" / "capacity").write_text("72\n")
+        ((kind, system),) = reader.read(1)
+        assert kind == "system" and system["battery"]["percent"] == 72
+    finally:
+        resp.close()
+
+
+def test_rig_serve_shows_the_hotspot_kept_beside_its_config(tmp_path):
+    """`rig serve --config /etc/rig/rig.toml` reads /etc/rig/hotspot.toml (the installer's)."""
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    from rig.hotspot import Hotspot, hotspot_toml
+
+    (tmp_path / "rig.toml").write_text(f'[output]\nroot = "{tmp_path / "stacks"}"\n')
+    (tmp_path / "hotspot.toml").write_text(hotspot_toml(Hotspot(ssid="kit-42", passphrase="pass-word-9")))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "rig.cli", "serve", "--config", str(tmp_path / "rig.toml"), "--port", "0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not (m := re.search(r"serving on (http://127\.0\.0\.1:\d+)/", lines[-1] if lines else "")):
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line, "rig serve exited early:\n" + "".join(lines)
+            lines.append(line)
+        with urllib.request.urlopen(m.group(1) + "/system", timeout=10) as r:
+            page = r.read().decode()
+        assert 'data-testid="wifi-qr"' in page and "kit-42" in page and "pass-word-9" in page
+    finally:
+        proc.terminate()
+        proc.wait(30)

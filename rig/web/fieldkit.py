@@ -24,9 +24,10 @@ fieldkit_api = Blueprint("fieldkit_api", __name__, url_prefix="/api")
 SUMMARY_MAX_AGE_S = 5.0  # the battery and the clock change slowly; every status stream asks
 
 
-def system_summary(st: WebState, max_age_s: float = SUMMARY_MAX_AGE_S) -> dict[str, Any]:
+def system_summary(st: WebState, max_age_s: float | None = None) -> dict[str, Any]:
     """``{"battery": {...} | None, "clock": {...}, "field_kit": bool, "screen_blank_s": s}``, read
     at most every ``max_age_s`` for all clients together."""
+    max_age_s = SUMMARY_MAX_AGE_S if max_age_s is None else max_age_s
     with st.summary_lock:
         cached = st.summary
         if cached and time.monotonic() - cached[0] < max_age_s:
