@@ -45,10 +45,12 @@ class Machine:
         clock: SystemClock | None = None,
         power_root: Path | None = None,
     ) -> Machine:
-        """``clock`` and ``power_root`` are for tests: a clock with a fake timedatectl, a fake
-        /sys/class/power_supply tree."""
+        """``clock`` and ``power_root`` are for tests: a clock with a fake timedatectl (an
+        unsynchronised one), a fake /sys/class/power_supply tree."""
         config = config.resolved()
-        clock = clock or SystemClock()
+        if clock is None:  # the simulated rig never sets the computer's clock: it reports it as synchronised
+            simulated = config.rail.backend == "sim" and config.camera.backend == "sim"
+            clock = SystemClock(fixed_state=True) if simulated else SystemClock()
         bus = EventBus()
         rail_kwargs, camera_kwargs = rail_kwargs or {}, camera_kwargs or {}
         if config.rail.backend == "lens":  # the lens rail drives the camera's own focus motor

@@ -226,8 +226,8 @@ class SystemConfig:
     poweroff_command: str = option("systemctl poweroff", help="run after the rail is stopped safely")
     field_kit: bool = option(
         False,
-        help="field-kit mode (battery): the touchscreen blanks when idle, the rail driver is released between "
-        "stacks unless rail.disable_when_idle says otherwise",
+        help="field-kit mode (battery): the touchscreen blanks when idle, live view streams only while shown, "
+        "the rail driver is released between stacks unless rail.disable_when_idle = false (docs/field-kit.md)",
     )
     screen_blank_s: float = option(
         120.0,
