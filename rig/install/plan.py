@@ -201,7 +201,7 @@ def _config_step(host: Host, opts: Options, existing: Existing | None) -> Step:
     """The example machine config, unless one exists (it is never overwritten)."""
     notes: tuple[str, ...] = ()
     if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
-        notes = (f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit to take effect",)
+        notes = (f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit (system, web.host) to apply",)
     cfg_write = Write(CONFIG, checked_example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
     return Step(
         "config",
