@@ -7,6 +7,7 @@
   const start = rig.$("#start"), cancel = rig.$("#cancel"), estop = rig.$("#estop");
   let profiles = {};
   let planTimer = null;
+  let planSeq = 0;  // answers to earlier plan requests (slower, or overtaken) are dropped
   let warnings = [];  // the plan's: the battery or the card would not last
 
   async function loadProfiles() {
@@ -26,9 +27,11 @@
   });
 
   async function plan() {
+    const asked = ++planSeq;
     const box = rig.$("#plan");
     if (!form.valid()) { box.textContent = "Fix the marked fields."; box.className = "msg bad"; update(); return; }
     const r = await rig.api("POST", "/api/plan", { profile: form.values() }, { quiet: true });
+    if (asked !== planSeq) return;  // the fields changed meanwhile: a newer plan is on its way
     warnings = r.ok && r.data.estimate ? r.data.estimate.warnings : [];
     const warn = rig.$("#plan-warn");
     warn.textContent = warnings.length ? "Warning: " + warnings.join("; ") + "." : "";
