@@ -156,6 +156,10 @@ class Gallery:
             "planned": data["planned"],
             "merged": (folder / MERGED_JPG).is_file() or (folder / MERGED_TIF).is_file(),
             "thumb_file": self.thumb_source(folder, saved),
+            # false: started while the rig's clock was not synchronised (its date may be wrong)
+            "clock_synchronized": data.get("clock_synchronized")
+            if type(data.get("clock_synchronized")) is bool
+            else None,
         }
 
     def detail(self, sid: str) -> dict[str, Any]:
