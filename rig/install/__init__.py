@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rig.config import PIN
 from rig.errors import RigError, UsageError
+from rig.hotspot import HOTSPOT_FILE
 from rig.install.host import Host
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ PREFIX = "/opt/rig"
 VENV = f"{PREFIX}/venv"
 SHARE = f"{PREFIX}/share"
 CONFIG = "/etc/rig/rig.toml"
-HOTSPOT_TOML = "/etc/rig/hotspot.toml"  # beside CONFIG: the field kit's hotspot (rig.hotspot.HOTSPOT_FILE)
+HOTSPOT_TOML = f"{os.path.dirname(CONFIG)}/{HOTSPOT_FILE}"  # /etc/rig/hotspot.toml: beside the config
 KIOSK_ENV = "/etc/rig/kiosk.env"
 STATE = "/var/lib/rig"
 STACKS = f"{STATE}/stacks"
