@@ -10,6 +10,7 @@ from typing import Any
 
 from rig.camera import open_camera
 from rig.camera.base import Camera
+from rig.clock_sync import SystemClock
 from rig.config import MachineConfig, Profile
 from rig.errors import RigError
 from rig.events import EventBus
@@ -17,6 +18,7 @@ from rig.manifest import UnreadableManifest, read_manifest
 from rig.merge.jobs import MergeManager
 from rig.motion import open_rail
 from rig.motion.base import Rail
+from rig.power_supply import SYSFS_POWER_SUPPLY, Battery, read_battery
 from rig.profiles import ProfileStore
 from rig.sequencer import Sequencer, Status
 
@@ -32,6 +34,8 @@ class Machine:
     sequencer: Sequencer
     profiles: ProfileStore
     merges: MergeManager
+    clock: SystemClock = field(default_factory=SystemClock)
+    power_root: Path = SYSFS_POWER_SUPPLY  # /sys/class/power_supply (a fake tree in tests)
     extras: dict[str, Any] = field(default_factory=dict)
     _closed: bool = False
 
@@ -43,7 +47,15 @@ class Machine:
         profiles_dir: Path | None = None,
         rail_kwargs: dict[str, Any] | None = None,
         camera_kwargs: dict[str, Any] | None = None,
+        clock: SystemClock | None = None,
+        power_root: Path | None = None,
     ) -> Machine:
+        """``clock`` and ``power_root`` are for tests: a clock with a fake timedatectl (an
+        unsynchronised one), a fake /sys/class/power_supply tree."""
+        config = config.resolved()
+        if clock is None:  # the simulated rig never sets the computer's clock: it reports it as synchronised
+            simulated = config.rail.backend == "sim" and config.camera.backend == "sim"
+            clock = SystemClock(fixed_state=True) if simulated else SystemClock()
         bus = EventBus()
         rail_kwargs, camera_kwargs = rail_kwargs or {}, camera_kwargs or {}
         if config.rail.backend == "lens":  # the lens rail drives the camera's own focus motor
@@ -60,8 +72,22 @@ class Machine:
             except BaseException:
                 rail.close()
                 raise
-        sequencer = Sequencer(rail, camera, bus, config)
-        return cls(config, bus, rail, camera, sequencer, ProfileStore(profiles_dir), MergeManager(bus))
+        sequencer = Sequencer(rail, camera, bus, config, clock_synchronized=clock.synchronized)
+        return cls(
+            config,
+            bus,
+            rail,
+            camera,
+            sequencer,
+            ProfileStore(profiles_dir),
+            MergeManager(bus),
+            clock=clock,
+            power_root=power_root or SYSFS_POWER_SUPPLY,
+        )
+
+    def battery(self) -> Battery | None:
+        """The UPS/battery HAT's charge and time left; None without one."""
+        return read_battery(self.power_root)
 
     def start_stack(
         self, profile: Profile, profile_name: str = "default", *, stack_id: Callable[[str], str | None] | None = None

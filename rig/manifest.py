@@ -116,6 +116,7 @@ class Manifest:
         units: str,
         started: datetime,
         planned: list[float],
+        clock_synchronized: bool | None = None,
     ) -> Manifest:
         record = StackManifest(
             format=FORMAT,
@@ -128,6 +129,7 @@ class Manifest:
             started=started.astimezone().isoformat(timespec="seconds"),
             started_utc=started.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             planned_positions=tuple(planned),
+            clock_synchronized=clock_synchronized,
             outcome="running",
             frames=(),
         )

@@ -163,6 +163,7 @@ _TOP_KEYS = (
     "started",
     "started_utc",
     "planned_positions",
+    "clock_synchronized",
     "outcome",
     "error",
     "ended",
@@ -185,6 +186,7 @@ class StackManifest:
     started: str | None = None
     started_utc: str | None = None
     planned_positions: tuple[float | None, ...] = ()
+    clock_synchronized: bool | None = None  # False: the folder's date may be wrong (no NTP, no RTC)
     outcome: str | None = None
     error: str | None = None
     ended: str | None = None
@@ -208,6 +210,7 @@ class StackManifest:
             "started": self.started,
             "started_utc": self.started_utc,
             "planned_positions": list(self.planned_positions),
+            **({} if self.clock_synchronized is None else {"clock_synchronized": self.clock_synchronized}),
             "outcome": self.outcome,
             "error": self.error,
             "ended": self.ended,
@@ -243,6 +246,9 @@ class StackManifest:
             "outcome": _str(data.get("outcome")),
             "error": _str(data.get("error")),
             "ended": _str(data.get("ended")),
+            "clock_synchronized": data["clock_synchronized"]
+            if isinstance(data.get("clock_synchronized"), bool)
+            else None,
         }
         extra = {k: v for k, v in data.items() if k not in _TOP_KEYS}
         for k, v in typed.items():  # wrong types are kept as they were, never rewritten

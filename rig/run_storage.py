@@ -48,6 +48,7 @@ class RunStorage:
         units: str,
         planned: list[float],
         started: datetime,
+        clock_synchronized: bool | None = None,
     ) -> RunStorage:
         """Check, then create the run folder and its ``stack.json``. Raises :class:`UsageError`
         (nothing created) when the template, the folder or the free space will not do."""
@@ -71,6 +72,7 @@ class RunStorage:
             units=units,
             started=started,
             planned=planned,
+            clock_synchronized=clock_synchronized,
         )
         return cls(template, manifest, profile_name)
 

@@ -15,6 +15,7 @@ import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,8 +102,16 @@ class Status:
 
 
 class Sequencer:
-    def __init__(self, rail: Rail, camera: Camera, bus: EventBus, config: MachineConfig) -> None:
+    def __init__(
+        self,
+        rail: Rail,
+        camera: Camera,
+        bus: EventBus,
+        config: MachineConfig,
+        clock_synchronized: Callable[[], bool] | None = None,
+    ) -> None:
         self.rail, self.camera, self.bus, self.config = rail, camera, bus, config
+        self.clock_synchronized = clock_synchronized  # None: unknown (stack.json says null)
         self._lock = threading.RLock()
         self._status = Status(units=rail.units, position=rail.position())
         self._cancel = threading.Event()
@@ -135,6 +144,7 @@ class Sequencer:
 
     def start(self, profile: Profile, profile_name: str = "default") -> Status:
         """Validate everything, create the run folder and start the worker. Non-blocking."""
+        clock_ok = self.clock_synchronized() if self.clock_synchronized else None  # cached: no lock held
         with self._lock:
             self._require_idle("start a stack")
             profile.checked(f"profile {profile_name!r}")
@@ -154,6 +164,7 @@ class Sequencer:
                     units=self.rail.units,
                     planned=list(plan.targets),
                     started=datetime.now().astimezone(),
+                    clock_synchronized=clock_ok,
                 )
             self._cancel.clear()
             self._estop.clear()

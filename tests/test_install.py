@@ -30,6 +30,7 @@ class FakeSystem:
         self.root = root
         self.commands: list[list[str]] = []
         self.packages: set[str] = {"python3-venv", "python3-pip"}
+        self.connections: dict[str, dict[str, str]] = {}
         (root / "etc/apt/sources.list.d").mkdir(parents=True)
         (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000::/home/pi:/bin/bash\n")
         (root / "etc/group").write_text("\n".join(BASE_GROUPS) + "\n")
@@ -53,7 +54,31 @@ class FakeSystem:
             return (0 if len(names) == len(argv) - 3 else 1), "".join(f"{n} ii \n" for n in names)
         if argv[:2] == ["apt-cache", "show"]:
             return 0, f"Package: {argv[-1]}\n"
+        if argv[0] == "nmcli":
+            return self.nmcli_show(argv)
         raise AssertionError(f"unexpected probe {argv}")
+
+    # NetworkManager as nmcli(1) shows it: `connection show ID` exits 10 for an unknown profile;
+    # `--terse --mode multiline --fields F,...` prints one `setting.property:value` a line;
+    # `add`/`modify` take the aliases of nm-settings-nmcli(5) (ifname, ssid, wifi-sec.*, ...).
+    ALIASES = {"ifname": "connection.interface-name", "con-name": "connection.id",
+               "autoconnect": "connection.autoconnect", "ssid": "802-11-wireless.ssid",
+               "type": "connection.type"}  # fmt: skip
+
+    def nmcli_show(self, argv):
+        assert argv[:5] == ["nmcli", "--terse", "--mode", "multiline", "--show-secrets"], argv
+        assert argv[5] == "--fields" and argv[7:9] == ["connection", "show"], argv
+        profile = self.connections.get(argv[9])
+        if profile is None:
+            return 10, f"Error: {argv[9]} - no such connection profile.\n"
+        return 0, "".join(f"{f}:{profile.get(f, '')}\n" for f in argv[6].split(","))
+
+    def nmcli_set(self, profile: dict[str, str], pairs: list[str]) -> None:
+        assert len(pairs) % 2 == 0, pairs
+        for key, value in zip(pairs[::2], pairs[1::2], strict=True):
+            key = self.ALIASES.get(key, key).replace("wifi-sec.", "802-11-wireless-security.")
+            assert "." in key, f"nmcli: unknown property {key}"
+            profile[key] = value
 
     def run(self, argv) -> None:
         argv = list(argv)
@@ -77,6 +102,14 @@ class FakeSystem:
                     members.append(user)
                 lines.append(":".join(fields[:3] + [",".join(members)]))
             (self.root / "etc/group").write_text("\n".join(lines) + "\n")
+        elif argv[:3] == ["nmcli", "connection", "add"]:
+            profile = {"connection.autoconnect-priority": "0"}
+            self.nmcli_set(profile, argv[3:])
+            self.connections[profile["connection.id"]] = profile
+        elif argv[:3] == ["nmcli", "connection", "modify"]:
+            self.nmcli_set(self.connections[argv[3]], argv[4:])
+        elif argv[:3] == ["nmcli", "connection", "delete"]:
+            del self.connections[argv[3]]
         elif name == "python3" and argv[1:3] == ["-m", "venv"]:
             venv = self.root / argv[-1].lstrip("/")
             (venv / "bin").mkdir(parents=True, exist_ok=True)
@@ -427,3 +460,92 @@ def test_the_example_config_is_checked_before_it_is_written():
     assert checked_example_config(True, 26) == example_config(True, 26)
     with pytest.raises(ConfigError, match="shutdown_pin"):
         checked_example_config(False, 99)
+
+
+# ---------------------------------------------------------------- field kit: the Wi-Fi hotspot
+def hotspot_file(system: FakeSystem) -> dict[str, str]:
+    import tomllib
+
+    return tomllib.loads((system.root / "etc/rig/hotspot.toml").read_text())
+
+
+def test_field_kit_creates_the_hotspot_once_with_a_kept_passphrase(pi):
+    steps = install(pi, field_kit=True)
+    kept = hotspot_file(pi)
+    psk = kept["passphrase"]
+    assert kept["ssid"] == "rig-kit" and 8 <= len(psk) <= 63
+    path = pi.root / "etc/rig/hotspot.toml"
+    assert path.stat().st_mode & 0o777 == 0o600  # owned by the service user (chowned before it is renamed in place)
+    assert ["chown", "rig:rig", str(path.with_name(".hotspot.toml.rig-install"))] in pi.commands
+    assert "dnsmasq-base" in commands(steps)[1]
+    assert [c for c in commands(steps) if c.startswith("nmcli")] == [
+        "nmcli connection add type wifi ifname wlan0 con-name rig-hotspot autoconnect yes ssid rig-kit "
+        "802-11-wireless.mode ap 802-11-wireless.band bg ipv4.method shared wifi-sec.key-mgmt wpa-psk "
+        f"wifi-sec.proto rsn wifi-sec.pairwise ccmp wifi-sec.group ccmp wifi-sec.psk {psk} "
+        "connection.autoconnect-priority -10"
+    ]
+    assert pi.connections["rig-hotspot"]["802-11-wireless-security.psk"] == psk
+    cfg = load_config(pi.root / "etc/rig/rig.toml")
+    assert cfg.system.field_kit and cfg.web.host == "0.0.0.0"
+
+    pi.commands.clear()
+    again = install(pi, field_kit=True)  # idempotent: same passphrase, nothing to change
+    assert by_key(again)["hotspot"].done == "up to date" and by_key(again)["file:/etc/rig/hotspot.toml"].done
+    assert hotspot_file(pi)["passphrase"] == psk
+    assert not [c for c in pi.commands if c[0] == "nmcli"]
+    plain = plan_install(pi.host(), Options(), find_assets())  # a later install without --field-kit keeps it
+    assert by_key(plain)["hotspot"].done == "up to date"
+
+
+def test_an_existing_hotspot_profile_is_modified_not_duplicated(pi):
+    old = {"connection.id": "rig-hotspot", "802-11-wireless.ssid": "old", "ipv4.method": "auto"}
+    pi.connections["rig-hotspot"] = old
+    steps = install(pi, field_kit=True, hotspot_ssid="bench kit", hotspot_passphrase="correct horse battery")
+    assert [c for c in commands(steps) if c.startswith("nmcli")] == [
+        "nmcli connection modify rig-hotspot connection.interface-name wlan0 connection.autoconnect yes "
+        "802-11-wireless.ssid 'bench kit' 802-11-wireless.mode ap 802-11-wireless.band bg ipv4.method shared "
+        "wifi-sec.key-mgmt wpa-psk wifi-sec.proto rsn wifi-sec.pairwise ccmp wifi-sec.group ccmp "
+        "wifi-sec.psk 'correct horse battery' connection.autoconnect-priority -10"
+    ]
+    assert list(pi.connections) == ["rig-hotspot"]
+    assert hotspot_file(pi) == {"ssid": "bench kit", "passphrase": "correct horse battery", "band": "bg",
+                                "interface": "wlan0"}  # fmt: skip
+    assert by_key(install(pi))["hotspot"].done == "up to date"
+
+
+def test_dry_run_shows_the_hotspot_commands_without_the_passphrase(cli_host, capsys):
+    before = cli_host.snapshot()
+    args = ["install", "--dry-run", "--root", str(cli_host.root), "--field-kit", "--hotspot-passphrase", "s3cret-words"]
+    assert rig_main(args) == 0
+    out = capsys.readouterr().out
+    assert cli_host.snapshot() == before
+    assert "      $ nmcli connection add type wifi ifname wlan0 con-name rig-hotspot" in out
+    assert "wifi-sec.psk '********'" in out and "s3cret-words" not in out
+    assert "      write /etc/rig/hotspot.toml (mode 0600, rig:rig)" in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "named"),
+    [
+        ("--hotspot-passphrase", "short", "is 5 characters: must be 8 to 63"),
+        ("--hotspot-passphrase", "x" * 64, "is 64 characters: must be 8 to 63"),
+        ("--hotspot-ssid", "é" * 17, "is 34 bytes: must be 1 to 32 bytes"),
+    ],
+)
+def test_bad_hotspot_settings_are_refused_and_nothing_changes(cli_host, capsys, flag, value, named):
+    install(cli_host, field_kit=True)
+    before = cli_host.snapshot()
+    assert rig_main(["install", "--dry-run", "--root", str(cli_host.root), "--field-kit", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rig: error: {flag}: ") and named in err and err.count("\n") == 1, err
+    assert cli_host.snapshot() == before
+
+
+def test_uninstall_removes_the_hotspot_and_its_file(pi):
+    install(pi, field_kit=True)
+    pi.commands.clear()
+    execute(plan_uninstall(pi.host()), pi.host(), runner=pi.run)
+    assert ["nmcli", "connection", "delete", "rig-hotspot"] in pi.commands
+    assert not pi.connections and not (pi.root / "etc/rig/hotspot.toml").exists()
+    assert (pi.root / "etc/rig/rig.toml").exists()
+    assert not [s for s in plan_uninstall(pi.host()) if s.pending]

@@ -81,6 +81,7 @@ ENDPOINTS = [
     "/api/home",
     "/api/plan",
     "/api/control",
+    "/api/clock",
 ]
 names = st.text(max_size=30).filter(lambda s: "/" not in s and s not in (".", ".."))
 

@@ -49,7 +49,14 @@ def add_install_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--field-kit",
         action="store_true",
-        help="new config only: web UI on every address, for a phone on the kit's hotspot",
+        help="field kit: the Wi-Fi hotspot (NetworkManager, passphrase kept in /etc/rig/hotspot.toml); "
+        "new config only: web UI on every address and system.field_kit = true",
+    )
+    p.add_argument("--hotspot-ssid", metavar="NAME", help="the hotspot's network name, 1-32 bytes (default rig-kit)")
+    p.add_argument(
+        "--hotspot-passphrase",
+        metavar="TEXT",
+        help="the hotspot's WPA2 passphrase, 8-63 characters (default: generated once and kept)",
     )
     p.add_argument(
         "--shutdown-pin",
@@ -96,18 +103,20 @@ def run_install(args: argparse.Namespace) -> int:
     from rig.install.host import Host
     from rig.install.plan import plan_install
 
-    _check_privileges(args)
     host = Host(root=args.root)
     source = args.source.resolve() if args.source else running_checkout()
     opts = Options(
         source=source,
         kiosk=args.kiosk,
         field_kit=args.field_kit,
+        hotspot_ssid=args.hotspot_ssid,
+        hotspot_passphrase=args.hotspot_passphrase,
         shutdown_pin=args.shutdown_pin,
         apt=args.apt,
         start=args.start,
         admin_user=os.environ.get("SUDO_USER") or None,
-    )
+    )  # checks the options first: bad input is named even without sudo
+    _check_privileges(args)
     steps = plan_install(host, opts, find_assets(source, host))
     if source and not args.source:
         print(f"no --source given: installing rig from the checkout it runs from, {source}")

@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
     interrupted = [str(p) for p in mark_interrupted(root)] if root.is_dir() else []
     machine = Machine.build(cfg)
     try:
-        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted)
+        from rig.hotspot import HOTSPOT_FILE
+
+        hotspot = Path(args.config).parent / HOTSPOT_FILE if args.config and not args.sim else None
+        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot)
         try:
             server = create_server(
                 app,

@@ -141,7 +141,11 @@ class RailConfig:
         0.0, range=(0, 10000), unit="um", help="overshoot so every target is approached the same way"
     )
     approach: str = option("forward", choices=("forward", "backward"), help="direction every target is approached from")
-    disable_when_idle: bool = option(False, help="release the driver between stacks (less heat, less holding force)")
+    disable_when_idle: bool | None = option(
+        None,
+        help="release the driver between stacks (less heat and battery, less holding force); "
+        "omit = on in field-kit mode (system.field_kit), else off",
+    )
     sim: SimRailConfig = option(SimRailConfig)
     gpio: GpioRailConfig = option(GpioRailConfig)
     stackshot: StackShotRailConfig = option(StackShotRailConfig)
@@ -308,6 +312,17 @@ class SystemConfig:
     shutdown_hold_s: float = option(2.0, range=(0.1, 30), unit="s", help="how long the button must be held")
     shutdown_active_low: bool = option(True, help="the button pulls the pin to ground (pull-up enabled)")
     poweroff_command: str = option("systemctl poweroff", help="run after the rail is stopped safely")
+    field_kit: bool = option(
+        False,
+        help="field-kit mode (battery): the touchscreen blanks when idle, live view streams only while shown, "
+        "the rail driver is released between stacks unless rail.disable_when_idle = false (docs/field-kit.md)",
+    )
+    screen_blank_s: float = option(
+        120.0,
+        range=(0, 86400),
+        unit="s",
+        help="field-kit mode: blank the touchscreen after this long without input (0 = never)",
+    )
 
 
 @dataclass(frozen=True)
@@ -325,6 +340,16 @@ class MachineConfig:
             if pin in used:
                 raise ConfigError(f"option '{option_name}' uses BCM pin {pin}, already used by '{used[pin]}'")
             used[pin] = option_name
+
+    def resolved(self) -> MachineConfig:
+        """Defaults that depend on other options filled in: ``rail.disable_when_idle`` omitted is
+        on in field-kit mode. ``Machine.build`` uses this, so every part sees one answer."""
+        import dataclasses
+
+        if self.rail.disable_when_idle is not None:
+            return self
+        rail = dataclasses.replace(self.rail, disable_when_idle=self.system.field_kit)
+        return dataclasses.replace(self, rail=rail)
 
     def gpio_pins(self) -> list[tuple[str, int]]:
         """(option, BCM pin) of every GPIO line the selected backends will claim."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rig.config import PIN
 from rig.errors import RigError, UsageError
+from rig.hotspot import HOTSPOT_FILE
 from rig.install.host import Host
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ PREFIX = "/opt/rig"
 VENV = f"{PREFIX}/venv"
 SHARE = f"{PREFIX}/share"
 CONFIG = "/etc/rig/rig.toml"
+HOTSPOT_TOML = f"{os.path.dirname(CONFIG)}/{HOTSPOT_FILE}"  # /etc/rig/hotspot.toml: beside the config
 KIOSK_ENV = "/etc/rig/kiosk.env"
 STATE = "/var/lib/rig"
 STACKS = f"{STATE}/stacks"
@@ -67,9 +69,10 @@ DROPIN = f"{UNIT_DIR}/rig.service.d/50-output.conf"
 @dataclass(frozen=True)
 class Run:
     argv: tuple[str, ...]
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # shown as ******** (a passphrase)
 
     def show(self) -> str:
-        return "$ " + shlex.join(self.argv)
+        return "$ " + shlex.join("********" if a in self.secrets else a for a in self.argv)
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,9 @@ class Step:
 class Options:
     source: Path | None = None  # checkout to pip-install into the venv; None = keep the installed rig
     kiosk: str = "auto"  # auto | yes | no
-    field_kit: bool = False  # web UI on all addresses (phone on the kit's hotspot)
+    field_kit: bool = False  # web UI on all addresses, field-kit mode, and the Wi-Fi hotspot
+    hotspot_ssid: str | None = None  # None: keep the one in hotspot.toml (or the default)
+    hotspot_passphrase: str | None = None  # None: keep the one in hotspot.toml (or generate one)
     shutdown_pin: int | None = None
     apt: bool = True
     start: bool = True
@@ -144,6 +149,17 @@ class Options:
                 f"--shutdown-pin {pin}: not a GPIO pin; give a BCM pin number from {PIN[0]} to {PIN[1]} "
                 "(the button goes from that pin to ground)"
             )
+        from rig.hotspot import check_passphrase, check_ssid
+
+        for flag, value, check in (
+            ("--hotspot-ssid", self.hotspot_ssid, check_ssid),
+            ("--hotspot-passphrase", self.hotspot_passphrase, check_passphrase),
+        ):
+            if value is not None:
+                try:
+                    check(value)
+                except UsageError as exc:
+                    raise UsageError(f"{flag}: {exc}") from None
 
 
 class InstallError(RigError):

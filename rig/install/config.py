@@ -79,6 +79,7 @@ def example_config(field_kit: bool = False, shutdown_pin: int | None = None) -> 
     kit (then on every address: phones on the kit's hotspot, pairing token required)."""
     host = "0.0.0.0" if field_kit else "127.0.0.1"
     pin = f"shutdown_pin = {shutdown_pin}" if shutdown_pin is not None else "# shutdown_pin = 26"
+    kit = "true" if field_kit else "false"
     return f"""\
 # rig machine config, written by `sudo rig install` (which never overwrites it).
 # Every option: /opt/rig/share/docs/config.md. Examples for each rail and camera: config/*.toml
@@ -107,4 +108,8 @@ port = 8080
 # After setting it, run `sudo rig install` again to enable rig-shutdown-button.service.
 {pin}
 shutdown_hold_s = 2.0
+# Field kit (battery, no network): the touchscreen blanks when idle, the rail driver is released
+# between stacks. `rig install --field-kit` also makes the Wi-Fi hotspot (/etc/rig/hotspot.toml).
+field_kit = {kit}
+screen_blank_s = 120
 """

@@ -38,6 +38,7 @@ from rig.install import (
     check_source,
 )
 from rig.install.config import Existing, checked_example_config, read_existing, service_dropin
+from rig.install.field_kit import hotspot_removal, hotspot_steps
 from rig.install.host import Host
 
 
@@ -56,23 +57,26 @@ def plan_install(host: Host, opts: Options, assets: Path) -> list[Step]:
     out_root = existing.output_root if existing else STACKS
     steps: list[Step] = []
     if opts.apt:
-        steps.append(_packages_step(host, kiosk))
+        steps.append(_packages_step(host, kiosk, opts.field_kit))
     steps += _account_steps(host, opts, kiosk)
     steps.append(_folders_step(host, out_root))
     steps += _python_steps(host, opts)
     steps += _file_steps(host, assets, kiosk)
     steps.append(_config_step(host, opts, existing))
+    steps += hotspot_steps(host, opts)
     steps += _service_env_steps(host, existing, out_root)
     pin = existing.system.shutdown_pin if existing else opts.shutdown_pin
     steps += _activate(steps, kiosk, kiosk_notes, pin, opts)
     return steps
 
 
-def _packages_step(host: Host, kiosk: bool) -> Step:
-    """The apt packages rig needs (and the kiosk's compositor and browser)."""
+def _packages_step(host: Host, kiosk: bool, field_kit: bool = False) -> Step:
+    """The apt packages rig needs (the kiosk's compositor and browser, the hotspot's DHCP server)."""
     wanted = list(BASE_PACKAGES) + (list(PI_PACKAGES) if host.raspberry_pi_os() else [])
     if kiosk:
         wanted += ["cage", host.chromium_package()]
+    if field_kit:
+        wanted.append("dnsmasq-base")  # NetworkManager's ipv4.method shared runs dnsmasq for DHCP
     missing = [p for p in wanted if p not in host.installed(wanted)]
     notes = () if host.raspberry_pi_os() else ("not Raspberry Pi OS: python3-lgpio/python3-picamera2 skipped",)
     return Step(
@@ -197,7 +201,7 @@ def _config_step(host: Host, opts: Options, existing: Existing | None) -> Step:
     """The example machine config, unless one exists (it is never overwritten)."""
     notes: tuple[str, ...] = ()
     if existing is not None and (opts.shutdown_pin is not None or opts.field_kit):
-        notes = (f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit to take effect",)
+        notes = (f"{CONFIG} exists and is kept: edit it for --shutdown-pin/--field-kit (system, web.host) to apply",)
     cfg_write = Write(CONFIG, checked_example_config(opts.field_kit, opts.shutdown_pin).encode(), 0o644)
     return Step(
         "config",
@@ -380,6 +384,7 @@ def plan_uninstall(host: Host) -> list[Step]:
             done=None if host.exists(PREFIX) else "absent",
         )
     )
+    steps += hotspot_removal(host)
     steps.append(
         Step(
             "reload",

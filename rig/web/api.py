@@ -18,7 +18,9 @@ from rig.config import Profile
 from rig.config.schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
+from rig.run_estimate import estimate
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
+from rig.web.fieldkit import system_summary
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
 from rig.web.security import ApiError
@@ -93,6 +95,7 @@ def events() -> ResponseReturnValue:
             "run": running_settings(st, status),
             "interrupted": st.interrupted,
             "boot": st.boot,
+            "system": system_summary(st),
         }
 
     def counted() -> Iterator[str]:
@@ -101,7 +104,12 @@ def events() -> ResponseReturnValue:
         st.lock.stream(client, opened=True)
         try:
             yield from event_stream(
-                st.machine, snapshot, lambda: st.lock.state(client), st.stopping, lambda: st.lock.touch(client)
+                st.machine,
+                snapshot,
+                lambda: st.lock.state(client),
+                st.stopping,
+                lambda: st.lock.touch(client),
+                lambda: system_summary(st),
             )
         finally:
             with st.counter_lock:
@@ -188,11 +196,14 @@ def home() -> ResponseReturnValue:
 
 @api.post("/plan")
 def plan() -> ResponseReturnValue:
-    """What a profile would do from here: slices, step, start and end. Moves nothing."""
+    """What a profile would do from here: slices, step, start and end, how long it takes and how
+    much it writes, and warnings when the battery or the card would not last. Moves nothing."""
     data = body({"profile"}, {"profile"})
     profile = profile_from(data["profile"], "profile")
-    seq = state().machine.sequencer
+    m = state().machine
+    seq = m.sequencer
     p = seq.plan(profile)
+    guess = estimate(p, profile, m.config, m.rail.position(), m.battery())
     return jsonify(
         {
             "slices": p.slices,
@@ -201,6 +212,7 @@ def plan() -> ResponseReturnValue:
             "end": p.targets[-1],
             "travel": abs(p.targets[-1] - p.targets[0]),
             "units": p.units,
+            "estimate": guess.to_dict(),
         }
     )
 

@@ -26,6 +26,7 @@ from rig.machine import Machine
 from rig.web.api import api
 from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
+from rig.web.fieldkit import fieldkit_api
 from rig.web.files import files
 from rig.web.gallery import Gallery
 from rig.web.pages import pages
@@ -67,6 +68,7 @@ def create_app(
     web_dir: Path | None = None,
     lock_timeout_s: float = 15.0,
     addresses: Callable[[], list[str]] | None = None,
+    hotspot_file: Path | None = None,
 ) -> Flask:
     """Build the app. ``token`` (required when ``host`` is not loopback) pairs LAN clients."""
     lan = not is_loopback(host) and host != "localhost"
@@ -112,11 +114,13 @@ def create_app(
         addresses=addresses,
         interrupted=list(interrupted or []),
         sse_limit=max(2, cfg.web.threads - 8),
+        hotspot_file=hotspot_file,
     )
     app.extensions[EXTENSION] = st
 
     app.register_blueprint(api)
     app.register_blueprint(system_api)
+    app.register_blueprint(fieldkit_api)
     app.register_blueprint(files)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)

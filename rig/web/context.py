@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from flask import Flask, current_app, g
@@ -56,6 +57,9 @@ class WebState:
     sse_clients: int = 0
     sse_limit: int = 16
     counter_lock: threading.Lock = field(default_factory=threading.Lock)
+    hotspot_file: Path | None = None  # the field kit's hotspot.toml (beside the machine config)
+    summary: tuple[float, dict[str, Any]] | None = None  # battery and clock, cached (rig.web.fieldkit)
+    summary_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop streams and merges, and wait (briefly) for the streams to end, so the server

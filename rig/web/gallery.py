@@ -154,6 +154,8 @@ class Gallery:
             "planned": len(data.planned_positions),
             "merged": (folder / RESULTS.jpeg).is_file() or (folder / RESULTS.image).is_file(),
             "thumb_file": self.thumb_source(folder, saved),
+            # false: started while the rig's clock was not synchronised (its date may be wrong)
+            "clock_synchronized": data.clock_synchronized,
         }
 
     def detail(self, sid: str) -> dict[str, Any]:

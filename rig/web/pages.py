@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from rig.lan import HOTSPOT_ADDRESS
 from rig.web.context import pairing_urls, rail_can_home, state
+from rig.web.fieldkit import system_summary, wifi_join
 
 pages = Blueprint("pages", __name__)
 MAX_PAIR_LINKS = 6
@@ -35,6 +36,7 @@ def _page(template: str, page: str, **extra: Any) -> str:
         paired=g.paired,
         csrf=st.guard.csrf_for(g.client),
         boot=st.boot,
+        blank_s=system_summary(st)["screen_blank_s"] if g.loopback else 0,
         **extra,
     )
 
@@ -79,9 +81,12 @@ def system_page() -> ResponseReturnValue:
         for url in pairing_urls(st)[:MAX_PAIR_LINKS]:
             host = urlsplit(url).hostname or ""
             label = f"{urlsplit(url).netloc}" + (" (hotspot)" if host == HOTSPOT_ADDRESS else "")
-            links.append({"url": url, "label": label, "qr": _qr_svg(url)})
+            links.append({"url": url, "label": label, "qr": qr_svg(url)})
         pairing = {"token": st.guard.token, "links": links}
-    return _page("system.html", "system", pairing=pairing)
+    wifi = wifi_join(st) if g.loopback else None  # the passphrase: on the rig's own screen only
+    if wifi and "payload" in wifi:
+        wifi["qr"] = qr_svg(wifi["payload"])
+    return _page("system.html", "system", pairing=pairing, wifi=wifi)
 
 
 @pages.route("/pair", methods=["GET"])
@@ -97,8 +102,10 @@ def pair() -> ResponseReturnValue:
     return _page("pair.html", "pair", error=error), (401 if token else 200)
 
 
-def _qr_svg(url: str) -> str:
+def qr_svg(text: str) -> str:
+    """An inline SVG QR code that scales to its box (a viewBox, no fixed size), with the quiet
+    zone of 4 modules stock readers expect (ISO/IEC 18004)."""
     import segno
 
-    qr = segno.make(url, error="m")
-    return qr.svg_inline(scale=6, dark="#000", light="#fff", border=2)
+    qr = segno.make(text, error="m")
+    return qr.svg_inline(scale=1, dark="#000", light="#fff", border=4, omitsize=True)

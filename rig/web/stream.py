@@ -23,6 +23,7 @@ from rig.errors import RigError
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
+SYSTEM_S = 10.0  # how often the battery and clock summary is looked at for a change
 TICK_S = 0.25
 LIVE_FPS = 8.0
 
@@ -39,8 +40,10 @@ def event_stream(
     control: Callable[[], dict[str, Any]],
     stopping: threading.Event,
     touch: Callable[[], None],
+    system: Callable[[], dict[str, Any]] | None = None,
 ) -> Iterator[str]:
-    """The SSE body for one client."""
+    """The SSE body for one client. ``system`` (the battery and clock summary, also in the
+    snapshot under "system") is sent again as a ``system`` event when it changes."""
     sub = machine.bus.subscribe()
     try:
         yield "retry: 2000\n\n"
@@ -48,7 +51,8 @@ def event_stream(
         yield sse_event("snapshot", snap)
         last_pos = snap["status"]["position"]
         last_control = snap["control"].get("version")
-        last_beat = time.monotonic()
+        last_beat = last_system_check = time.monotonic()
+        last_system = snap.get("system")
         while not stopping.is_set():
             event = sub.get(timeout=TICK_S)
             now = time.monotonic()
@@ -66,6 +70,12 @@ def event_stream(
             if ctl.get("version") != last_control:
                 last_control = ctl.get("version")
                 yield sse_event("control", ctl)
+            if system is not None and now - last_system_check > SYSTEM_S:
+                last_system_check = now
+                current = system()
+                if current != last_system:
+                    last_system = current
+                    yield sse_event("system", current)
             if now - last_beat > HEARTBEAT_S:
                 last_beat = now
                 touch()

@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from rig import __version__
 from rig.merge.jobs import merge_available
 from rig.web.context import rail_can_home, rail_health, state
+from rig.web.fieldkit import system_summary
 
 system_api = Blueprint("system_api", __name__, url_prefix="/api")
 
@@ -48,6 +49,7 @@ def system() -> ResponseReturnValue:
     except Exception as exc:  # noqa: BLE001
         camera_info = {"error": f"{type(exc).__name__}: {exc}"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    summary = system_summary(st, max_age_s=0)
     return jsonify(
         {
             "version": __version__,
@@ -60,6 +62,9 @@ def system() -> ResponseReturnValue:
             "cpu_temp_c": cpu_temp_c(),
             "load": [round(x, 2) for x in load] if load else None,
             "time": time.time(),
+            "clock": summary["clock"],
+            "battery": summary["battery"],
+            "field_kit": summary["field_kit"],
             "web": {
                 "lan": st.lan,
                 "threads": cfg.web.threads,

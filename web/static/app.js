@@ -7,6 +7,7 @@ const rig = {
   control: null,
   merge: null,
   run: null,
+  system: null,  // battery, clock, field-kit mode (GET /api/system's summary; the stream's "system")
   handlers: {},
   connected: false,
 
@@ -118,6 +119,63 @@ const rig = {
     this.emit("control", c);
   },
 
+  /* The status bar's battery (only when the rig has one), and on a paired phone the offer to set
+     an unsynchronised clock from the phone's time. */
+  setSystem(sys) {
+    if (!sys) return;
+    this.system = sys;
+    const chip = this.$("#battery"), b = sys.battery;
+    chip.classList.toggle("hidden", !b);
+    if (b) {
+      const parts = [b.percent === null ? "battery" : Math.round(b.percent) + "%"];
+      if (b.time_left_s) parts.push(this.fmtDuration(b.time_left_s) + " left");
+      else if (b.status === "Charging") parts.push("charging");
+      chip.textContent = parts.join(" · ");
+      chip.className = "chip battery" + (b.status === "Charging" ? " charging" : "") +
+        (b.percent !== null && b.percent < 15 && b.status !== "Charging" ? " low" : "");
+      chip.title = b.name + ": " + b.status + (b.on_external_power ? ", on external power" : "");
+    }
+    const phone = document.body.dataset.loopback === "0" && document.body.dataset.paired === "1";
+    const offer = phone && sys.clock && !sys.clock.synchronized;
+    this.$("#clock-offer").classList.toggle("hidden", !offer);
+    if (offer) {
+      this.$("#clock-rig").textContent = new Date(sys.clock.now * 1000).toLocaleString();
+      this.$("#clock-phone").textContent = new Date().toLocaleString();
+    }
+    this.emit("system", sys);
+  },
+
+  async setClock() {
+    const send = (confirm) => this.api("POST", "/api/clock", { time: Date.now() / 1000, confirm }, { quiet: true });
+    let r = await send(false);
+    if (!r.ok && r.data.code === "confirm") {
+      if (!(await this.confirm(r.data.error + ".", "Set the clock"))) return;
+      r = await send(true);
+    }
+    if (r.ok) {
+      this.toast("The rig's clock is set");
+      this.setSystem(Object.assign({}, this.system, { clock: r.data.clock }));
+    } else if (r.status !== 409) {
+      this.toast(r.data.error || "The clock was not set", true);
+    }
+  },
+
+  /* Field-kit mode on the rig's own screen: black after blank_s without input; the first touch
+     only wakes it (the overlay takes that tap). Pages hear "blank" (live view pauses). */
+  blankS: Number(document.body.dataset.blankS) || 0,
+  blanked: false,
+  idle() {
+    if (!this.blankS) return;
+    clearTimeout(this.blankTimer);
+    this.blankTimer = setTimeout(() => this.blank(true), this.blankS * 1000);
+  },
+  blank(on) {
+    this.blanked = on;
+    this.$("#blank").classList.toggle("hidden", !on);
+    if (!on) this.idle();
+    this.emit("blank", on);
+  },
+
   async takeOver() {
     if (await this.confirm("Take control of the rig from " + (this.control.holder || "the other device") + "?", "Take over")) {
       await this.api("POST", "/api/control", { action: "take", force: true });
@@ -164,8 +222,9 @@ const rig = {
     es.addEventListener("snapshot", (e) => {
       const d = JSON.parse(e.data);
       if (d.boot && this.boot && d.boot !== this.boot) { es.close(); location.reload(); return; }
-      this.online(); this.apply(d, true); this.emit("snapshot", d);
+      this.online(); this.apply(d, true); this.setSystem(d.system); this.emit("snapshot", d);
     });
+    es.addEventListener("system", (e) => this.setSystem(JSON.parse(e.data)));
     es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
     es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
     es.addEventListener("merge", (e) => { this.merge = JSON.parse(e.data); this.emit("merge", this.merge); });
@@ -191,6 +250,11 @@ const rig = {
     const m = Math.floor(s / 60), r = s % 60;
     return m ? m + " min " + String(r).padStart(2, "0") + " s" : r + " s";
   },
+  fmtDuration(s) {
+    s = Math.max(0, Math.round(s));
+    const h = Math.floor(s / 3600), m = Math.round((s % 3600) / 60);
+    return h ? h + " h " + String(m).padStart(2, "0") + " min" : Math.max(1, m) + " min";
+  },
   fmtDate(iso) {
     if (!iso) return "";
     const d = new Date(iso);
@@ -206,6 +270,14 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (d.outcome === "cancelled") rig.toast("Stack cancelled");
   });
   rig.on("fault", (d) => rig.toast("Fault: " + d.error, true));
+  rig.$("#clock-set").addEventListener("click", () => rig.setClock());
+  if (rig.blankS) {
+    for (const kind of ["pointerdown", "keydown", "touchstart", "wheel"]) {
+      document.addEventListener(kind, () => { if (!rig.blanked) rig.idle(); }, { capture: true, passive: true });
+    }
+    rig.$("#blank").addEventListener("click", (e) => { e.preventDefault(); e.stopPropagation(); rig.blank(false); });
+    rig.idle();
+  }
   window.addEventListener("pagehide", () => { rig.leaving = true; });
   window.addEventListener("pageshow", () => { rig.leaving = false; });
   rig.connect();

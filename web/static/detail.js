@@ -12,7 +12,8 @@
     const r = await rig.api("GET", "/api/stacks/" + rig.enc(sid), undefined, { quiet: true });
     if (!r.ok) { rig.$("#info").replaceChildren(rig.el("dd", { text: r.data.error || "not found" })); return; }
     info = r.data;
-    const kv = [["Outcome", info.outcome + (info.error ? ": " + info.error : "")], ["Started", rig.fmtDate(info.started)],
+    const kv = [["Outcome", info.outcome + (info.error ? ": " + info.error : "")], ["Started", rig.fmtDate(info.started) +
+      (info.clock_synchronized === false ? " (the rig's clock was not synchronised: the date may be wrong)" : "")],
       ["Profile", info.profile_name || "—"], ["Mode", info.mode || "—"], ["Frames", info.frames + " of " + info.planned]];
     if (info.profile && info.profile.description) kv.push(["Notes", info.profile.description]);
     rig.$("#info").replaceChildren(...kv.flatMap(([k, v]) => [rig.el("dt", { text: k }), rig.el("dd", { text: v })]));

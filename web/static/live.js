@@ -1,4 +1,6 @@
-/* Live view: the MJPEG stream, with fine focus moves beside it. */
+/* Live view: the MJPEG stream, with fine focus moves beside it. The stream runs only while the
+   page is shown: a hidden tab, another app in front on a phone, or a blanked touchscreen
+   closes it (the camera's preview loop stops with its last viewer), and it resumes after. */
 "use strict";
 
 (function () {
@@ -18,6 +20,13 @@
     setTimeout(() => { if (on) start(); }, 3000);
   });
   toggle.addEventListener("click", () => (on ? stop() : start()));
+  let held = false;  // stopped because the page is not shown (not by the Pause button)
+  function shown(visible) {
+    if (!visible && on) { stop(); held = true; show("Paused while not shown"); }
+    else if (visible && held) { held = false; start(); }
+  }
+  document.addEventListener("visibilitychange", () => shown(document.visibilityState === "visible" && !rig.blanked));
+  rig.on("blank", (blanked) => shown(!blanked && document.visibilityState === "visible"));
   rig.$$(".live .grid2 button").forEach((b) =>
     b.addEventListener("click", () => rig.api("POST", "/api/jog", { delta: Number(b.dataset.delta) })));
   rig.on("status", (s) => {

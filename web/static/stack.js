@@ -7,6 +7,8 @@
   const start = rig.$("#start"), cancel = rig.$("#cancel"), estop = rig.$("#estop");
   let profiles = {};
   let planTimer = null;
+  let planSeq = 0;  // answers to earlier plan requests (slower, or overtaken) are dropped
+  let warnings = [];  // the plan's: the battery or the card would not last
 
   async function loadProfiles() {
     const r = await rig.api("GET", "/api/profiles", undefined, { quiet: true });
@@ -25,14 +27,21 @@
   });
 
   async function plan() {
+    const asked = ++planSeq;
     const box = rig.$("#plan");
     if (!form.valid()) { box.textContent = "Fix the marked fields."; box.className = "msg bad"; update(); return; }
     const r = await rig.api("POST", "/api/plan", { profile: form.values() }, { quiet: true });
+    if (asked !== planSeq) return;  // the fields changed meanwhile: a newer plan is on its way
+    warnings = r.ok && r.data.estimate ? r.data.estimate.warnings : [];
+    const warn = rig.$("#plan-warn");
+    warn.textContent = warnings.length ? "Warning: " + warnings.join("; ") + "." : "";
+    warn.classList.toggle("hidden", !warnings.length);
     if (r.ok) {
-      const p = r.data;
+      const p = r.data, e = p.estimate;
       box.className = "msg";
       box.textContent = p.slices + " slices, step " + Math.abs(p.step).toFixed(2) + " " + (p.units === "um" ? "µm" : p.units) +
-        ", " + rig.fmtPos(p.start, p.units) + " → " + rig.fmtPos(p.end, p.units);
+        ", " + rig.fmtPos(p.start, p.units) + " → " + rig.fmtPos(p.end, p.units) +
+        (e ? ", about " + rig.fmtTime(e.duration_s) + (e.size_mb ? ", " + Math.round(e.size_mb) + " MB" : "") : "");
     } else {
       box.className = "msg bad";
       box.textContent = r.status === 401 ? "Pair this device to plan and start stacks." : (r.data.error || "cannot plan");
@@ -43,6 +52,7 @@
 
   start.addEventListener("click", async () => {
     if (!form.valid()) { rig.toast("Some settings are not valid", true); return; }
+    if (warnings.length && !(await rig.confirm("Warning: " + warnings.join("; ") + ". Start anyway?", "Start anyway"))) return;
     start.disabled = true;
     const body = { profile: form.values() };
     if (pick.value) body.name = pick.value;

@@ -19,7 +19,13 @@
     const low = !d.disk.error && d.disk.free_mb < d.disk.min_free_mb;
     fill("#sys-host", [["Stacks", d.disk.path], ["Disk", disk + (low ? " (too little to start a stack)" : ""), low ? "notok" : null],
       ["CPU temp", d.cpu_temp_c === null ? "n/a (not a Pi)" : d.cpu_temp_c + " °C", d.cpu_temp_c > 80 ? "notok" : null],
-      ["Load", d.load ? d.load.join("  ") : "—"], ["Profiles", d.profiles_folder]]);
+      ["Load", d.load ? d.load.join("  ") : "—"], ["Profiles", d.profiles_folder],
+      ["Clock", d.clock.synchronized ? "synchronised (" + d.clock.source + "): " + new Date(d.clock.now * 1000).toLocaleString()
+        : "NOT synchronised (no network time, no RTC): " + new Date(d.clock.now * 1000).toLocaleString() +
+          "; new stacks are flagged in stack.json", d.clock.synchronized ? "ok" : "notok"],
+      ["Battery", d.battery ? (d.battery.percent === null ? "" : Math.round(d.battery.percent) + "%, ") + d.battery.status +
+        (d.battery.time_left_s ? ", " + rig.fmtDuration(d.battery.time_left_s) + " left" : "") : "none reported"],
+      ["Field kit", d.field_kit ? "on (screen blanking, rail released between stacks)" : "off"]]);
     fill("#sys-web", [["LAN access", d.web.lan ? "on (pairing token required)" : "off (this device only)"],
       ["Live viewers", d.web.live_viewers + " of " + d.web.max_live_viewers], ["Status streams", d.web.status_streams]]);
   }
