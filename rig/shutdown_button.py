@@ -5,8 +5,8 @@ Deployed as its own small service (``python -m rig.shutdown_button --config FILE
 systemd/rig-shutdown-button.service), so the button works even when ``rig serve`` has hung.
 Its poweroff makes systemd stop rig.service first: SIGTERM, on which ``rig serve`` cancels a
 running stack as *interrupted* and stops the rail; only then are disks unmounted and power
-cut. A process that owns a :class:`~rig.sequencer.Sequencer` itself can pass
-``before_poweroff=lambda: safe_stop(sequencer)`` to do the same stop first, in-process.
+cut. A process that owns a :class:`~rig.machine.Machine` itself can pass
+``before_poweroff=machine.stop_safely`` to do the same stop first, in-process.
 
 A button that reads pressed when the watcher starts (stuck, or wired for the other
 polarity) is not armed until it has been released once: a wiring fault must not turn into
@@ -34,27 +34,6 @@ Runner = Callable[[Sequence[str]], int]
 
 def run_command(argv: Sequence[str]) -> int:
     return subprocess.run(list(argv), check=False).returncode
-
-
-def safe_stop(sequencer: Any, timeout_s: float = 30.0) -> str:
-    """Stop through the sequencer's safe path: cancel a running stack with outcome
-    *interrupted* (the rail decelerates; frames and manifest are kept), wait for it, and
-    e-stop only if it has not settled within ``timeout_s``. Returns what it did."""
-    from rig.errors import StateError
-    from rig.sequencer import Outcome
-
-    if not sequencer.status().busy:
-        sequencer.rail.stop()
-        return "idle"
-    try:
-        sequencer.cancel(Outcome.INTERRUPTED)
-    except StateError:  # it finished in the meantime
-        return "idle"
-    if sequencer.wait(timeout_s).busy:
-        log.error("the stack did not stop within %.0f s: e-stop", timeout_s)
-        sequencer.estop()
-        return "estop"
-    return "cancelled"
 
 
 class ShutdownButton:

@@ -24,7 +24,7 @@ from rig.config import (
 )
 from rig.machine import Machine
 from rig.sequencer import Outcome, State
-from rig.shutdown_button import ShutdownButton, main, safe_stop
+from rig.shutdown_button import ShutdownButton, main
 
 PIN = 26
 HOLD = 0.15
@@ -157,14 +157,14 @@ def _machine(tmp_path: Path) -> Machine:
     return Machine.build(config, profiles_dir=tmp_path / "profiles")
 
 
-def test_safe_stop_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
+def test_stop_safely_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
     with _machine(tmp_path) as machine:
         seq = machine.sequencer
         seq.start(Profile(slices=40, step_um=50, settle_s=0.05, return_to_start=False), "field")
         deadline = time.monotonic() + 10
         while seq.status().frames_saved < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert safe_stop(seq, timeout_s=10) == "cancelled"
+        assert machine.stop_safely(timeout_s=10) == "cancelled"
         status = seq.status()
         assert status.state == State.IDLE and status.outcome == Outcome.INTERRUPTED
         data = json.loads((Path(status.folder) / "stack.json").read_text())
@@ -175,9 +175,9 @@ def test_safe_stop_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
         assert machine.rail.position() == moved  # stopped, and stays stopped
 
 
-def test_safe_stop_when_idle_just_stops_the_rail(tmp_path):
+def test_stop_safely_when_idle_just_stops_the_rail(tmp_path):
     with _machine(tmp_path) as machine:
-        assert safe_stop(machine.sequencer) == "idle"
+        assert machine.stop_safely() == "idle"
         assert machine.sequencer.status().state == State.IDLE
 
 
@@ -192,7 +192,8 @@ def test_button_drives_the_safe_stop_before_the_poweroff(tmp_path, factory, pin)
             seen.append(seq.status().outcome)  # by now the stack must be stopped
             return runner(argv)
 
-        with ShutdownButton(cfg(), before_poweroff=lambda: safe_stop(seq, 10), runner=poweroff, pin_factory=factory):
+        stop = lambda: machine.stop_safely(timeout_s=10)  # noqa: E731
+        with ShutdownButton(cfg(), before_poweroff=stop, runner=poweroff, pin_factory=factory):
             pin.drive_low()
             assert runner.called.wait(10)
         assert seen == [Outcome.INTERRUPTED]
