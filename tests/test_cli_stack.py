@@ -166,7 +166,6 @@ def test_profile_commands(tmp_path, config):
 
 
 def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, config):
-    pytest.importorskip("rig.merge.child")
     result = rig("stack", "--config", str(config()), "--slices", "6", "--step-um", "250", "--settle-s", "0", "--merge")
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip())
@@ -177,7 +176,6 @@ def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, co
 
 
 def test_cancelled_stack_is_not_merged(tmp_path, config):
-    pytest.importorskip("rig.merge.child")
     proc = _start_slow_stack(config, "--merge")
     folder = _wait_frames(tmp_path, 3)
     proc.send_signal(signal.SIGINT)

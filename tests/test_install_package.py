@@ -42,7 +42,7 @@ def _builder() -> str | None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = _builder()
     if python is None:
-        pytest.skip("no Python here has setuptools and wheel to build a wheel offline (pip install wheel)")
+        pytest.fail("no Python here has setuptools and wheel to build a wheel offline (pip install -e '.[dev]')")
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a clean copy: no build/ leftovers, nothing written into the checkout
     src.mkdir()

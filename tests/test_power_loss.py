@@ -43,18 +43,6 @@ min_free_mb = 0
 PROFILE = {"slices": 40, "step_um": 50, "settle_s": 0.12, "return_to_start": False}
 
 
-def _serve_available() -> bool:
-    try:
-        import rig.cli.cmd_serve  # noqa: F401
-        import rig.web.app  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_serve = pytest.mark.skipif(not _serve_available(), reason="`rig serve` (rig.cli.cmd_serve) is not built yet")
-
-
 @pytest.fixture
 def config(tmp_path) -> Path:
     path = tmp_path / "rig.toml"
@@ -144,7 +132,6 @@ def serve(config):
             s.proc.wait(10)
 
 
-@needs_serve
 def test_sigterm_to_rig_serve_mid_stack_stops_the_rail_and_marks_interrupted(tmp_path, serve):
     rig = serve()
     rig.post("/api/start", {"name": "field", "profile": PROFILE})
@@ -160,7 +147,6 @@ def test_sigterm_to_rig_serve_mid_stack_stops_the_rail_and_marks_interrupted(tmp
     assert "cancelled (interrupted)" in rig.output()
 
 
-@needs_serve
 def test_after_sigkill_of_rig_serve_a_restart_shows_the_interrupted_stack_and_moves_nothing(tmp_path, serve):
     rig = serve()
     rig.post("/api/start", {"name": "field", "profile": PROFILE})
@@ -207,7 +193,6 @@ def test_sigterm_to_rig_stack_mid_stack_marks_interrupted(tmp_path, config):
     assert max(frame_times(data)) <= t_term + 1.0
 
 
-@needs_serve
 def test_after_sigkill_of_rig_stack_rig_serve_shows_it_interrupted(tmp_path, config, serve):
     proc = _start_stack(config)
     folder = wait_frames(tmp_path, 4)

@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-flask = pytest.importorskip("flask")
-
 from rig.config import MachineConfig, Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402

@@ -15,10 +15,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import flask  # noqa: F401 - core dependencies: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("flask")
-pytest.importorskip("waitress")
+import waitress  # noqa: F401
 
 from rig.cli.cmd_serve import load_or_create_token, sim_config  # noqa: E402
 
