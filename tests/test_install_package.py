@@ -24,8 +24,9 @@ import pytest
 from rig.web.app import WEB_DIR, find_web_dir
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-CAN_BUILD = (  # setuptools and pip, plus bdist_wheel from wheel or (setuptools >= 70.1) setuptools itself
+CAN_BUILD = (  # setuptools >= 77 (SPDX licence) and pip, plus bdist_wheel from wheel or setuptools itself
     "import setuptools.build_meta, pip\n"
+    "assert int(setuptools.__version__.split('.')[0]) >= 77\n"
     "try:\n import wheel\nexcept ImportError:\n import setuptools.command.bdist_wheel"
 )
 

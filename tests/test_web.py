@@ -53,7 +53,11 @@ class Api:
         self.csrf = self.client.get("/api/session").get_json()["csrf"]
 
     def get(self, url: str, **kw: Any) -> Any:
-        return self.client.get(url, **kw)
+        response = self.client.get(url, **kw)
+        if response.mimetype != "text/event-stream":  # a served file: read it and close its handle
+            response.get_data()
+            response.close()
+        return response
 
     def call(self, method: str, url: str, body: Any = None, **kw: Any) -> Any:
         headers = {"X-CSRF-Token": self.csrf, **kw.pop("headers", {})}
