@@ -48,7 +48,10 @@ class ShutdownButton:
         before_poweroff: Callable[[], object] | None = None,
         runner: Runner = run_command,
         pin_factory: Any = None,
+        wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
+        """``wait(released, seconds)`` times a hold: ``released.wait(seconds)`` unless a test
+        gives a virtual one (True: let go in time; False: held for ``seconds``)."""
         if cfg.shutdown_pin is None:
             raise ValueError("system.shutdown_pin is not set")
         from gpiozero import Button
@@ -57,9 +60,9 @@ class ShutdownButton:
         self.before_poweroff = before_poweroff
         self.runner = runner
         self.fired = threading.Event()
-        self.button = Button(
-            cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, hold_time=cfg.shutdown_hold_s, pin_factory=pin_factory
-        )
+        self._wait = wait or threading.Event.wait
+        self._let_go = threading.Event()  # set when the current press ends
+        self.button = Button(cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, pin_factory=pin_factory)
         self.armed = not self.button.is_pressed
         if not self.armed:
             log.warning(
@@ -68,10 +71,21 @@ class ShutdownButton:
                 cfg.shutdown_pin,
             )
         self.button.when_released = self._released
-        self.button.when_held = self._held
+        self.button.when_pressed = self._pressed
         log.info("shutdown button on BCM %d: hold %.1f s to power off", cfg.shutdown_pin, cfg.shutdown_hold_s)
 
+    def _pressed(self) -> None:
+        if not self.armed or self.fired.is_set():
+            return
+        self._let_go = let_go = threading.Event()
+        threading.Thread(target=self._time_hold, args=(let_go,), name="rig-shutdown-hold", daemon=True).start()
+
+    def _time_hold(self, let_go: threading.Event) -> None:
+        if not self._wait(let_go, self.cfg.shutdown_hold_s):
+            self._held()
+
     def _released(self) -> None:
+        self._let_go.set()
         if not self.armed:
             log.info("shutdown button released: armed")
             self.armed = True
@@ -106,6 +120,7 @@ class ShutdownButton:
         return code
 
     def close(self) -> None:
+        self._let_go.set()  # a hold being timed ends without a poweroff
         self.button.close()
 
     def __enter__(self) -> ShutdownButton:
