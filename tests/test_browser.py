@@ -364,6 +364,7 @@ def test_the_reconnect_overlay_while_rig_serve_restarts(page_for: Any, tmp_path:
         page.evaluate("window.servedByTheFirstServer = true")
         proc.terminate()  # SIGTERM, as systemctl restart sends
         assert proc.wait(60) == 0
+        proc.communicate()  # close its pipe
         expect(overlay).to_be_visible()
         expect(overlay).to_contain_text("rig not running – reconnecting…")
         expect(page.get_by_test_id("state")).to_have_text("offline")
@@ -376,7 +377,7 @@ def test_the_reconnect_overlay_while_rig_serve_restarts(page_for: Any, tmp_path:
         assert page.errors == []
     finally:
         proc.kill()
-        proc.wait(30)
+        proc.communicate(timeout=30)
 
 
 PAGES = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import check_frames_intact, rig, start_rig
+from tests.cli_helpers import check_frames_intact, end, rig, start_rig
 
 SIM = """
 [rail.sim]
@@ -137,8 +137,7 @@ def test_sigterm_and_hangup_stop_safely_as_interrupted(tmp_path, config, sig):
 def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, config):
     proc = _start_slow_stack(config)
     folder = _wait_frames(tmp_path, 5)
-    proc.kill()
-    proc.wait(10)
+    end(proc)  # SIGKILL
     data = check_frames_intact(folder)
     assert data["outcome"] == "running" and len(data["frames"]) >= 4
     listed = {f["file"] for f in data["frames"]}

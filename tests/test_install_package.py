@@ -149,7 +149,7 @@ def test_rig_serve_from_the_installed_wheel_serves_pages_and_static_files(
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+            proc.communicate(timeout=10)  # reap it and close its pipe
 
 
 def test_web_dir_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import check_frames_intact, start_rig
+from tests.cli_helpers import check_frames_intact, end, start_rig
 
 SIM = """
 [rail]
@@ -80,7 +80,8 @@ class Serve:
         self.lines: list[str] = []
         self._port = threading.Event()
         self.url = ""
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._port.wait(60):
             self.proc.kill()
             raise AssertionError("rig serve did not start:\n" + "".join(self.lines))
@@ -116,6 +117,14 @@ class Serve:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def close(self) -> None:
+        """Kill it if it still runs, reap it, close its output pipe."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(10)
+        self.proc.stdout.close()  # type: ignore[union-attr]
+
 
 @pytest.fixture
 def serve(config):
@@ -128,9 +137,7 @@ def serve(config):
 
     yield start
     for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait(10)
+        s.close()
 
 
 def test_sigterm_to_rig_serve_mid_stack_stops_the_rail_and_marks_interrupted(tmp_path, serve):
@@ -153,8 +160,7 @@ def test_after_sigkill_of_rig_serve_a_restart_shows_the_interrupted_stack_and_mo
     rig = serve()
     rig.post("/api/start", {"name": "field", "profile": PROFILE})
     folder = wait_frames(tmp_path, 4)
-    rig.proc.kill()  # power cut: no handler runs
-    rig.proc.wait(10)
+    rig.close()  # SIGKILL, a power cut: no handler runs
     before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))
@@ -198,8 +204,7 @@ def test_sigterm_to_rig_stack_mid_stack_marks_interrupted(tmp_path, config):
 def test_after_sigkill_of_rig_stack_rig_serve_shows_it_interrupted(tmp_path, config, serve):
     proc = _start_stack(config)
     folder = wait_frames(tmp_path, 4)
-    proc.kill()
-    proc.wait(10)
+    end(proc)  # SIGKILL: a power cut
     before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))

@@ -82,6 +82,7 @@ def served(tmp_path: Path) -> Any:
         if proc.poll() is None:
             proc.kill()
         proc.wait(30)
+        proc.stdout.close()  # type: ignore[union-attr]
 
 
 def test_serve_prints_the_url_streams_and_stops_cleanly_on_sigterm(served: Any) -> None:
@@ -205,3 +206,4 @@ def test_serve_tells_systemd_ready_once_it_listens_and_stopping_on_sigterm(tmp_p
             if proc.poll() is None:
                 proc.kill()
             proc.wait(30)
+            proc.stdout.close()  # type: ignore[union-attr]
