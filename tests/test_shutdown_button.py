@@ -145,11 +145,11 @@ def test_fires_once_and_uses_the_configured_command(factory, pin, hold):
 
 def test_a_failed_poweroff_can_be_retried(factory, pin, hold):
     runner = Recorder(code=1)
-    with ShutdownButton(cfg(), runner=runner, pin_factory=factory, wait=hold.wait):
+    with ShutdownButton(cfg(), runner=runner, pin_factory=factory, wait=hold.wait) as button:
         pin.drive_low()
         hold.elapse()
         assert runner.called.wait(5)
-        hold.settled(1)
+        wait_until(lambda: not button.fired.is_set(), "the failed poweroff to re-arm the button")
         runner.called.clear()
         pin.drive_high()
         pin.drive_low()
