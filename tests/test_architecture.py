@@ -34,9 +34,7 @@ HARDWARE_USERS = ("rig.motion.", "rig.camera.", "rig.hardware_detect", "rig.shut
 LEAF, BACKEND, SEQUENCER, MACHINE, ENTRY = range(5)
 LAYER_NAMES = ["leaf", "backend", "sequencer/merge", "machine", "cli/web"]
 LAYERS: list[tuple[str, int]] = [  # (module or package, layer); a package covers its sub-modules
-    ("rig.config", LEAF),
-    ("rig.config_schema", LEAF),
-    ("rig.config_docs", LEAF),
+    ("rig.config", LEAF),  # the package rig/config/ (config_*.py until they move in: their layer is inferred)
     ("rig.errors", LEAF),
     ("rig.events", LEAF),
     ("rig.paths", LEAF),
