@@ -84,9 +84,9 @@ def pi_cameras() -> list[str]:
 
 
 def gphoto_details(config: Any) -> list[str]:
-    from rig.camera.gphoto import GphotoCamera
+    from rig.camera import open_camera
 
-    camera = GphotoCamera(config.camera, timeout_s=PROBE_TIMEOUT_S - 1)
+    camera = open_camera(config.camera, timeout_s=PROBE_TIMEOUT_S - 1)
     try:
         info = camera.info()
     finally:
@@ -124,9 +124,10 @@ def report(config: Any) -> list[str]:
         if config.rail.backend == "gpio":
             lines += gpio_summary(config)
         if config.rail.backend == "stackshot":
-            from rig.motion.stackshot import find_ports
+            from rig.motion import find_ports
 
-            port = config.rail.stackshot.port or ", ".join(_timed(find_ports, "StackShot search")) or "not found"
+            found = _timed(lambda: find_ports("stackshot"), "StackShot search")
+            port = config.rail.stackshot.port or ", ".join(found) or "not found"
             lines.append(f"stackshot port: {port}")
     except Exception as exc:  # noqa: BLE001 - report must never raise
         log.exception("hardware report failed")

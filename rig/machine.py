@@ -12,7 +12,7 @@ from rig.camera import open_camera
 from rig.camera.base import Camera
 from rig.clock_sync import SystemClock
 from rig.config import MachineConfig, Profile
-from rig.errors import RigError
+from rig.errors import RigError, StateError
 from rig.events import EventBus
 from rig.manifest import UnreadableManifest, read_manifest
 from rig.merge.jobs import MergeManager
@@ -20,9 +20,10 @@ from rig.motion import open_rail
 from rig.motion.base import Rail
 from rig.power_supply import SYSFS_POWER_SUPPLY, Battery, read_battery
 from rig.profiles import ProfileStore
-from rig.sequencer import Sequencer, Status
+from rig.sequencer import Outcome, Sequencer, Status
 
 log = logging.getLogger(__name__)
+ESTOP_SETTLE_S = 10.0  # how long stop_safely waits for the worker after an e-stop
 
 
 @dataclass
@@ -125,18 +126,53 @@ class Machine:
             return "failed"
         return outcome if outcome != "running" else None
 
+    def stop_safely(
+        self,
+        outcome: Outcome = Outcome.INTERRUPTED,
+        timeout_s: float | None = 30.0,
+        *,
+        wait: Callable[[float | None], Status] | None = None,
+    ) -> str:
+        """The one shutdown path (``rig serve`` and ``rig stack`` on a signal, the shutdown button,
+        :meth:`close`): cancel a running stack or move with ``outcome`` (the rail decelerates and
+        returns as the profile says; frames and manifest are kept), wait for it to settle, and e-stop
+        if it has not settled within ``timeout_s`` or the wait is interrupted (a second Ctrl-C).
+        When nothing runs it just stops the rail. ``wait`` (default ``sequencer.wait``) lets a caller
+        show progress while it waits. Returns what it did: ``"idle"``, ``"cancelled"`` or ``"estop"``."""
+        seq = self.sequencer
+        if not seq.status().busy:
+            self.rail.stop()
+            return "idle"
+        try:
+            seq.cancel(outcome)
+        except StateError:  # it finished in the meantime
+            pass
+        try:
+            settled = not (wait or seq.wait)(timeout_s).busy
+        except KeyboardInterrupt:
+            log.warning("interrupted while stopping: e-stop")
+            settled = False
+        else:
+            if not settled:
+                log.error("the rail did not stop within %.0f s: e-stop", timeout_s)
+        if settled:
+            return "cancelled"
+        seq.estop()
+        seq.wait(ESTOP_SETTLE_S)
+        return "estop"
+
     def close(self) -> None:
-        """Cancel a merge, stop the rail, release the camera. Idempotent."""
+        """Stop a running stack safely (:meth:`stop_safely`), cancel a merge, close the rail and camera.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
         self.merges.close()
         if self.sequencer.status().busy:
             try:
-                self.sequencer.cancel()
-                self.sequencer.wait(10)
+                self.stop_safely(Outcome.CANCELLED, timeout_s=10)
             except Exception:
-                log.exception("close: cancel failed")
+                log.exception("close: stopping the rail failed")
         for part in (self.rail, self.camera):
             try:
                 part.close()

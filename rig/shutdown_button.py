@@ -5,8 +5,8 @@ Deployed as its own small service (``python -m rig.shutdown_button --config FILE
 systemd/rig-shutdown-button.service), so the button works even when ``rig serve`` has hung.
 Its poweroff makes systemd stop rig.service first: SIGTERM, on which ``rig serve`` cancels a
 running stack as *interrupted* and stops the rail; only then are disks unmounted and power
-cut. A process that owns a :class:`~rig.sequencer.Sequencer` itself can pass
-``before_poweroff=lambda: safe_stop(sequencer)`` to do the same stop first, in-process.
+cut. A process that owns a :class:`~rig.machine.Machine` itself can pass
+``before_poweroff=machine.stop_safely`` to do the same stop first, in-process.
 
 A button that reads pressed when the watcher starts (stuck, or wired for the other
 polarity) is not armed until it has been released once: a wiring fault must not turn into
@@ -36,27 +36,6 @@ def run_command(argv: Sequence[str]) -> int:
     return subprocess.run(list(argv), check=False).returncode
 
 
-def safe_stop(sequencer: Any, timeout_s: float = 30.0) -> str:
-    """Stop through the sequencer's safe path: cancel a running stack with outcome
-    *interrupted* (the rail decelerates; frames and manifest are kept), wait for it, and
-    e-stop only if it has not settled within ``timeout_s``. Returns what it did."""
-    from rig.errors import StateError
-    from rig.sequencer import Outcome
-
-    if not sequencer.status().busy:
-        sequencer.rail.stop()
-        return "idle"
-    try:
-        sequencer.cancel(Outcome.INTERRUPTED)
-    except StateError:  # it finished in the meantime
-        return "idle"
-    if sequencer.wait(timeout_s).busy:
-        log.error("the stack did not stop within %.0f s: e-stop", timeout_s)
-        sequencer.estop()
-        return "estop"
-    return "cancelled"
-
-
 class ShutdownButton:
     """A gpiozero Button on ``cfg.shutdown_pin``; held long enough, it calls
     ``before_poweroff`` (errors are logged, never block the poweroff) and then runs
@@ -69,7 +48,10 @@ class ShutdownButton:
         before_poweroff: Callable[[], object] | None = None,
         runner: Runner = run_command,
         pin_factory: Any = None,
+        wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
+        """``wait(released, seconds)`` times a hold: ``released.wait(seconds)`` unless a test
+        gives a virtual one (True: let go in time; False: held for ``seconds``)."""
         if cfg.shutdown_pin is None:
             raise ValueError("system.shutdown_pin is not set")
         from gpiozero import Button
@@ -78,9 +60,9 @@ class ShutdownButton:
         self.before_poweroff = before_poweroff
         self.runner = runner
         self.fired = threading.Event()
-        self.button = Button(
-            cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, hold_time=cfg.shutdown_hold_s, pin_factory=pin_factory
-        )
+        self._wait = wait or threading.Event.wait
+        self._let_go = threading.Event()  # set when the current press ends
+        self.button = Button(cfg.shutdown_pin, pull_up=cfg.shutdown_active_low, pin_factory=pin_factory)
         self.armed = not self.button.is_pressed
         if not self.armed:
             log.warning(
@@ -89,10 +71,21 @@ class ShutdownButton:
                 cfg.shutdown_pin,
             )
         self.button.when_released = self._released
-        self.button.when_held = self._held
+        self.button.when_pressed = self._pressed
         log.info("shutdown button on BCM %d: hold %.1f s to power off", cfg.shutdown_pin, cfg.shutdown_hold_s)
 
+    def _pressed(self) -> None:
+        if not self.armed or self.fired.is_set():
+            return
+        self._let_go = let_go = threading.Event()
+        threading.Thread(target=self._time_hold, args=(let_go,), name="rig-shutdown-hold", daemon=True).start()
+
+    def _time_hold(self, let_go: threading.Event) -> None:
+        if not self._wait(let_go, self.cfg.shutdown_hold_s):
+            self._held()
+
     def _released(self) -> None:
+        self._let_go.set()
         if not self.armed:
             log.info("shutdown button released: armed")
             self.armed = True
@@ -127,6 +120,7 @@ class ShutdownButton:
         return code
 
     def close(self) -> None:
+        self._let_go.set()  # a hold being timed ends without a poweroff
         self.button.close()
 
     def __enter__(self) -> ShutdownButton:

@@ -18,6 +18,13 @@ def rig(*args: str, env=None, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*RIG, *args], capture_output=True, text=True, timeout=120, env=env, **kw)
 
 
+def end(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Kill ``proc`` if it still runs, reap it and close its pipes (no leaked file handles)."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=timeout)
+
+
 def start_rig(*args: str, env=None, stderr=subprocess.PIPE) -> subprocess.Popen:
     """Start ``rig ARGS`` unbuffered, stdout (and by default stderr) piped (text)."""
     env = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1")

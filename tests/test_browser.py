@@ -28,8 +28,8 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
 ]
-sync_api = pytest.importorskip("playwright.sync_api")
-pytest.importorskip("waitress")
+import waitress  # noqa: E402, F401 - a core dependency: missing is a failure, not a skip
+from playwright import sync_api  # noqa: E402
 
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
@@ -46,6 +46,8 @@ ARGS = [
 TOUCH = {"width": 800, "height": 480}
 PHONE = {"width": 360, "height": 800}
 T = 30_000  # ms: generous upper bound for any one condition
+# expect() has its own default of 5 s, which a stack under load outlasts: every wait gets T
+sync_api.expect.set_options(timeout=T)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,15 @@ def wait_js(page: Any, expression: str, timeout_ms: int = T) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"timed out waiting for {expression}"
         page.wait_for_timeout(50)
+
+
+def wait_animations(page: Any) -> None:
+    """Every finite CSS transition or animation on the page has finished."""
+    wait_js(
+        page,
+        "document.getAnimations().every((a) => a.playState !== 'running'"
+        " || a.effect.getTiming().iterations === Infinity)",
+    )
 
 
 def wait_idle(page: Any) -> None:
@@ -175,28 +186,26 @@ def test_cancel_a_stack_and_see_the_rail_return(server: Any, page_for: Any) -> N
 
 
 def test_open_merge_and_delete_a_result_in_the_gallery(server: Any, page_for: Any) -> None:
-    base, _ = server
+    base, machine = server
     page = page_for(TOUCH)
     run_stack_in_ui(page, base, slices=4)
+    expect(page.get_by_test_id("outcome")).to_contain_text("completed")  # the run has ended, not just shot
+    sid = Path(machine.sequencer.status().folder).relative_to(machine.config.output.root).as_posix()
     page.locator("nav.nav").get_by_role("link", name="Gallery").click()
-    card = page.locator(".card").first
+    card = page.locator(f'.card[data-id="{sid}"]')  # this run's card, whatever else the gallery holds
     expect(card).to_contain_text("completed")
     expect(card).to_contain_text("4 frames")
     card.click()
     expect(page.get_by_test_id("frames").locator("img")).to_have_count(4)
     wait_js(page, "document.querySelector('#result-img').naturalWidth > 0")
-    try:
-        import rig.merge.child  # noqa: F401
-    except ImportError:
-        pytest.skip("rig.merge.child is not available")
     page.get_by_test_id("merge").click()
     expect(page.get_by_test_id("merge-msg")).to_have_text("Merged.", timeout=90_000)
     expect(page.get_by_test_id("merge")).to_have_text("Re-merge")
-    wait_js(page, "document.querySelector('#result-img').src.includes('merged.jpg')")
+    expect(page.locator("#result-img")).to_have_attribute("src", re.compile(r"merged\.jpg"))
     wait_js(page, "document.querySelector('#result-img').naturalWidth > 0")
     expect(page.locator("#downloads a")).to_have_count(4)
     page.locator("#show-depth").click()
-    wait_js(page, "document.querySelector('#result-img').src.includes('depth.png')")
+    expect(page.locator("#result-img")).to_have_attribute("src", re.compile(r"depth\.png"))
     # delete asks first; cancelling keeps the stack
     url = page.url
     page.get_by_test_id("delete").click()
@@ -355,6 +364,7 @@ def test_the_reconnect_overlay_while_rig_serve_restarts(page_for: Any, tmp_path:
         page.evaluate("window.servedByTheFirstServer = true")
         proc.terminate()  # SIGTERM, as systemctl restart sends
         assert proc.wait(60) == 0
+        proc.communicate()  # close its pipe
         expect(overlay).to_be_visible()
         expect(overlay).to_contain_text("rig not running – reconnecting…")
         expect(page.get_by_test_id("state")).to_have_text("offline")
@@ -367,7 +377,7 @@ def test_the_reconnect_overlay_while_rig_serve_restarts(page_for: Any, tmp_path:
         assert page.errors == []
     finally:
         proc.kill()
-        proc.wait(30)
+        proc.communicate(timeout=30)
 
 
 PAGES = [
@@ -406,12 +416,12 @@ def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:
                 wait_js(page, "document.querySelector('#live-img').naturalWidth > 0")
             if name == "gallery":
                 wait_js(page, "[...document.querySelectorAll('.card img')].every((i) => i.naturalWidth > 0)")
-            page.wait_for_timeout(400)  # let the progress-bar transition finish before the picture
+            wait_animations(page)  # the progress-bar transition has finished before the picture
             page.screenshot(path=str(out / f"{label}-{name}.png"))
         page.goto(base + "/gallery")
         page.locator(".card").first.click()
         wait_js(page, "document.querySelector('#result-img').naturalWidth > 0")
-        page.wait_for_timeout(400)
+        wait_animations(page)
         page.screenshot(path=str(out / f"{label}-stack-detail.png"))
         assert page.errors == []
     assert len(list(out.glob("*.png"))) >= 14

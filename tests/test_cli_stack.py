@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import check_frames_intact, rig, start_rig
+from tests.cli_helpers import check_frames_intact, end, rig, start_rig
 
 SIM = """
 [rail.sim]
@@ -137,8 +137,7 @@ def test_sigterm_and_hangup_stop_safely_as_interrupted(tmp_path, config, sig):
 def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, config):
     proc = _start_slow_stack(config)
     folder = _wait_frames(tmp_path, 5)
-    proc.kill()
-    proc.wait(10)
+    end(proc)  # SIGKILL
     data = check_frames_intact(folder)
     assert data["outcome"] == "running" and len(data["frames"]) >= 4
     listed = {f["file"] for f in data["frames"]}
@@ -166,7 +165,6 @@ def test_profile_commands(tmp_path, config):
 
 
 def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, config):
-    pytest.importorskip("rig.merge.child")
     result = rig("stack", "--config", str(config()), "--slices", "6", "--step-um", "250", "--settle-s", "0", "--merge")
     assert result.returncode == 0, result.stderr
     folder = Path(result.stdout.strip())
@@ -177,7 +175,6 @@ def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, co
 
 
 def test_cancelled_stack_is_not_merged(tmp_path, config):
-    pytest.importorskip("rig.merge.child")
     proc = _start_slow_stack(config, "--merge")
     folder = _wait_frames(tmp_path, 3)
     proc.send_signal(signal.SIGINT)

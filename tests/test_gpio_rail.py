@@ -11,6 +11,7 @@ import pytest
 
 from rig.errors import LimitError, MotionError
 from rig.motion.gpio import step_delays
+from tests.fakes.clock import VirtualClock
 from tests.harness.rail_gpio import DIR, EN, FAR, HOME, NEAR, STEP, make_rail, rising_edges
 
 
@@ -56,8 +57,16 @@ def test_dir_invert_swaps_the_direction_line(tmp_path):
         assert not ctl.pin(DIR).state
 
 
-def test_moves_ramp_up_and_down(tmp_path):
-    with make_rail(tmp_path, accel_mm_s2=100) as (rail, ctl):
+@pytest.fixture
+def clock(monkeypatch) -> VirtualClock:
+    """Virtual time for the step loop and the mock pins' timestamps: step gaps are exact under any load."""
+    clock = VirtualClock()
+    clock.install_in_gpiozero_mock(monkeypatch)
+    return clock
+
+
+def test_moves_ramp_up_and_down(tmp_path, clock):
+    with make_rail(tmp_path, clock=clock, accel_mm_s2=100) as (rail, ctl):
         rail.move_to(8000)  # 800 steps, top speed 2000 steps/s reached after 200 steps
         gaps = intervals(ctl.pin(STEP))
         assert len(gaps) == 799
@@ -66,13 +75,11 @@ def test_moves_ramp_up_and_down(tmp_path):
         assert gaps[0] > 4 * cruise and gaps[-1] > 4 * cruise
 
 
-def test_abort_ramps_down_instead_of_stopping_dead(tmp_path):
-    with make_rail(tmp_path) as (rail, ctl):
+def test_abort_ramps_down_instead_of_stopping_dead(tmp_path, clock):
+    with make_rail(tmp_path, clock=clock) as (rail, ctl):
         abort = threading.Event()
-        timer = threading.Timer(0.25, abort.set)  # at full speed by then
-        timer.start()
+        clock.at(0.25, abort.set)  # at full speed by then
         pos = rail.move_to(15_000, abort=abort)
-        timer.cancel()
         assert 1000 < pos < 15_000
         gaps = intervals(ctl.pin(STEP))
         assert gaps[-1] > 3 * statistics.median(gaps)
@@ -125,10 +132,10 @@ def test_pressed_limit_blocks_moves_into_it_but_not_away(tmp_path):
         assert rail.move_to(500) == 500  # backing off is allowed (and re-enables the driver)
 
 
-def test_near_limit_trips_a_backward_move(tmp_path):
-    with make_rail(tmp_path) as (rail, ctl):
+def test_near_limit_trips_a_backward_move(tmp_path, clock):
+    with make_rail(tmp_path, clock=clock) as (rail, ctl):
         rail.move_to(8000)
-        threading.Timer(0.1, ctl.pin(NEAR).drive_low).start()
+        clock.at(clock.now() + 0.1, ctl.pin(NEAR).drive_low)
         with pytest.raises(LimitError, match="near-end limit"):
             rail.move_to(0)
         stopped = rail.position()
@@ -147,12 +154,12 @@ def close_all(ctl) -> None:
         ctl.pin(pin).drive_low()
 
 
-def test_normally_closed_limit_trips_when_it_opens(tmp_path):
-    with make_rail(tmp_path, gpio=NC) as (rail, ctl):
+def test_normally_closed_limit_trips_when_it_opens(tmp_path, clock):
+    with make_rail(tmp_path, clock=clock, gpio=NC) as (rail, ctl):
         close_all(ctl)
         assert rail.switches() == {"near-end limit": False, "far-end limit": False, "home": False}
         assert rail.move_to(1000) == 1000
-        threading.Timer(0.1, ctl.pin(FAR).drive_high).start()  # pressed: the contact opens
+        clock.at(clock.now() + 0.1, ctl.pin(FAR).drive_high)  # pressed: the contact opens
         with pytest.raises(LimitError, match="far-end limit"):
             rail.move_to(15_000)
         assert 1000 < rail.position() < 15_000 and not ctl.driver_enabled()
@@ -170,9 +177,9 @@ def test_normally_closed_switch_with_a_broken_wire_reads_as_pressed(tmp_path):
         assert rail.position() == 1000
 
 
-def test_estop_disables_the_driver_at_once(tmp_path):
-    with make_rail(tmp_path) as (rail, ctl):
-        threading.Timer(0.1, rail.estop).start()
+def test_estop_disables_the_driver_at_once(tmp_path, clock):
+    with make_rail(tmp_path, clock=clock) as (rail, ctl):
+        clock.at(0.1, rail.estop)
         with pytest.raises(MotionError, match="e-stop"):
             rail.move_to(15_000)
         assert not ctl.driver_enabled()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -185,12 +184,18 @@ def test_hardware_report_never_raises_or_hangs(monkeypatch):
 
     monkeypatch.setattr(hd, "PROBE_TIMEOUT_S", 0.2)
     hung = threading.Event()
-    monkeypatch.setattr(hd, "serial_ports", lambda: hung.wait(10) and [])
+    gave_up = threading.Event()
+
+    def hanging_probe() -> list[str]:
+        hung.wait(60)
+        gave_up.set()
+        return []
+
+    monkeypatch.setattr(hd, "serial_ports", hanging_probe)
     monkeypatch.setattr(hd, "usb_cameras", lambda: 1 / 0)
-    t0 = time.monotonic()
     lines = hd.report(MachineConfig())
+    assert not gave_up.is_set()  # the report came back while the probe still hung
     hung.set()
-    assert time.monotonic() - t0 < 2
     assert any("no answer within" in line for line in lines)
     assert any("ZeroDivisionError" in line for line in lines)
 

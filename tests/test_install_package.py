@@ -24,8 +24,9 @@ import pytest
 from rig.web.app import WEB_DIR, find_web_dir
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-CAN_BUILD = (  # setuptools and pip, plus bdist_wheel from wheel or (setuptools >= 70.1) setuptools itself
+CAN_BUILD = (  # setuptools >= 77 (SPDX licence) and pip, plus bdist_wheel from wheel or setuptools itself
     "import setuptools.build_meta, pip\n"
+    "assert int(setuptools.__version__.split('.')[0]) >= 77\n"
     "try:\n import wheel\nexcept ImportError:\n import setuptools.command.bdist_wheel"
 )
 
@@ -42,7 +43,7 @@ def _builder() -> str | None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = _builder()
     if python is None:
-        pytest.skip("no Python here has setuptools and wheel to build a wheel offline (pip install wheel)")
+        pytest.fail("no Python here has setuptools and wheel to build a wheel offline (pip install -e '.[dev]')")
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a clean copy: no build/ leftovers, nothing written into the checkout
     src.mkdir()
@@ -148,7 +149,7 @@ def test_rig_serve_from_the_installed_wheel_serves_pages_and_static_files(
         finally:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait(10)
+            proc.communicate(timeout=10)  # reap it and close its pipe
 
 
 def test_web_dir_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

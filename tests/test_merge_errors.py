@@ -238,7 +238,6 @@ def _write_dng(path: Path, rgb16: np.ndarray) -> None:
 
 
 def test_camera_raw_stack_gives_16bit(tmp_path, capsys):
-    pytest.importorskip("rawpy")
     src = tmp_path / "dng"
     src.mkdir()
     rng = np.random.default_rng(2)

@@ -32,7 +32,6 @@ def _pairs(folder: Path, n: int = 3) -> Path:
 
 
 def test_a_folder_of_raw_jpeg_pairs_merges_one_type(tmp_path, capsys):
-    pytest.importorskip("rawpy")
     src = _pairs(tmp_path / "card")
     assert [p.suffix for p in find_slices(src).files] == [".DNG"] * 3  # raw by default, not 6 slices
     assert [p.suffix for p in find_slices(src, "jpg").files] == [".JPG"] * 3

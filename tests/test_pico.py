@@ -168,10 +168,13 @@ def test_garbage_on_the_line_never_moves_and_never_wedges():
         ctl.dev.inject(b"x" * 500 + b"\n")  # over-long
         ctl.dev.inject("MOVE 100 100 100 \u00e9\n".encode())  # non-ASCII
         ctl.dev.inject(b"MOVE 300 1")  # half line, then silence
-        time.sleep(0.3)
+
+        def errors() -> set[str]:
+            return {line.split()[1] for line in list(ctl.dev.sent) if line.startswith("ERR ")}
+
+        wait_for(lambda: "TIMEOUT" in errors(), timeout=30)  # the half line timed out
         assert ctl.hw.pulses == 0 and ctl.fw.pos == 0
-        errs = [line.split()[1] for line in ctl.dev.sent if line.startswith("ERR ")]
-        assert {"TOOLONG", "ENCODING", "TIMEOUT"} <= set(errs)
+        assert {"TOOLONG", "ENCODING", "TIMEOUT"} <= errors()
         assert rail.move_to(700) == 700.0 and ctl.hw.pulses == 70
 
 

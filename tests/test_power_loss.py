@@ -19,12 +19,11 @@ import subprocess
 import threading
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import check_frames_intact, start_rig
+from tests.cli_helpers import check_frames_intact, end, start_rig
 
 SIM = """
 [rail]
@@ -41,18 +40,6 @@ root = "{root}"
 min_free_mb = 0
 """
 PROFILE = {"slices": 40, "step_um": 50, "settle_s": 0.12, "return_to_start": False}
-
-
-def _serve_available() -> bool:
-    try:
-        import rig.cli.cmd_serve  # noqa: F401
-        import rig.web.app  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_serve = pytest.mark.skipif(not _serve_available(), reason="`rig serve` (rig.cli.cmd_serve) is not built yet")
 
 
 @pytest.fixture
@@ -78,8 +65,10 @@ def wait_frames(tmp_path, n: int, timeout: float = 30) -> Path:
     raise AssertionError(f"{n} frames did not appear")
 
 
-def frame_times(data: dict) -> list[float]:
-    return [datetime.fromisoformat(f["time"].replace("Z", "+00:00")).timestamp() for f in data["frames"]]
+def frames_listed(folder: Path) -> int:
+    """Frames ``stack.json`` lists right now (a frame saved between this read and a signal
+    counts as the one in flight)."""
+    return len(json.loads((folder / "stack.json").read_text())["frames"])
 
 
 class Serve:
@@ -91,7 +80,8 @@ class Serve:
         self.lines: list[str] = []
         self._port = threading.Event()
         self.url = ""
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._port.wait(60):
             self.proc.kill()
             raise AssertionError("rig serve did not start:\n" + "".join(self.lines))
@@ -127,6 +117,14 @@ class Serve:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def close(self) -> None:
+        """Kill it if it still runs, reap it, close its output pipe."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(10)
+        self.proc.stdout.close()  # type: ignore[union-attr]
+
 
 @pytest.fixture
 def serve(config):
@@ -139,34 +137,30 @@ def serve(config):
 
     yield start
     for s in started:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait(10)
+        s.close()
 
 
-@needs_serve
 def test_sigterm_to_rig_serve_mid_stack_stops_the_rail_and_marks_interrupted(tmp_path, serve):
     rig = serve()
     rig.post("/api/start", {"name": "field", "profile": PROFILE})
     folder = wait_frames(tmp_path, 4)
     t_term = time.time()
+    saved_at_term = frames_listed(folder)
     assert rig.stop(signal.SIGTERM) == 0, rig.output()
     t_exit = time.time()
     data = check_frames_intact(folder)
     assert data["outcome"] == "interrupted", rig.output()
     assert 4 <= len(data["frames"]) < PROFILE["slices"]
-    assert max(frame_times(data)) <= t_term + 1.0  # the stack stopped; no frame long after SIGTERM
+    assert len(data["frames"]) <= saved_at_term + 2  # the stack stopped: at most the shot in flight after SIGTERM
     assert t_exit - t_term < 10
     assert "cancelled (interrupted)" in rig.output()
 
 
-@needs_serve
 def test_after_sigkill_of_rig_serve_a_restart_shows_the_interrupted_stack_and_moves_nothing(tmp_path, serve):
     rig = serve()
     rig.post("/api/start", {"name": "field", "profile": PROFILE})
     folder = wait_frames(tmp_path, 4)
-    rig.proc.kill()  # power cut: no handler runs
-    rig.proc.wait(10)
+    rig.close()  # SIGKILL, a power cut: no handler runs
     before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))
@@ -197,22 +191,20 @@ def _start_stack(config: Path) -> subprocess.Popen:
 def test_sigterm_to_rig_stack_mid_stack_marks_interrupted(tmp_path, config):
     proc = _start_stack(config)
     folder = wait_frames(tmp_path, 4)
-    t_term = time.time()
+    saved_at_term = frames_listed(folder)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode != 0, "an interrupted stack must not look like success"
     data = check_frames_intact(folder)
     assert data["outcome"] == "interrupted", err
     assert 4 <= len(data["frames"]) < PROFILE["slices"]
-    assert max(frame_times(data)) <= t_term + 1.0
+    assert len(data["frames"]) <= saved_at_term + 2  # at most the shot in flight after SIGTERM
 
 
-@needs_serve
 def test_after_sigkill_of_rig_stack_rig_serve_shows_it_interrupted(tmp_path, config, serve):
     proc = _start_stack(config)
     folder = wait_frames(tmp_path, 4)
-    proc.kill()
-    proc.wait(10)
+    end(proc)  # SIGKILL: a power cut
     before = check_frames_intact(folder)
     assert before["outcome"] == "running"
     _restart_shows_interrupted_and_moves_nothing(tmp_path, serve, folder, len(before["frames"]))

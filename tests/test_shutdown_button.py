@@ -24,7 +24,7 @@ from rig.config import (
 )
 from rig.machine import Machine
 from rig.sequencer import Outcome, State
-from rig.shutdown_button import ShutdownButton, main, safe_stop
+from rig.shutdown_button import ShutdownButton, main
 
 PIN = 26
 HOLD = 0.15
@@ -55,18 +55,60 @@ class Recorder:
         return self.code
 
 
+class HoldClock:
+    """Virtual time for a hold: ``wait(let_go, s)`` returns True when the button is let go, and
+    False once the test calls ``elapse()`` (the hold time has passed). No wall-clock windows."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self._elapse = threading.Semaphore(0)
+
+    def wait(self, let_go: threading.Event, seconds: float) -> bool:
+        assert seconds == HOLD
+        self.started += 1
+        try:
+            while not let_go.is_set():
+                if self._elapse.acquire(timeout=0.001):
+                    return False
+            return True
+        finally:
+            self.finished += 1
+
+    def elapse(self) -> None:
+        wait_until(lambda: self.started > self.finished, "a hold being timed")
+        self._elapse.release()
+
+    def settled(self, started: int) -> None:
+        """Wait until ``started`` holds have been timed and each has ended."""
+        wait_until(lambda: self.started == self.finished == started, f"{started} hold(s) timed")
+
+
+def wait_until(condition, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
+
+
+@pytest.fixture
+def hold() -> HoldClock:
+    return HoldClock()
+
+
 def cfg(**kw) -> SystemConfig:
     return SystemConfig(**{"shutdown_pin": PIN, "shutdown_hold_s": HOLD, **kw})
 
 
-def test_held_long_enough_stops_then_powers_off(factory, pin):
+def test_held_long_enough_stops_then_powers_off(factory, pin, hold):
     order: list[str] = []
     runner = Recorder()
     with ShutdownButton(
-        cfg(), before_poweroff=lambda: order.append("stop"), runner=runner, pin_factory=factory
+        cfg(), before_poweroff=lambda: order.append("stop"), runner=runner, pin_factory=factory, wait=hold.wait
     ) as button:
         assert button.armed
         pin.drive_low()  # active low: pressed
+        hold.elapse()
         assert runner.called.wait(5), "poweroff never ran"
         order.append("poweroff")
         pin.drive_high()
@@ -74,78 +116,85 @@ def test_held_long_enough_stops_then_powers_off(factory, pin):
     assert runner.calls == [["systemctl", "poweroff"]]
 
 
-def test_a_short_press_does_nothing(factory, pin):
+def test_a_short_press_does_nothing(factory, pin, hold):
     runner = Recorder()
-    with ShutdownButton(cfg(), runner=runner, pin_factory=factory):
-        for _ in range(3):
+    with ShutdownButton(cfg(), runner=runner, pin_factory=factory, wait=hold.wait):
+        for presses in range(1, 4):
             pin.drive_low()
-            time.sleep(HOLD / 5)
-            pin.drive_high()
-            time.sleep(0.02)
-        time.sleep(HOLD * 3)
+            pin.drive_high()  # let go before the hold time
+            hold.settled(presses)
     assert runner.calls == []
 
 
-def test_fires_once_and_uses_the_configured_command(factory, pin):
+def test_fires_once_and_uses_the_configured_command(factory, pin, hold):
     runner = Recorder()
     with ShutdownButton(
-        cfg(poweroff_command="/usr/bin/sudo -n /sbin/poweroff --no-wall"), runner=runner, pin_factory=factory
+        cfg(poweroff_command="/usr/bin/sudo -n /sbin/poweroff --no-wall"),
+        runner=runner,
+        pin_factory=factory,
+        wait=hold.wait,
     ):
         pin.drive_low()
+        hold.elapse()
         assert runner.called.wait(5)
-        time.sleep(HOLD * 2)
         pin.drive_high()
-        pin.drive_low()
-        time.sleep(HOLD * 3)
+        pin.drive_low()  # held again: already fired, nothing more is timed
+        hold.settled(1)
     assert runner.calls == [["/usr/bin/sudo", "-n", "/sbin/poweroff", "--no-wall"]]
 
 
-def test_a_failed_poweroff_can_be_retried(factory, pin):
+def test_a_failed_poweroff_can_be_retried(factory, pin, hold):
     runner = Recorder(code=1)
-    with ShutdownButton(cfg(), runner=runner, pin_factory=factory):
+    with ShutdownButton(cfg(), runner=runner, pin_factory=factory, wait=hold.wait) as button:
         pin.drive_low()
+        hold.elapse()
         assert runner.called.wait(5)
+        wait_until(lambda: not button.fired.is_set(), "the failed poweroff to re-arm the button")
         runner.called.clear()
         pin.drive_high()
         pin.drive_low()
+        hold.elapse()
         assert runner.called.wait(5)
     assert len(runner.calls) == 2
 
 
-def test_a_stop_error_never_blocks_the_poweroff(factory, pin):
+def test_a_stop_error_never_blocks_the_poweroff(factory, pin, hold):
     runner = Recorder()
 
     def broken():
         raise RuntimeError("rail link lost")
 
-    with ShutdownButton(cfg(), before_poweroff=broken, runner=runner, pin_factory=factory):
+    with ShutdownButton(cfg(), before_poweroff=broken, runner=runner, pin_factory=factory, wait=hold.wait):
         pin.drive_low()
+        hold.elapse()
         assert runner.called.wait(5)
 
 
-def test_pressed_at_start_is_not_armed_until_released(factory, pin, monkeypatch):
+def test_pressed_at_start_is_not_armed_until_released(factory, pin, hold, monkeypatch):
     # A button stuck closed (or wired for the other polarity) when the service starts: the
     # pull-up cannot raise the line. A wiring fault must not become a boot loop of power-offs.
     drive_high = pin.drive_high
     monkeypatch.setattr(pin, "drive_high", lambda: None)
     pin.drive_low()
     runner = Recorder()
-    with ShutdownButton(cfg(), runner=runner, pin_factory=factory) as button:
+    with ShutdownButton(cfg(), runner=runner, pin_factory=factory, wait=hold.wait) as button:
         assert not button.armed
-        time.sleep(HOLD * 3)
-        assert runner.calls == []
+        assert hold.started == 0 and runner.calls == []  # the stuck press is not timed
         drive_high()  # released at last
         assert button.armed
         pin.drive_low()
+        hold.elapse()
         assert runner.called.wait(5)
 
 
-def test_active_high_button(factory, pin):
+def test_a_real_hold_in_real_time_powers_off(factory, pin):
+    """The default timer (no virtual clock): a press held until the poweroff runs."""
     runner = Recorder()
-    with ShutdownButton(cfg(shutdown_active_low=False), runner=runner, pin_factory=factory) as button:
-        assert button.armed  # pulled down: released
+    with ShutdownButton(cfg(), runner=runner, pin_factory=factory):
+        pin.drive_low()
+        assert runner.called.wait(30)
         pin.drive_high()
-        assert runner.called.wait(5)
+    assert runner.calls == [["systemctl", "poweroff"]]
 
 
 def _machine(tmp_path: Path) -> Machine:
@@ -157,14 +206,14 @@ def _machine(tmp_path: Path) -> Machine:
     return Machine.build(config, profiles_dir=tmp_path / "profiles")
 
 
-def test_safe_stop_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
+def test_stop_safely_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
     with _machine(tmp_path) as machine:
         seq = machine.sequencer
         seq.start(Profile(slices=40, step_um=50, settle_s=0.05, return_to_start=False), "field")
         deadline = time.monotonic() + 10
         while seq.status().frames_saved < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert safe_stop(seq, timeout_s=10) == "cancelled"
+        assert machine.stop_safely(timeout_s=10) == "cancelled"
         status = seq.status()
         assert status.state == State.IDLE and status.outcome == Outcome.INTERRUPTED
         data = json.loads((Path(status.folder) / "stack.json").read_text())
@@ -175,13 +224,13 @@ def test_safe_stop_interrupts_a_running_stack_and_keeps_its_frames(tmp_path):
         assert machine.rail.position() == moved  # stopped, and stays stopped
 
 
-def test_safe_stop_when_idle_just_stops_the_rail(tmp_path):
+def test_stop_safely_when_idle_just_stops_the_rail(tmp_path):
     with _machine(tmp_path) as machine:
-        assert safe_stop(machine.sequencer) == "idle"
+        assert machine.stop_safely() == "idle"
         assert machine.sequencer.status().state == State.IDLE
 
 
-def test_button_drives_the_safe_stop_before_the_poweroff(tmp_path, factory, pin):
+def test_button_drives_the_safe_stop_before_the_poweroff(tmp_path, factory, pin, hold):
     runner = Recorder()
     with _machine(tmp_path) as machine:
         seq = machine.sequencer
@@ -192,8 +241,10 @@ def test_button_drives_the_safe_stop_before_the_poweroff(tmp_path, factory, pin)
             seen.append(seq.status().outcome)  # by now the stack must be stopped
             return runner(argv)
 
-        with ShutdownButton(cfg(), before_poweroff=lambda: safe_stop(seq, 10), runner=poweroff, pin_factory=factory):
+        stop = lambda: machine.stop_safely(timeout_s=10)  # noqa: E731
+        with ShutdownButton(cfg(), before_poweroff=stop, runner=poweroff, pin_factory=factory, wait=hold.wait):
             pin.drive_low()
+            hold.elapse()
             assert runner.called.wait(10)
         assert seen == [Outcome.INTERRUPTED]
 

@@ -8,33 +8,49 @@ import time
 import pytest
 
 from rig.errors import CameraError
+from tests.fakes.clock import VirtualClock
 from tests.harness.camera_shutter import FOCUS, SHUTTER, make_camera
+
+
+def wait_until(condition, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.001)
 
 
 def levels(pin) -> list[bool]:
     return [bool(s.state) for s in pin.states]
 
 
-def test_one_shot_holds_focus_then_pulses_the_shutter(tmp_path):
-    with make_camera(tmp_path, prefocus_s=0.05, pulse_s=0.03, exposure_s=0.05) as (camera, ctl):
-        t0 = time.monotonic()
+@pytest.fixture
+def clock(monkeypatch) -> VirtualClock:
+    """Virtual time for the camera's waits and for the mock pins' timestamps: exact, under any load."""
+    clock = VirtualClock()
+    clock.install_in_gpiozero_mock(monkeypatch)
+    return clock
+
+
+def test_one_shot_holds_focus_then_pulses_the_shutter(tmp_path, clock):
+    with make_camera(tmp_path, wait=clock.wait, prefocus_s=0.05, pulse_s=0.03, exposure_s=0.05) as (camera, ctl):
+        t0 = clock.now()
         assert camera.capture() is None
-        took = time.monotonic() - t0
+        took = clock.now() - t0
         focus, shutter = ctl.pin(FOCUS), ctl.pin(SHUTTER)
         assert levels(focus) == [False, True, False]
         assert levels(shutter) == [False, True, False]
-        assert shutter.states[2].timestamp == pytest.approx(0.03, abs=0.03)  # pulse length
-        assert focus.states[2].timestamp == pytest.approx(0.08, abs=0.04)  # prefocus + pulse
-        assert took >= 0.05 + 0.03 + 0.05 - 0.005  # includes the exposure wait
+        assert shutter.states[2].timestamp == pytest.approx(0.03)  # pulse length
+        assert focus.states[2].timestamp == pytest.approx(0.08)  # prefocus + pulse
+        assert took == pytest.approx(0.05 + 0.03 + 0.05)  # includes the exposure wait
         assert camera.info()["shots"] == 1
 
 
-def test_mirror_lockup_presses_twice(tmp_path):
-    with make_camera(tmp_path, mirror_lockup_s=0.05) as (camera, ctl):
+def test_mirror_lockup_presses_twice(tmp_path, clock):
+    with make_camera(tmp_path, wait=clock.wait, mirror_lockup_s=0.05) as (camera, ctl):
         camera.capture()
         assert levels(ctl.pin(SHUTTER)) == [False, True, False, True, False]
         gap = ctl.pin(SHUTTER).states[3].timestamp
-        assert gap == pytest.approx(0.05, abs=0.04)
+        assert gap == pytest.approx(0.05)
 
 
 def test_without_a_focus_line(tmp_path):
@@ -51,12 +67,22 @@ def test_active_low_opto_idles_high(tmp_path):
 
 
 def test_release_aborts_a_long_exposure_and_drops_both_lines(tmp_path):
-    with make_camera(tmp_path, prefocus_s=2.0) as (camera, ctl):
-        threading.Timer(0.05, camera.release).start()
-        t0 = time.monotonic()
-        with pytest.raises(CameraError, match="aborted"):
-            camera.capture()
-        assert time.monotonic() - t0 < 1.0
+    with make_camera(tmp_path, prefocus_s=10.0) as (camera, ctl):  # real time: release must cut the wait
+        errors: list[BaseException] = []
+
+        def shoot() -> None:
+            try:
+                camera.capture()
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                errors.append(exc)
+
+        shot = threading.Thread(target=shoot)
+        shot.start()
+        wait_until(lambda: ctl.pin(FOCUS).state, "the focus line to go on")
+        camera.release()
+        shot.join(9)  # less than the 10 s wait it aborts
+        assert not shot.is_alive() and len(errors) == 1 and isinstance(errors[0], CameraError)
+        assert "aborted" in str(errors[0])
         assert not ctl.pin(FOCUS).state and not ctl.pin(SHUTTER).state
         assert levels(ctl.pin(SHUTTER)) == [False]  # the shutter never fired
 

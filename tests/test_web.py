@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-flask = pytest.importorskip("flask")
-
 from rig.config import MachineConfig, Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
@@ -55,7 +53,12 @@ class Api:
         self.csrf = self.client.get("/api/session").get_json()["csrf"]
 
     def get(self, url: str, **kw: Any) -> Any:
-        return self.client.get(url, **kw)
+        response = self.client.get(url, **kw)
+        endless = response.mimetype == "text/event-stream" or response.mimetype.startswith("multipart/")
+        if not endless:  # a served file: read it and close its handle (the streams' tests close them)
+            response.get_data()
+            response.close()
+        return response
 
     def call(self, method: str, url: str, body: Any = None, **kw: Any) -> Any:
         headers = {"X-CSRF-Token": self.csrf, **kw.pop("headers", {})}

@@ -10,11 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import flask  # noqa: F401 - a core dependency: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("flask")
-hypothesis = pytest.importorskip("hypothesis")
-
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

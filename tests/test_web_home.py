@@ -8,9 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import flask  # noqa: F401 - a core dependency: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("flask")
 
 from rig.config import MachineConfig  # noqa: E402
 from rig.machine import Machine  # noqa: E402

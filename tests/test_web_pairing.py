@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import flask  # noqa: F401 - a core dependency: missing is a failure, not a skip
 import pytest
 
-pytest.importorskip("flask")
-
-from rig import lan  # noqa: E402
-from rig.lan import HOTSPOT_ADDRESS, order_addresses  # noqa: E402
+from rig import lan
+from rig.lan import HOTSPOT_ADDRESS, order_addresses
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import sim_config  # noqa: E402

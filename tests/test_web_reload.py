@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import flask  # noqa: F401 - a core dependency: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("flask")
 
 from rig.config import Profile  # noqa: E402
 from rig.machine import Machine  # noqa: E402

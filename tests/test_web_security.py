@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import flask  # noqa: F401 - a core dependency: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("flask")
 
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402

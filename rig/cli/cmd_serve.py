@@ -169,7 +169,6 @@ def _run_until_signalled(server: Any, received: list[int]) -> None:
 
 def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
     from rig.cli.sdnotify import notify
-    from rig.errors import StateError
     from rig.sequencer import Outcome
 
     seq = machine.sequencer
@@ -191,16 +190,8 @@ def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
         notify(f"STOPPING=1\nSTATUS={name}: stopping the rail")
         print(f"rig: {name}: stopping", flush=True)
         if seq.status().busy:
-            try:
-                seq.cancel(outcome=Outcome.INTERRUPTED)
-                print("rig: a stack or move was running: cancelled (interrupted), waiting for the rail", flush=True)
-            except StateError:
-                pass
-            status = seq.wait(STOP_WAIT_S)
-            if status.busy:
-                log.warning("the rail did not stop within %.0f s: e-stop", STOP_WAIT_S)
-                seq.estop()
-                seq.wait(5)
+            print("rig: a stack or move was running: cancelled (interrupted), waiting for the rail", flush=True)
+            machine.stop_safely(Outcome.INTERRUPTED, STOP_WAIT_S)
         return 0
     finally:
         st.shutdown()

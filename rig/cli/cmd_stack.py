@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-class _Interrupt(Exception):
+class _Interrupt(KeyboardInterrupt):  # SIGTERM/SIGHUP: handled like Ctrl-C, with outcome interrupted
     def __init__(self, outcome: str) -> None:
         self.outcome = outcome
 
@@ -51,18 +51,12 @@ def run(args: argparse.Namespace) -> int:
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)
-        except (KeyboardInterrupt, _Interrupt) as exc:
+        except KeyboardInterrupt as exc:
             outcome = Outcome.INTERRUPTED if getattr(exc, "outcome", "") == "interrupted" else Outcome.CANCELLED
             _err("\nrig: cancelling, returning the rail (Ctrl-C again for e-stop)\n")
-            try:
-                seq.cancel(outcome=outcome)
-            except Exception:  # already finished
-                pass
-            try:
-                status = _follow(seq, sub)
-            except (KeyboardInterrupt, _Interrupt):
-                seq.estop()
-                status = seq.wait(10)
+            # a second Ctrl-C or signal while it follows the return is an e-stop
+            machine.stop_safely(outcome, timeout_s=None, wait=lambda _timeout: _follow(seq, sub))
+            status = seq.status()
         finally:
             for sig, handler in old_handlers.items():
                 signal.signal(sig, handler)

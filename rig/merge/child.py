@@ -59,25 +59,30 @@ class MergeJob:
 
     def _read_stdout(self) -> None:
         assert self._proc.stdout is not None
-        for text in self._proc.stdout:
-            line = parse_line(text)
-            if line is None:
-                continue
-            with self._lock:
-                if line.kind == PROGRESS:
-                    self._progress = max(self._progress, min(1.0, line.fraction))
-                    self._stage = line.text
-                elif line.kind == ERROR:
-                    self._error = line.text
-                elif line.kind == DONE:
-                    self._stage = "done"
+        with self._proc.stdout:  # closed when the child's output ends: no pipe left for the GC
+            for text in self._proc.stdout:
+                self._take(text)
+
+    def _take(self, text: str) -> None:
+        line = parse_line(text)
+        if line is None:
+            return
+        with self._lock:
+            if line.kind == PROGRESS:
+                self._progress = max(self._progress, min(1.0, line.fraction))
+                self._stage = line.text
+            elif line.kind == ERROR:
+                self._error = line.text
+            elif line.kind == DONE:
+                self._stage = "done"
 
     def _read_stderr(self) -> None:
         assert self._proc.stderr is not None
-        for line in self._proc.stderr:
-            with self._lock:
-                self._stderr.append(line.rstrip("\n"))
-                del self._stderr[:-50]
+        with self._proc.stderr:
+            for line in self._proc.stderr:
+                with self._lock:
+                    self._stderr.append(line.rstrip("\n"))
+                    del self._stderr[:-50]
 
     def progress(self) -> float:
         """Fraction done, 0..1 (1.0 only once the output file is in place)."""

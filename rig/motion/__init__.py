@@ -12,7 +12,7 @@ from typing import Any
 from rig.config import RailConfig
 from rig.motion.base import Rail, check_target
 
-__all__ = ["Rail", "check_target", "open_rail", "can_home", "BACKEND_MODULES", "trapezoid_time_s"]
+__all__ = ["Rail", "check_target", "open_rail", "can_home", "find_ports", "BACKEND_MODULES", "trapezoid_time_s"]
 
 BACKEND_MODULES = {
     "sim": "rig.motion.sim:SimRail",
@@ -32,6 +32,14 @@ def open_rail(cfg: RailConfig, camera: Any = None, **kwargs: Any) -> Rail:
     if cfg.backend == "lens":
         return cls(cfg, camera=camera, **kwargs)
     return cls(cfg, **kwargs)
+
+
+def find_ports(backend: str) -> list[str]:
+    """Serial ports where a rail of ``backend`` may be plugged in, from the backend's own
+    ``find_ports()`` (``rig check``); ``[]`` for a backend that has no such search."""
+    module = importlib.import_module(BACKEND_MODULES[backend].split(":")[0])
+    search = getattr(module, "find_ports", None)
+    return list(search()) if search is not None else []
 
 
 def can_home(rail: Any, cfg: RailConfig) -> bool:

@@ -61,6 +61,17 @@ def _wait_until(deadline: float) -> None:
             time.sleep(left - SPIN_BELOW_S / 2)
 
 
+class StepClock:
+    """The step loop's time: ``perf_counter`` and a wait that sleeps, then busy-waits the last
+    ``SPIN_BELOW_S``. Tests pass a virtual clock with the same two methods."""
+
+    def now(self) -> float:
+        return time.perf_counter()
+
+    def wait_until(self, deadline: float) -> None:
+        _wait_until(deadline)
+
+
 class Switch:
     """A limit or home switch, wired normally open (closes when pressed) or normally closed
     (opens when pressed: a broken wire or a pulled connector then reads as pressed)."""
@@ -81,11 +92,12 @@ class Switch:
 class GpioRail(RailState):
     """Rail protocol over gpiozero. ``pin_factory`` may be injected (tests: ``MockFactory``)."""
 
-    def __init__(self, cfg: RailConfig, pin_factory: Any = None) -> None:
+    def __init__(self, cfg: RailConfig, pin_factory: Any = None, clock: StepClock | None = None) -> None:
         try:
             import gpiozero
         except ImportError as exc:  # pragma: no cover - gpiozero is a core dependency
             raise BackendUnavailable(f"gpio rail backend unavailable: {exc} (pip install gpiozero)") from None
+        self._clock = clock or StepClock()
         # the position counts steps from power-on; `rig home` sets a known one
         super().__init__(cfg, "gpio rail", "um", steps_per_um=cfg.steps_per_mm / 1000.0)
         self.g = cfg.gpio
@@ -180,7 +192,8 @@ class GpioRail(RailState):
         self._direction = direction
         total = n
         done = 0
-        next_t = time.perf_counter() + DIR_SETUP_S
+        clock = self._clock
+        next_t = clock.now() + DIR_SETUP_S
         try:
             while done < total:
                 if self._estopped:
@@ -198,10 +211,10 @@ class GpioRail(RailState):
                     if done >= total:
                         break
                     v = _speed(done, total, v_max, accel)
-                _wait_until(next_t)
+                clock.wait_until(next_t)
                 self._step_pin.state = True
-                t_high = time.perf_counter()
-                _wait_until(t_high + pulse)
+                t_high = clock.now()
+                clock.wait_until(t_high + pulse)
                 self._step_pin.state = False
                 with self._pos_lock:
                     self._pos += direction
@@ -238,7 +251,7 @@ class GpioRail(RailState):
             self._estopped = False
             if not self._enabled and self._en_dev is not None:
                 self._en_dev.on()
-                time.sleep(ENABLE_WAKE_S)
+                self._clock.wait_until(self._clock.now() + ENABLE_WAKE_S)
             self._enabled = True
         else:
             self._disable_now()

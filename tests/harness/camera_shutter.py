@@ -37,14 +37,16 @@ class ShutterControl:
 
 
 @contextmanager
-def make_camera(tmp_path, **overrides):
+def make_camera(tmp_path, wait=None, **overrides):
+    """``wait``: ``event.wait`` in virtual time (tests/fakes/clock.py), or real time."""
     from gpiozero.pins.mock import MockFactory
 
     from rig.camera.shutter import ShutterCamera
 
     table = {**CONFIG, "shutter": {**CONFIG["shutter"], **overrides}}
     factory = MockFactory()
-    camera = ShutterCamera(from_table(CameraConfig, table, "harness"), pin_factory=factory)
+    kw = {"wait": wait} if wait is not None else {}
+    camera = ShutterCamera(from_table(CameraConfig, table, "harness"), pin_factory=factory, **kw)
     try:
         yield camera, ShutterControl(camera, factory)
     finally:

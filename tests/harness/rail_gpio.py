@@ -108,12 +108,13 @@ class GpioRailControl:
 
 
 @contextmanager
-def make_rail(tmp_path, **overrides):
+def make_rail(tmp_path, clock=None, **overrides):
+    """``clock``: a virtual clock (tests/fakes/clock.py) for the step loop, or real time."""
     from rig.motion.gpio import GpioRail
 
     table = {**CONFIG, **overrides, "gpio": {**CONFIG["gpio"], **overrides.get("gpio", {})}}
     factory = mock_factory()
-    rail = GpioRail(from_table(RailConfig, table, "harness"), pin_factory=factory)
+    rail = GpioRail(from_table(RailConfig, table, "harness"), pin_factory=factory, clock=clock)
     ctl = GpioRailControl(rail, factory)
     try:
         yield rail, ctl
