@@ -173,7 +173,7 @@ def test_a_camera_that_stays_busy_is_a_clear_error_and_no_reconnect(tmp_path):
 def test_a_failed_download_is_downloaded_again_not_shot_again(tmp_path):
     import gphoto2 as gp
 
-    with make_camera(tmp_path) as (camera, ctl):
+    with make_camera(tmp_path, timeout_s=10) as (camera, ctl):  # a reconnect can take long under load
         ctl.fail_next("file_get", gp.GP_ERROR_IO_READ)
         assert camera.capture().data == vcam_jpeg()
         assert ctl.calls.count("capture") == 1 and ctl.calls.count("file_get") == 2
@@ -182,7 +182,7 @@ def test_a_failed_download_is_downloaded_again_not_shot_again(tmp_path):
 def test_a_second_transient_error_faults(tmp_path):
     import gphoto2 as gp
 
-    with make_camera(tmp_path) as (camera, ctl):
+    with make_camera(tmp_path, timeout_s=10) as (camera, ctl):
         ctl.fail_next("capture", gp.GP_ERROR_IO, times=2)
         with pytest.raises(CameraError, match="disconnected or not responding"):
             camera.capture()
