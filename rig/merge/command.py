@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -68,11 +68,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def child_argv(
-    input_dir: str | os.PathLike,
-    out_path: str | os.PathLike,
+    input_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
     *,
-    depthmap: str | os.PathLike | None = None,
-    jpeg: str | os.PathLike | None = None,
+    depthmap: str | os.PathLike[str] | None = None,
+    jpeg: str | os.PathLike[str] | None = None,
     align: bool = True,
     overwrite: bool = False,
     follow: bool = False,
@@ -118,7 +118,7 @@ def progress_line(fraction: float, what: str) -> str:
     return f"{PROGRESS} {fraction:.4f} {what}\n"
 
 
-def done_line(output: str | os.PathLike) -> str:
+def done_line(output: str | os.PathLike[str]) -> str:
     return f"{DONE} {output}\n"
 
 
@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     mode = args.progress
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "none"
-    progress = {"bar": _Bar(sys.stderr), "lines": _lines, "none": None}[mode]
+    displays: dict[str, Callable[[float, str], None] | None] = {"bar": _Bar(sys.stderr), "lines": _lines, "none": None}
+    progress = displays[mode]
     try:
         res = merge(Path(args.input), Path(args.output), options_from_args(args), progress)
     except RigError as exc:
