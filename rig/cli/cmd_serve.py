@@ -24,7 +24,7 @@ STOP_WAIT_S = 30.0
 LOOP_TICK_S = 0.25  # how soon the server loop notices SIGTERM/SIGINT
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="run the web UI (touchscreen and phone)",

@@ -12,7 +12,7 @@ from typing import Any
 from rig.cli.options import add_config_option, add_profile_options, load_machine_config, profile_from_args
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "stack",
         help="run one focus stack",
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 return _finish_merge(machine.merges, status.folder)
             # no merge of a partial stack; `rig merge FOLDER` can still do it
             _cancel_merge(machine.merges, f"the run ended {status.outcome or status.state}: not merged")
-        return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
+        exit_codes: dict[Outcome | None, int] = {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}
+        return exit_codes.get(status.outcome, 1)
 
 
 def _err(text: str) -> None:

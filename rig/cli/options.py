@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -74,7 +74,7 @@ def wait_for_move(seq: Any, failed: str, cancelled: str | None = None) -> None:
         raise MotionError(status.error or failed)
 
 
-def _number(kind: type):
+def _number(kind: type) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             return kind(text)
