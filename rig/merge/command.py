@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from rig.errors import RigError
+
+if TYPE_CHECKING:  # the pipeline (numpy, OpenCV) loads only to run a merge
+    from rig.merge.pipeline import MergeOptions
 
 HELP = """Merge a focus stack (a folder of slices, or a rig stack folder with stack.json) into one
 all-in-focus image. Slices are used in natural file-name order (or manifest order) and may be
@@ -93,7 +96,7 @@ def child_argv(
     return cmd + list(extra_args)
 
 
-def options_from_args(args: argparse.Namespace) -> Any:
+def options_from_args(args: argparse.Namespace) -> MergeOptions:
     """The parsed options as a :class:`rig.merge.pipeline.MergeOptions`."""
     from rig.merge.pipeline import MergeOptions
 
