@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        real_port = server.effective_port  # type: ignore[union-attr]
+        real_port = server.effective_port  # type: ignore[union-attr]  # one host: a single-socket server
         st = state_of(app)
         st.port = real_port
         if interrupted:
