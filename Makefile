@@ -1,4 +1,4 @@
-# `make run`: the simulated rig with its web UI.  `make test`: lint + the whole test suite.
+# `make run`: the simulated rig with its web UI.  `make test`: lint, type check (mypy) + the whole test suite.
 # Both build .venv on first use and are quick once it exists.
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -19,11 +19,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy  # strict on rig/ ([tool.mypy] in pyproject.toml)
 	$(PY) -m pytest -q -n auto  # pytest-xdist: one worker per core
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

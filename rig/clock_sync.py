@@ -120,7 +120,7 @@ class SystemClock:
             return False
         return since_epoch >= EARLIEST_PLAUSIBLE
 
-    def set_from(self, epoch_s: float, newest_file_s: float | None = None, confirm: bool = False) -> ClockState:
+    def set_from(self, epoch_s: float | None, newest_file_s: float | None = None, confirm: bool = False) -> ClockState:
         """Set the clock to a phone's time. Refused when the clock is synchronised, when the time is
         not plausible, and (without ``confirm``) when it is more than a day from the newest file the
         rig wrote, which a phone set to the wrong day would do."""

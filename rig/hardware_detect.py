@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rig.config import MachineConfig
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 5.0
@@ -34,7 +37,8 @@ def _timed(fn: Callable[[], list[str]], what: str, timeout: float | None = None)
     if "error" in box:
         exc = box["error"]
         return [f"{what}: could not check ({type(exc).__name__}: {exc})"]
-    return box.get("lines", [])
+    lines: list[str] = box.get("lines", [])
+    return lines
 
 
 def serial_ports() -> list[str]:
@@ -83,7 +87,7 @@ def pi_cameras() -> list[str]:
     return [f"Pi camera {i}: {info.get('Model', '?')}" for i, info in enumerate(infos)]
 
 
-def gphoto_details(config: Any) -> list[str]:
+def gphoto_details(config: MachineConfig) -> list[str]:
     from rig.camera import open_camera
 
     camera = open_camera(config.camera, timeout_s=PROBE_TIMEOUT_S - 1)
@@ -99,7 +103,7 @@ def gphoto_details(config: Any) -> list[str]:
     ]
 
 
-def gpio_summary(config: Any) -> list[str]:
+def gpio_summary(config: MachineConfig) -> list[str]:
     g = config.rail.gpio
     switches = (
         ", ".join(
@@ -112,7 +116,7 @@ def gpio_summary(config: Any) -> list[str]:
     return [f"gpio rail pins (BCM): STEP {g.step_pin}, DIR {g.dir_pin}, EN {g.enable_pin}; switches: {switches}"]
 
 
-def report(config: Any) -> list[str]:
+def report(config: MachineConfig) -> list[str]:
     """Lines describing the attached hardware and the configured kit. Never raises."""
     lines: list[str] = []
     try:

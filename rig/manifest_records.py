@@ -99,7 +99,7 @@ class FrameRecord:
         companions = tuple(
             c for c in (FrameFile.from_json(x) for x in raw_companions or () if isinstance(raw_companions, list)) if c
         )
-        typed = {
+        typed: dict[str, Any] = {
             "index": data.get("index") if type(data.get("index")) is int else None,
             "position": _number(data.get(key)),
             "time": _str(data.get("time")),
@@ -233,7 +233,7 @@ class StackManifest:
         planned = data.get("planned_positions")
         if planned is not None and not isinstance(planned, list):
             raise UnreadableManifest(f"'planned_positions' is a JSON {_json_type(planned)}, not a list")
-        units = data.get("units") if data.get("units") in ("um", "steps") else "um"
+        units: str = data["units"] if data.get("units") in ("um", "steps") else "um"
         typed: dict[str, Any] = {
             "format": _str(data.get("format")),
             "rig_version": _str(data.get("rig_version")),

@@ -35,7 +35,7 @@ class Template:
     digits: int
 
     @classmethod
-    def parse(cls, text: str, root: str | os.PathLike = "~/rig-stacks") -> Template:
+    def parse(cls, text: str, root: str | os.PathLike[str] = "~/rig-stacks") -> Template:
         if not isinstance(text, str) or not text.strip():
             raise UsageError("output template is empty")
         if "\x00" in text:
@@ -95,7 +95,7 @@ class Template:
             parts.append(part)
         return Path(*parts) if parts else Path("/")
 
-    def is_under(self, root: str | os.PathLike) -> bool:
+    def is_under(self, root: str | os.PathLike[str]) -> bool:
         """True when every run folder of this template lies inside ``root`` (symlinks resolved)."""
         base = os.path.realpath(os.path.expanduser(str(root)))
         fixed = os.path.realpath(self.prefix())

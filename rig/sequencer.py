@@ -234,7 +234,11 @@ class Sequencer:
             self._require_idle("jog")
             if (target is None) == (delta is None):
                 raise UsageError("give exactly one of target or delta")
-            goal = target if target is not None else self.rail.position() + delta
+            if target is not None:
+                goal = target
+            else:
+                assert delta is not None  # exactly one of them is given
+                goal = self.rail.position() + delta
             try:
                 check_target(goal, self.rail.limits(), self.rail.units)
             except RigError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from rig.camera.base import Camera, Frame, looks_complete
@@ -18,11 +19,11 @@ BACKEND_MODULES = {
 }
 
 
-def open_camera(cfg: CameraConfig, focus: Any = None, **kwargs: Any) -> Camera:
+def open_camera(cfg: CameraConfig, focus: Callable[[], float] | None = None, **kwargs: Any) -> Camera:
     """Open the configured camera. ``focus`` (a callable giving the rail position) feeds
     the simulated camera's renderer; other keyword arguments go to the backend."""
     module_name, class_name = BACKEND_MODULES[cfg.backend].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: Callable[..., Camera] = getattr(importlib.import_module(module_name), class_name)
     if cfg.backend == "sim":
         return cls(cfg, focus=focus, **kwargs)
     return cls(cfg, **kwargs)

@@ -24,7 +24,7 @@ class DeviceTimeout(Exception):
 
 class DeviceThread:
     def __init__(self, name: str) -> None:
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[tuple[Callable[[], Any], threading.Event, dict[str, Any]] | None] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -54,7 +54,8 @@ class DeviceThread:
             raise DeviceTimeout(f"no answer within {timeout:g} s")
         if "error" in box:
             raise box["error"]
-        return box["result"]
+        result: T = box["result"]
+        return result
 
     def close(self, timeout: float = 1.0) -> None:
         if self._closed:

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from rig.camera.base import Frame, looks_complete
 from rig.camera.devthread import DeviceThread, DeviceTimeout
@@ -33,6 +33,7 @@ from rig.config import CameraConfig
 from rig.errors import BackendUnavailable, CameraError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # libgphoto2 result codes (gphoto2/gphoto2-result.h, gphoto2-port-result.h)
 GP_ERROR, GP_ERROR_NO_MEMORY, GP_ERROR_NOT_SUPPORTED, GP_ERROR_IO = -1, -3, -6, -7
@@ -101,7 +102,7 @@ class GphotoCamera(FocusDrive):
             pass
         self._ensure_target()
 
-    def _call(self, fn: Callable[[], Any], what: str, timeout: float | None = None) -> Any:
+    def _call(self, fn: Callable[[], T], what: str, timeout: float | None = None) -> T:
         """Run ``fn`` on the device thread; translate every failure into a clear CameraError."""
         try:
             return self._dev.call(fn, self.timeout_s if timeout is None else timeout)
@@ -132,7 +133,7 @@ class GphotoCamera(FocusDrive):
             return CameraError(f"camera disconnected or not responding: USB I/O error during {what} ({detail})")
         return CameraError(f"camera {what} failed ({detail})")
 
-    def _retrying(self, fn: Callable[[], Any], what: str) -> Any:
+    def _retrying(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn``: "busy" is retried with growing pauses on the same connection; a USB I/O
         error is retried after a reconnect."""
         io_retries = busy_retries = 0
@@ -284,8 +285,12 @@ class GphotoCamera(FocusDrive):
             folder, name = part.meta.get("camera_folder"), part.meta.get("camera_name")
             if not folder:
                 continue
+
+            def delete(f: str = folder, n: str | None = name) -> None:
+                self._cam.file_delete(f, n)  # the camera object of the moment: a reconnect replaces it
+
             try:
-                self._call(lambda f=folder, n=name: self._cam.file_delete(f, n), "delete")
+                self._call(delete, "delete")
             except CameraError as exc:
                 log.warning("could not delete %s/%s from the camera: %s", folder, name, exc)
 

@@ -18,9 +18,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.errors import CameraError, LimitError
+
+if TYPE_CHECKING:
+    from rig.camera.gphoto_shot import ShotFiles
+    from rig.config import GphotoCameraConfig
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 GP_ERROR, GP_ERROR_CAMERA_ERROR = -1, -113
@@ -31,14 +38,16 @@ class FocusDrive:
     """``focus_widget`` / ``focus_drive`` for GphotoCamera."""
 
     gp: Any
-    cfg: Any
+    cfg: GphotoCameraConfig
     model: str
     _cam: Any
     _live_view: bool
-    _shot: Any
-    _call: Any
-    _retrying: Any
-    _check_open: Any
+    _shot: ShotFiles
+    if TYPE_CHECKING:  # GphotoCamera's
+
+        def _call(self, fn: Callable[[], T], what: str, timeout: float | None = None) -> T: ...
+        def _retrying(self, fn: Callable[[], T], what: str) -> T: ...
+        def _check_open(self) -> None: ...
 
     def focus_widget(self) -> tuple[int, list[str], tuple[float, float, float] | None]:
         """(type, choices, range) of ``manualfocusdrive``; CameraError if the camera has none."""

@@ -23,7 +23,8 @@ import io
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rig.camera.base import Frame, looks_complete
 from rig.camera.devthread import DeviceThread, DeviceTimeout
@@ -41,6 +42,7 @@ DEADLINE_MARGIN_S = 2.0  # the device thread's deadline beyond picamera2's own w
 LENS_CLOSEST_DIOPTRES = {"imx708": 15.0}
 LENS_MOTOR_STEP_DIOPTRES = {"imx708": 15.0 / 480}
 LOCKED_CONTROLS = ("ExposureTime", "AnalogueGain", "ColourGains")
+T = TypeVar("T")
 
 
 class PicamCamera:
@@ -49,7 +51,9 @@ class PicamCamera:
     def __init__(self, cfg: CameraConfig, picamera2_module: Any = None, timeout_s: float | None = None) -> None:
         if picamera2_module is None:
             try:
-                import picamera2 as picamera2_module
+                import picamera2
+
+                picamera2_module = picamera2
             except ImportError as exc:
                 raise BackendUnavailable(f"{UNAVAILABLE} ({exc})") from None
         self.cfg = cfg.picam
@@ -89,14 +93,14 @@ class PicamCamera:
                 f"camera.picam preview {preview[0]}x{preview[1]} is larger than the still size "
                 f"{size[0]}x{size[1]}: lower preview_width/preview_height"
             )
-        raw = {} if self.cfg.format == "dng" else None
+        raw: dict[str, Any] | None = {} if self.cfg.format == "dng" else None
         config = cam.create_still_configuration(main={"size": size}, lores={"size": preview}, raw=raw, buffer_count=2)
         cam.configure(config)
         cam.options["quality"] = self.cfg.quality
         cam.start()
         self.size, self.preview_size = size, preview
 
-    def _call(self, fn: Any, what: str, timeout: float | None = None) -> Any:
+    def _call(self, fn: Callable[[], T], what: str, timeout: float | None = None) -> T:
         try:
             return self._dev.call(fn, (self.timeout_s if timeout is None else timeout) + DEADLINE_MARGIN_S)
         except TimeoutError:  # picamera2's numeric wait: its job stays queued until flushed
@@ -176,7 +180,7 @@ class PicamCamera:
             self.cfg.format == "dng" and data[:4] not in (b"II*\x00", b"MM\x00*")
         ):
             raise CameraError(f"Pi camera produced an incomplete {self.cfg.format.upper()} frame")
-        meta = {
+        meta: dict[str, Any] = {
             k: metadata[k]
             for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "ColourGains", "LensPosition")
             if k in metadata
@@ -296,7 +300,7 @@ class PicamCamera:
             return
         self.closed = True
         self._abort.set()
-        cam = getattr(self, "_cam", None)
+        cam: Any = getattr(self, "_cam", None)  # a picamera2.Picamera2, None if it never opened
 
         def shut() -> None:
             try:

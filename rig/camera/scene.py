@@ -9,6 +9,7 @@ then applies focus breathing (magnification that changes with focus) and sensor 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ def _fine_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     out = np.zeros((h, w), np.float32)
     for sigma, amp in ((0.8, 0.5), (2.0, 0.3), (6.0, 0.2)):
         layer = rng.standard_normal((h, w)).astype(np.float32)
-        layer = cv2.GaussianBlur(layer, (0, 0), sigma)
+        layer = cast("np.ndarray", cv2.GaussianBlur(layer, (0, 0), sigma))  # float32 in, float32 out
         layer /= layer.std() + 1e-6
         out += amp * layer
     return out
@@ -103,13 +104,14 @@ def render(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR."""
-    sigma = cv2.absdiff(scene.depth_um, float(focus_um)) * np.float32(blur_px_per_um)
+    # OpenCV takes a number for an array argument (a Scalar); cv2's stubs list arrays only
+    sigma = cv2.absdiff(scene.depth_um, float(focus_um)) * np.float32(blur_px_per_um)  # type: ignore[call-overload]
     level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
     out = np.zeros_like(scene.texture)
     lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
     for k in range(lo, hi + 1):
         # tent weight: 1 at level k, falling to 0 at the neighbouring levels
-        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)
+        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)  # type: ignore[call-overload]  # a Scalar, as above
         if not cv2.countNonZero(weight):
             continue
         out += cv2.multiply(_blurred(scene.texture, float(LEVELS[k])), cv2.merge([weight, weight, weight]))

@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.camera.base import Frame
 from rig.config import CameraConfig
 from rig.errors import CameraError
+
+if TYPE_CHECKING:  # both load lazily (numpy and OpenCV only when a frame is rendered)
+    import numpy as np
+
+    from rig.camera.scene import Scene
 
 log = logging.getLogger(__name__)
 PREVIEW_FACTOR = 4
@@ -19,8 +24,8 @@ class SimCamera:
     def __init__(self, cfg: CameraConfig, focus: Callable[[], float] | None = None) -> None:
         self.cfg = cfg.sim
         self._focus = focus or (lambda: self.cfg.near_um)
-        self._scene = None
-        self._preview_scene = None
+        self._scene: Scene | None = None
+        self._preview_scene: Scene | None = None
         self._lock = threading.Lock()
         self._captures = 0
         self._frames_rendered = 0
@@ -38,7 +43,7 @@ class SimCamera:
         self.unplugged = True
 
     # -- rendering -----------------------------------------------------------------
-    def _scenes(self):
+    def _scenes(self) -> tuple[Scene, Scene]:
         from rig.camera.scene import downscale, make_scene
 
         with self._lock:
@@ -47,9 +52,10 @@ class SimCamera:
                     self.cfg.subject, self.cfg.width, self.cfg.height, self.cfg.depth_um, self.cfg.seed
                 )
                 self._preview_scene = downscale(self._scene, PREVIEW_FACTOR)
+            assert self._preview_scene is not None  # made with the scene
             return self._scene, self._preview_scene
 
-    def render(self, focus_um: float | None = None, preview: bool = False):
+    def render(self, focus_um: float | None = None, preview: bool = False) -> np.ndarray:
         import numpy as np
 
         from rig.camera.scene import render

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rig.cli.options import add_config_option, load_machine_config
 
+if TYPE_CHECKING:
+    from rig.config import MachineConfig
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("check", help="validate the config and try the backends")
     add_config_option(p)
     p.add_argument("--no-open", action="store_true", help="only validate the config; do not open the hardware")
@@ -28,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"camera:  {config.camera.backend}")
     print(f"output:  {config.output.root}")
+    report: Callable[[MachineConfig], list[str]] | None
     try:
         from rig.hardware_detect import report
     except ImportError:

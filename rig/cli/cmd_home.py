@@ -8,7 +8,7 @@ from rig.cli.options import add_config_option, faults_reported_here, load_machin
 from rig.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "home",
         help="seek the home switch",

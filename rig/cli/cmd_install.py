@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the install steps load only for install/uninstall
+    from rig.install import Step
+    from rig.install.host import Host
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "install",
         help="install the services, kiosk and udev rules on a Raspberry Pi (sudo)",
@@ -84,7 +89,7 @@ def _check_privileges(args: argparse.Namespace) -> None:
         raise UsageError(f"`rig {args.command}` changes the system: run it with sudo (or try --dry-run)")
 
 
-def _finish(steps: list, args: argparse.Namespace, host) -> int:
+def _finish(steps: list[Step], args: argparse.Namespace, host: Host) -> int:
     from rig.install import describe, execute
 
     if args.dry_run:

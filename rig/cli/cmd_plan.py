@@ -9,7 +9,7 @@ from rig.cli.options import add_config_option, load_machine_config
 from rig.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "plan",
         help="depth of field and step from the optics",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from rig.cli.options import add_profile_options, profile_from_args
 
+if TYPE_CHECKING:
+    from rig.profiles import ProfileStore
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("profile", help="list, show, save and delete stack profiles")
     ps = p.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
     ps.add_parser("list", help="list saved profiles").set_defaults(func=run_list)
@@ -24,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=run_delete)
 
 
-def _store():
+def _store() -> ProfileStore:
     from rig.profiles import ProfileStore
 
     return ProfileStore()

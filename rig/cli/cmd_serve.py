@@ -17,14 +17,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # loaded by run(), not when the CLI starts
+    from types import FrameType
+
+    from rig.config import MachineConfig
+    from rig.machine import Machine
+    from rig.web.context import WebState
 
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 30.0
 LOOP_TICK_S = 0.25  # how soon the server loop notices SIGTERM/SIGINT
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="run the web UI (touchscreen and phone)",
@@ -40,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def sim_config() -> Any:
+def sim_config() -> MachineConfig:
     """The simulated rig with moves that take real time, so stacks are visible in the UI."""
     from rig.config import MachineConfig
 
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        real_port = server.effective_port  # type: ignore[union-attr]
+        real_port = server.effective_port  # type: ignore[union-attr]  # one host: a single-socket server
         st = state_of(app)
         st.port = real_port
         if interrupted:
@@ -153,7 +160,7 @@ def _print_qr(url: str | None) -> None:
         log.debug("no terminal QR code", exc_info=True)
 
 
-def _run_until_signalled(server: Any, received: list[int]) -> None:
+def _run_until_signalled(server: Any, received: list[int]) -> None:  # waitress internals: untyped
     """waitress's own loop, one poll at a time, until a signal has arrived.
 
     A signal handler must not raise into waitress: an exception that lands while waitress is
@@ -167,14 +174,14 @@ def _run_until_signalled(server: Any, received: list[int]) -> None:
         server.asyncore.loop(timeout=LOOP_TICK_S, map=loop_map, use_poll=server.adj.asyncore_use_poll, count=1)
 
 
-def _serve(server: Any, machine: Any, st: Any, status: str) -> int:
+def _serve(server: Any, machine: Machine, st: WebState, status: str) -> int:
     from rig.cli.sdnotify import notify
     from rig.sequencer import Outcome
 
     seq = machine.sequencer
     received: list[int] = []
 
-    def on_signal(signum: int, _frame: Any) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         if received:  # a second signal while stopping: stop the rail at once
             seq.estop()
             return

@@ -18,7 +18,7 @@ TEMP_EXTRA = len(".") + len(".4194304.tmp")  # write_new's temporary name around
 LONGEST_EXT = 5  # ".tiff", ".jpeg": what may be added when --out has no extension
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "shoot",
         help="take one frame",

@@ -7,12 +7,19 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rig.cli.options import add_config_option, add_profile_options, load_machine_config, profile_from_args
 
+if TYPE_CHECKING:
+    from types import FrameType
 
-def register(sub: argparse._SubParsersAction) -> None:
+    from rig.events import Subscription
+    from rig.merge.jobs import MergeManager
+    from rig.sequencer import Sequencer, Status
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "stack",
         help="run one focus stack",
@@ -41,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         seq = machine.sequencer
         sub = machine.bus.subscribe(maxsize=4096)
 
-        def on_term(signum: int, _frame: Any) -> None:
+        def on_term(signum: int, _frame: FrameType | None) -> None:
             raise _Interrupt("interrupted")
 
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
@@ -66,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                 return _finish_merge(machine.merges, status.folder)
             # no merge of a partial stack; `rig merge FOLDER` can still do it
             _cancel_merge(machine.merges, f"the run ended {status.outcome or status.state}: not merged")
-        return {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}.get(status.outcome, 1)
+        exit_codes: dict[Outcome | None, int] = {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}
+        return exit_codes.get(status.outcome, 1)
 
 
 def _err(text: str) -> None:
@@ -78,7 +86,7 @@ def _err(text: str) -> None:
         pass
 
 
-def _follow(seq: Any, sub: Any) -> Any:
+def _follow(seq: Sequencer, sub: Subscription) -> Status:
     """Draw progress until the run ends; returns the final status."""
     from rig.events import EventKind
 
@@ -98,7 +106,7 @@ def _follow(seq: Any, sub: Any) -> Any:
             return status
 
 
-def _bar(status: Any, width: int = 30) -> str:
+def _bar(status: Status, width: int = 30) -> str:
     done = max(0, status.slice - (1 if status.busy else 0)) if status.slices else 0
     frac = done / status.slices if status.slices else 0.0
     filled = int(round(frac * width))
@@ -109,7 +117,7 @@ def _bar(status: Any, width: int = 30) -> str:
     )
 
 
-def _report(status: Any) -> None:
+def _report(status: Status) -> None:
     outcome = status.outcome.value if status.outcome else status.state.value
     line = f"rig: {outcome}: {status.frames_saved} frame(s)"
     if status.error:
@@ -122,14 +130,14 @@ def _report(status: Any) -> None:
             pass
 
 
-def _cancel_merge(merges: Any, reason: str) -> None:
+def _cancel_merge(merges: MergeManager, reason: str) -> None:
     try:
         merges.cancel(reason=reason)
     except Exception:  # noqa: BLE001 - already cancelled by the merge manager
         pass
 
 
-def _finish_merge(merges: Any, folder: str) -> int:
+def _finish_merge(merges: MergeManager, folder: str) -> int:
     from rig.merge.results import RESULTS
 
     try:

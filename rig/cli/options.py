@@ -7,13 +7,16 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.config import RUN_MODES, MachineConfig, Profile, load_config
 from rig.config.schema import check_value
 from rig.errors import MotionError
+
+if TYPE_CHECKING:
+    from rig.sequencer import Sequencer
 
 # (flag, profile field, type, help)
 PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
@@ -59,7 +62,7 @@ def faults_reported_here(verbose: int = 0) -> Iterator[None]:
         logger.removeFilter(drop)
 
 
-def wait_for_move(seq: Any, failed: str, cancelled: str | None = None) -> None:
+def wait_for_move(seq: Sequencer, failed: str, cancelled: str | None = None) -> None:
     """Wait for the sequencer's move to end. Ctrl-C cancels it (then raises ``MotionError(cancelled)``
     if given); a fault raises ``MotionError`` with the fault, or ``failed``."""
     try:
@@ -74,7 +77,7 @@ def wait_for_move(seq: Any, failed: str, cancelled: str | None = None) -> None:
         raise MotionError(status.error or failed)
 
 
-def _number(kind: type):
+def _number(kind: type) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             return kind(text)

@@ -12,6 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rig.config.schema import from_table, option, to_table, validate
 from rig.errors import ConfigError
@@ -370,7 +371,7 @@ class MachineConfig:
         pins.append(("system.shutdown_pin", self.system.shutdown_pin))
         return [(name, pin) for name, pin in pins if pin is not None]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The backends and limits, for ``rig check`` and stack manifests."""
         return {
             "source": self.source,
@@ -385,7 +386,7 @@ class MachineConfig:
         }
 
 
-def load_config(path: str | os.PathLike | None) -> MachineConfig:
+def load_config(path: str | os.PathLike[str] | None) -> MachineConfig:
     """Load and validate a machine config; ``None`` gives the simulated rig."""
     if path is None:
         return MachineConfig()
@@ -401,7 +402,7 @@ def _with_source(cfg: MachineConfig, source: str) -> MachineConfig:
     return dataclasses.replace(cfg, source=source)
 
 
-def read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict[str, Any]:
     if path.exists() and not path.is_file():
         raise ConfigError(f"{path}: not a regular file")
     try:

@@ -12,11 +12,14 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def option(
@@ -36,7 +39,7 @@ def option(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _allowed(f: dataclasses.Field) -> str:
+def _allowed(f: dataclasses.Field[Any]) -> str:
     meta = f.metadata
     unit = f" {meta.get('unit')}" if meta.get("unit") else ""
     if meta.get("choices"):
@@ -51,7 +54,7 @@ def _type_name(tp: Any) -> str:
     return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
-def _resolve(cls: type, f: dataclasses.Field) -> tuple[Any, bool]:
+def _resolve(cls: type, f: dataclasses.Field[Any]) -> tuple[Any, bool]:
     """The field's concrete type and whether None is allowed."""
     hints = typing.get_type_hints(cls)
     tp = hints[f.name]
@@ -63,7 +66,7 @@ def _resolve(cls: type, f: dataclasses.Field) -> tuple[Any, bool]:
     return tp, optional
 
 
-def check_value(cls: type, f: dataclasses.Field, value: Any, where: str, name: str) -> Any:
+def check_value(cls: type, f: dataclasses.Field[Any], value: Any, where: str, name: str) -> Any:
     """Validate one value against field ``f`` of ``cls``; returns the converted value."""
     tp, optional = _resolve(cls, f)
     allowed = _allowed(f)
@@ -123,7 +126,7 @@ def from_table(cls: type[T], table: Any, where: str, prefix: str = "") -> T:
     for name, value in table.items():
         f = fields[name]
         tp, _ = _resolve(cls, f)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[name] = from_table(tp, value, where, f"{prefix}{name}.")
         else:
             kwargs[name] = check_value(cls, f, value, where, prefix + name)
@@ -165,10 +168,10 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str, str]
     rows = []
     for f in dataclasses.fields(cls):
         tp, _ = _resolve(cls, f)
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             rows += describe(tp, f"{prefix}{f.name}.")
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default_factory() if f.default is dataclasses.MISSING and callable(f.default_factory) else f.default
         rows.append(
             (prefix + f.name, getattr(tp, "__name__", str(tp)), repr(default), _allowed(f), f.metadata.get("help", ""))
         )

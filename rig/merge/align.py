@@ -68,7 +68,7 @@ def analysis_scale(width: int, height: int) -> float:
 
 def analysis_image(gray: np.ndarray, scale: float) -> np.ndarray:
     """Float32 grey at the analysis scale."""
-    g = gray.astype(np.float32)
+    g: np.ndarray = gray.astype(np.float32)
     if gray.dtype == np.uint16:
         g *= 1.0 / 257.0
     if scale < 1.0:
@@ -84,12 +84,14 @@ def _scale_matrix(s: float) -> np.ndarray:
 
 def to_full_res(m_small: np.ndarray, s: float) -> np.ndarray:
     S = _scale_matrix(s)
-    return np.linalg.inv(S) @ m_small @ S
+    m_full: np.ndarray = np.linalg.inv(S) @ m_small @ S
+    return m_full
 
 
 def to_analysis(m_full: np.ndarray, s: float) -> np.ndarray:
     S = _scale_matrix(s)
-    return S @ m_full @ np.linalg.inv(S)
+    m_small: np.ndarray = S @ m_full @ np.linalg.inv(S)
+    return m_small
 
 
 def _tile_shifts(ref: np.ndarray, mov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,8 +180,8 @@ def _corner_shift(a: np.ndarray, b: np.ndarray, w: int, h: int) -> float:
 def _ecc(ref: np.ndarray, mov: np.ndarray, m: np.ndarray, iterations: int, limit: float = 3.0) -> np.ndarray | None:
     """ECC refinement of ``m``; None if it fails or wanders more than ``limit`` px from the start."""
     crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, ECC_EPS)
-    try:
-        _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 5)
+    try:  # OpenCV takes None for "no mask"; cv2's stubs want a mask when gaussFiltSize follows
+        _, wm = cv2.findTransformECC(ref, mov, m[:2].astype(np.float32), cv2.MOTION_AFFINE, crit, None, 5)  # type: ignore[call-overload]
     except cv2.error as exc:
         log.debug("ECC did not converge: %s", str(exc).strip().splitlines()[-1])
         return None

@@ -10,10 +10,15 @@ slices with no weight are not read at all.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from rig.merge.focus import gaussian
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 
 class ActiveTiles:
@@ -85,7 +90,9 @@ class Blender:
         self.acc = np.zeros((height, width, channels), np.float32)
         self.wsum = np.zeros((height, width), np.float32)
 
-    def add(self, img: np.ndarray, affine: np.ndarray, gain: float, weight: np.ndarray, box: tuple) -> None:
+    def add(
+        self, img: np.ndarray, affine: np.ndarray, gain: float, weight: np.ndarray, box: tuple[int, int, int, int]
+    ) -> None:
         """Warp ``img`` (slice frame) into the box of the reference frame and add it with ``weight``."""
         x0, y0, x1, y1 = box
         m = affine.copy()
@@ -107,7 +114,7 @@ class Blender:
         self.acc[y0:y1, x0:x1] += part
         self.wsum[y0:y1, x0:x1] += weight
 
-    def result(self, dtype: np.dtype, in_max: float) -> np.ndarray:
+    def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         """Normalised output converted to ``dtype`` (input values scaled from ``in_max``)."""
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
         ws = np.maximum(self.wsum, 1e-6)

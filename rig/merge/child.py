@@ -160,11 +160,11 @@ class MergeJob:
 
 
 def start_merge(
-    input_dir: str | os.PathLike,
-    out_path: str | os.PathLike,
+    input_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
     *,
-    depthmap: str | os.PathLike | None = None,
-    jpeg: str | os.PathLike | None = None,
+    depthmap: str | os.PathLike[str] | None = None,
+    jpeg: str | os.PathLike[str] | None = None,
     align: bool = True,
     overwrite: bool = False,
     follow: bool = False,

@@ -16,12 +16,15 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from rig.errors import RigError
+
+if TYPE_CHECKING:  # the pipeline (numpy, OpenCV) loads only to run a merge
+    from rig.merge.pipeline import MergeOptions
 
 HELP = """Merge a focus stack (a folder of slices, or a rig stack folder with stack.json) into one
 all-in-focus image. Slices are used in natural file-name order (or manifest order) and may be
@@ -68,11 +71,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def child_argv(
-    input_dir: str | os.PathLike,
-    out_path: str | os.PathLike,
+    input_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
     *,
-    depthmap: str | os.PathLike | None = None,
-    jpeg: str | os.PathLike | None = None,
+    depthmap: str | os.PathLike[str] | None = None,
+    jpeg: str | os.PathLike[str] | None = None,
     align: bool = True,
     overwrite: bool = False,
     follow: bool = False,
@@ -93,7 +96,7 @@ def child_argv(
     return cmd + list(extra_args)
 
 
-def options_from_args(args: argparse.Namespace) -> Any:
+def options_from_args(args: argparse.Namespace) -> MergeOptions:
     """The parsed options as a :class:`rig.merge.pipeline.MergeOptions`."""
     from rig.merge.pipeline import MergeOptions
 
@@ -118,7 +121,7 @@ def progress_line(fraction: float, what: str) -> str:
     return f"{PROGRESS} {fraction:.4f} {what}\n"
 
 
-def done_line(output: str | os.PathLike) -> str:
+def done_line(output: str | os.PathLike[str]) -> str:
     return f"{DONE} {output}\n"
 
 
@@ -186,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
     mode = args.progress
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "none"
-    progress = {"bar": _Bar(sys.stderr), "lines": _lines, "none": None}[mode]
+    displays: dict[str, Callable[[float, str], None] | None] = {"bar": _Bar(sys.stderr), "lines": _lines, "none": None}
+    progress = displays[mode]
     try:
         res = merge(Path(args.input), Path(args.output), options_from_args(args), progress)
     except RigError as exc:

@@ -20,6 +20,10 @@ import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # Pillow loads on first use
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ DNG_TAGS = (50706, 52000)  # DNG private tags (colour matrices, levels...): abou
 # main-IFD tags worth writing into a TIFF output's own IFD (ASCII)
 TIFF_DESCRIPTIVE = {0x010E: "ImageDescription", 0x010F: "Make", 0x0110: "Model", 0x0132: "DateTime",
                     0x013B: "Artist", 0x8298: "Copyright"}  # fmt: skip
+TiffTag = tuple[int, str, int, Any, bool]  # a tifffile ``extratags`` entry: (code, dtype, count, value, writeonce)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def _source_only(tag: int) -> bool:
     return tag in STRUCTURE_TAGS or DNG_TAGS[0] <= tag < DNG_TAGS[1]
 
 
-def _image_exif(path: Path):
+def _image_exif(path: Path) -> tuple[bytes | None, Image.Exif]:
     from PIL import Image
 
     with Image.open(path) as im:
@@ -96,7 +101,7 @@ def _image_exif(path: Path):
 RAW_HEAD_BYTES = 4 << 20  # EXIF lives near the start of TIFF-based raw files
 
 
-def _raw_exif(path: Path):
+def _raw_exif(path: Path) -> tuple[None, Image.Exif]:
     """The EXIF of a TIFF-based raw file, read as a TIFF structure (Pillow cannot open most raws
     as images: their first IFD is a CFA mosaic or an old-style JPEG preview)."""
     with open(path, "rb") as fh:
@@ -121,7 +126,7 @@ def _strip_prefix(exif: bytes) -> bytes:
     return exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
 
 
-def _load(exif: bytes):
+def _load(exif: bytes) -> Image.Exif:
     from PIL import Image
 
     ex = Image.Exif()
@@ -147,9 +152,9 @@ def exif_for_jpeg(exif: bytes) -> bytes | None:
     return smaller
 
 
-def tiff_tags(exif: bytes | None, orientation: int = 1) -> list[tuple]:
+def tiff_tags(exif: bytes | None, orientation: int = 1) -> list[TiffTag]:
     """tifffile ``extratags`` for the output's main IFD: orientation and the descriptive tags."""
-    tags: list[tuple] = [] if orientation == 1 else [(ORIENTATION, "H", 1, orientation, True)]
+    tags: list[TiffTag] = [] if orientation == 1 else [(ORIENTATION, "H", 1, orientation, True)]
     if not exif:
         return tags
     try:

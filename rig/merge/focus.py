@@ -13,6 +13,8 @@ confident neighbours by push-pull normalised convolution over a pyramid.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 
@@ -117,7 +119,7 @@ def regularise(acc: DepthAccumulator, median: int = 5, index: np.ndarray | None 
     floor = float(np.percentile(mean, 5)) + 1e-3  # noise floor of the energy
     conf = (acc.best - mean) / (mean + floor)
     np.clip(conf, 0.0, 4.0, out=conf)
-    conf = cv2.medianBlur(conf, 5)
+    conf = cast("np.ndarray", cv2.medianBlur(conf, 5))  # cv2: the input's dtype
     # a flat area next to strong edges only sees the edges' defocus ramps: weak compared to
     # the detail around it. Scale confidence by the energy relative to its neighbourhood's.
     conf *= _relative_to_neighbourhood(acc.best, max(8, round(RELATIVE_RADIUS * max(h, w) / 1600)))
@@ -131,7 +133,7 @@ def _relative_to_neighbourhood(best: np.ndarray, radius: int) -> np.ndarray:
     small = cv2.resize(best, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (radius // f) + 1, 2 * (radius // f) + 1))
     local = cv2.resize(cv2.dilate(small, k), (w, h), interpolation=cv2.INTER_LINEAR)
-    r = best / (local + 1e-6)
+    r: np.ndarray = best / (local + 1e-6)
     np.clip(r * RELATIVE_GAIN, 0.0, 1.0, out=r)
     return r
 
@@ -141,6 +143,8 @@ def push_pull(value: np.ndarray, weight: np.ndarray, c0: float) -> np.ndarray:
     takes the estimate of the next coarser level where it does not (push-pull over a pyramid),
     so flat areas of any size inherit the depth of their nearest confident surroundings.
     """
+    nums: list[np.ndarray]
+    dens: list[np.ndarray]
     nums, dens = [weight * value], [weight.astype(np.float32)]
     while min(nums[-1].shape) > 8:
         nums.append(cv2.pyrDown(nums[-1]))

@@ -15,6 +15,7 @@ import struct
 import tempfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -104,9 +105,10 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
         flag = cv2.IMREAD_UNCHANGED
         if gray and ext in JPEG_EXT:
             flag = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-        if img is None:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+        if decoded is None:
             raise MergeError(f"{path}: unreadable or corrupt image")
+        img = decoded
         if img.dtype not in (np.uint8, np.uint16):
             raise MergeError(f"{path}: unsupported sample type {img.dtype}")
         if img.ndim == 3 and img.shape[2] == 4:
@@ -185,7 +187,7 @@ def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95)
             img = (img.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
         rgb = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         buf = io.BytesIO()
-        kw: dict = {"quality": quality, "subsampling": 0}
+        kw: dict[str, Any] = {"quality": quality, "subsampling": 0}
         jpeg_exif = exif.exif_for_jpeg(meta.exif) if meta.exif else None
         if jpeg_exif:
             kw["exif"] = b"Exif\x00\x00" + jpeg_exif

@@ -18,12 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.errors import RigError, StateError
 from rig.events import EventBus, EventKind
 from rig.manifest import MergeRecord, UnreadableManifest, now_iso, record_merge
 from rig.merge.results import RESULTS
+
+if TYPE_CHECKING:  # loads when the first merge starts
+    from rig.merge.child import MergeJob
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class MergeManager:
         self.bus = bus
         self._lock = threading.Lock()
         self._finishing = threading.Lock()  # one finish at a time: recorded in stack.json, then shown
-        self._job: Any = None
+        self._job: MergeJob | None = None
         self._state: dict[str, Any] | None = None
         self._watcher: threading.Thread | None = None
         self._closed = False
@@ -122,7 +125,7 @@ class MergeManager:
         self._finish(job, "cancelled", reason)
         return self.status() or {}
 
-    def _watch(self, job: Any, run_outcome: Callable[[], str | None] | None) -> None:
+    def _watch(self, job: MergeJob, run_outcome: Callable[[], str | None] | None) -> None:
         last = -1.0
         while True:
             with self._lock:
@@ -160,7 +163,7 @@ class MergeManager:
                 self.bus.publish(EventKind.MERGE, snapshot)
             time.sleep(POLL_S)
 
-    def _drop_partial(self, job: Any, outcome: str) -> None:
+    def _drop_partial(self, job: MergeJob, outcome: str) -> None:
         """The run being merged ended ``outcome`` (not completed): no merge of a partial stack."""
         try:
             job.cancel()
@@ -172,7 +175,7 @@ class MergeManager:
             path.unlink(missing_ok=True)  # the child may have finished on the frames saved so far
         self._finish(job, "cancelled", f"the run ended {outcome}: not merged")
 
-    def _finish(self, job: Any, state: str, error: str | None, progress: float | None = None) -> None:
+    def _finish(self, job: MergeJob, state: str, error: str | None, progress: float | None = None) -> None:
         """End the merge of ``job`` (once): record it in ``stack.json``, then show and publish it,
         so whoever sees the new state finds it on disk too."""
         with self._finishing:

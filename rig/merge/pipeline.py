@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -143,7 +144,7 @@ def merge(
         # pass 1 order: reference, then outwards (each slice registered to its neighbour)
         items = [(k, files[k]) for k in [ref, *range(ref + 1, n_max), *range(ref - 1, -1, -1)]]
     report(0.0, "waiting for slices" if opt.follow else f"{n_max} slices")
-    state: dict = {}
+    state: dict[str, Any] = {}
     aligner = ChainAligner(1.0, key_every=1 if opt.follow else max(1, round((n_max - 1) / 19)))
     transforms: dict[int, Transform] = {}
 
@@ -167,7 +168,7 @@ def merge(
     acc = acc_c = None
     for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
         h, w = state["shape"]
-        if acc is None:
+        if acc is None or acc_c is None:  # both are made at the first slice
             sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
             coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
             hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)

@@ -7,6 +7,8 @@ still imports everything else.
 from __future__ import annotations
 
 import importlib
+import math
+from collections.abc import Callable
 from typing import Any
 
 from rig.config import RailConfig
@@ -28,7 +30,7 @@ def open_rail(cfg: RailConfig, camera: Any = None, **kwargs: Any) -> Rail:
     camera's own focus motor); other keyword arguments go to the backend (tests use them
     to inject a pin factory or a serial port)."""
     module_name, class_name = BACKEND_MODULES[cfg.backend].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: Callable[..., Rail] = getattr(importlib.import_module(module_name), class_name)
     if cfg.backend == "lens":
         return cls(cfg, camera=camera, **kwargs)
     return cls(cfg, **kwargs)
@@ -42,7 +44,7 @@ def find_ports(backend: str) -> list[str]:
     return list(search()) if search is not None else []
 
 
-def can_home(rail: Any, cfg: RailConfig) -> bool:
+def can_home(rail: Rail, cfg: RailConfig) -> bool:
     """Whether ``rail`` has a home switch (the Jog page's Home button, ``rig home``). A backend
     may say so in ``health()["can_home"]``; otherwise it follows from the config: a gpio rail
     with a home pin or a limit pin on the home side, or a pico rail (it homes on its near-end
@@ -64,7 +66,7 @@ def trapezoid_time_s(distance_mm: float, speed_mm_s: float, accel_mm_s2: float) 
     if d == 0:
         return 0.0
     if d < speed_mm_s**2 / accel_mm_s2:  # never reaches top speed
-        return 2.0 * (d / accel_mm_s2) ** 0.5
+        return 2.0 * math.sqrt(d / accel_mm_s2)
     return d / speed_mm_s + speed_mm_s / accel_mm_s2
 
 

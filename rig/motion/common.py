@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from rig.config import RailConfig
 from rig.errors import MotionError
 from rig.motion.base import check_target
+
+N = TypeVar("N", int, float)  # a position: drive steps or units
 
 
 class RailState:
@@ -73,7 +75,7 @@ class RailState:
     def _interrupted(self, abort: threading.Event | None) -> bool:
         return self._stop.is_set() or (abort is not None and abort.is_set())
 
-    def _overshoot(self, here: float, goal: float, backlash: float, tol: float = 0.0) -> float | None:
+    def _overshoot(self, here: N, goal: N, backlash: N, tol: float = 0.0) -> N | None:
         """Where to go first so that ``goal`` is approached from ``rail.approach``: past it by
         ``backlash`` when the move runs the other way (and is longer than ``tol``), else None."""
         approach = 1 if self.cfg.approach == "forward" else -1

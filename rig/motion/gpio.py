@@ -20,6 +20,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from rig.config import RailConfig
@@ -92,6 +93,9 @@ class Switch:
 class GpioRail(RailState):
     """Rail protocol over gpiozero. ``pin_factory`` may be injected (tests: ``MockFactory``)."""
 
+    _pos: int  # counts drive steps
+    _steps_per_um: float
+
     def __init__(self, cfg: RailConfig, pin_factory: Any = None, clock: StepClock | None = None) -> None:
         try:
             import gpiozero
@@ -127,7 +131,7 @@ class GpioRail(RailState):
                 device = self._add(
                     gpiozero.DigitalInputDevice(pin, pull_up=self.g.switch_active_low, bounce_time=None, **kw)
                 )
-                self._switches[name] = Switch(device, self.g.switch_normally_closed, lambda n=name: self._on_switch(n))
+                self._switches[name] = Switch(device, self.g.switch_normally_closed, partial(self._on_switch, name))
         except gpiozero.GPIOZeroError as exc:
             self.close()
             raise MotionError(f"gpio rail: cannot claim the pins ({type(exc).__name__}: {exc})") from None

@@ -40,6 +40,9 @@ DIOPTRE_TOL = 1e-6
 
 
 class LensRail(RailState):
+    _farthest_dioptres: float  # the picam lens's LensPosition range
+    _closest_dioptres: float
+
     def __init__(self, cfg: RailConfig, camera: Any = None) -> None:
         super().__init__(cfg, "lens rail", "steps", pos=0.0, enabled=True)
         self.lens = cfg.lens

@@ -43,12 +43,16 @@ def detect_port() -> str:
     """The first USB serial device with the Raspberry Pi vendor id."""
     for p in _pyserial().tools.list_ports.comports():
         if p.vid == PICO_USB_VID:
-            return p.device
+            device: str = p.device
+            return device
     raise BackendUnavailable("pico rail: no Raspberry Pi Pico found on USB; set rail.pico.port")
 
 
 class PicoRail(RailState):
     """The Rail protocol over a USB CDC serial line to the rig-pico firmware."""
+
+    _pos: int  # counts drive steps
+    _steps_per_um: float
 
     def __init__(self, cfg: RailConfig, port: str | None = None) -> None:
         super().__init__(cfg, "pico rail", "um", steps_per_um=cfg.steps_per_mm / 1000.0)

@@ -155,7 +155,8 @@ def status_payload(bits: int) -> bytes:
 def parse_status(data: bytes) -> int:
     if len(data) != 4:
         raise FrameError(f"status reply has {len(data)} bytes, expected 4")
-    return struct.unpack("<I", data)[0]
+    bits: int = struct.unpack("<I", data)[0]
+    return bits
 
 
 def f32(value: float) -> bytes:

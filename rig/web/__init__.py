@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flask import Flask
 
+    from rig.machine import Machine
+
 __all__ = ["create_app"]
 
 
-def create_app(machine: Any, **kwargs: Any) -> Flask:
+def create_app(machine: Machine, **kwargs: Any) -> Flask:
     from rig.web.app import create_app as _create
 
     return _create(machine, **kwargs)

@@ -17,9 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.errors import RigError
+
+if TYPE_CHECKING:
+    from rig.machine import Machine
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
@@ -35,7 +38,7 @@ def sse_event(kind: str, data: Any, seq: int | None = None) -> str:
 
 
 def event_stream(
-    machine: Any,
+    machine: Machine,
     snapshot: Callable[[], dict[str, Any]],
     control: Callable[[], dict[str, Any]],
     stopping: threading.Event,
@@ -87,7 +90,7 @@ def event_stream(
 class PreviewHub:
     """Shares one preview loop between all live-view clients."""
 
-    def __init__(self, machine: Any, max_viewers: int) -> None:
+    def __init__(self, machine: Machine, max_viewers: int) -> None:
         self.machine = machine
         self.max_viewers = max_viewers
         self._cond = threading.Condition()

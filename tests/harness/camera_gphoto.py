@@ -211,7 +211,7 @@ class EmulatedCamera:
                 return Truncated(attr(*args, **kwargs))
             if name == "capture" and ctl.hang_next_capture:
                 ctl.hang_next_capture = False
-                ctl.released.wait(5)  # a wedged USB transfer
+                ctl.released.wait(30)  # a wedged USB transfer: longer than any timeout_s
                 raise gp.GPhoto2Error(gp.GP_ERROR_IO)
             if name == "capture" and ctl.full_next_capture:
                 ctl.full_next_capture = False
@@ -312,7 +312,8 @@ class EmulatedCamera:
 
 
 @contextmanager
-def make_camera(tmp_path, focus: bool | str = False, drive_s: float = 0.004, timeout_s: float = 0.5, **overrides):
+def make_camera(tmp_path, focus: bool | str = False, drive_s: float = 0.004, timeout_s: float = 3.0, **overrides):
+    # timeout_s: long enough for a reconnect to the virtual camera on a loaded 2-core machine (0.5 s was not)
     from rig.camera.gphoto import GphotoCamera
 
     wait = {"focus_drive_wait_s": drive_s * 1.25} if focus else {}
