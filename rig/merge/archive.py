@@ -66,7 +66,9 @@ def settings_for(folder: Path, files: Sequence[Path], reference: Path | None) ->
     units = "um" if record.units == "um" else "steps"
     positions = [p for p in record.planned_positions if p is not None]
     params = {
-        "Step": _num(profile.get("step_um")),
+        "Step": _num(profile.get("step_um"))
+        if profile.get("step_um") is not None
+        else (_num(abs(positions[1] - positions[0])) if len(positions) > 1 else None),
         "StepUnits": units,
         "RangeStart": _num(positions[0]) if positions else None,
         "RangeEnd": _num(positions[-1]) if positions else None,
