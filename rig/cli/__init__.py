@@ -17,7 +17,20 @@ from collections.abc import Sequence
 from rig import __version__
 from rig.errors import RigError
 
-COMMANDS = ("stack", "merge", "serve", "check", "profile", "jog", "home", "shoot", "install", "plan")
+COMMANDS = (
+    "stack",
+    "merge",
+    "merge-batch",
+    "export",
+    "serve",
+    "check",
+    "profile",
+    "jog",
+    "home",
+    "shoot",
+    "install",
+    "plan",
+)
 
 log = logging.getLogger("rig")
 
@@ -28,10 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        module_name = f"rig.cli.cmd_{name.replace('-', '_')}"
         try:
-            module = importlib.import_module(f"rig.cli.cmd_{name}")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == f"rig.cli.cmd_{name}":
+            if exc.name == module_name:
                 continue  # command not built yet
             raise
         module.register(sub)

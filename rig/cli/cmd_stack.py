@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
-            status = machine.start_stack(profile, args.profile or "default", specimen=specimen)  # and its merge, if asked
+            status = machine.start_stack(
+                profile, args.profile or "default", specimen=specimen
+            )  # and its merge, if asked
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)

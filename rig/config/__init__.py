@@ -384,8 +384,11 @@ class MachineConfig:
                 "steps_per_mm": self.rail.steps_per_mm,
             },
             "camera": {"backend": self.camera.backend},
-            **({"archive": {"copyright": self.output.copyright, "creator": self.output.creator}}
-               if self.output.copyright or self.output.creator else {}),
+            **(
+                {"archive": {"copyright": self.output.copyright, "creator": self.output.creator}}
+                if self.output.copyright or self.output.creator
+                else {}
+            ),
         }
 
 

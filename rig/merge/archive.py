@@ -225,7 +225,9 @@ def stack_crop(folder: Path) -> tuple[int, int, int, int] | None:
         return None
 
 
-def write_result(path: Path, img: np.ndarray, meta: Any, overwrite: bool, quality: int, settings: ArchiveSettings) -> None:
+def write_result(
+    path: Path, img: np.ndarray, meta: Any, overwrite: bool, quality: int, settings: ArchiveSettings
+) -> None:
     """Encode ``img`` (:func:`rig.merge.io.encode_image`), write the metadata in, publish atomically."""
     from rig.merge import io as mio
 
