@@ -19,6 +19,7 @@ from rig.config.schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
 from rig.run_estimate import estimate
+from rig.web.catalogue_api import listing
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.fieldkit import system_summary
 from rig.web.gallery import used_by_run
@@ -314,7 +315,7 @@ def stacks() -> ResponseReturnValue:
     return jsonify(
         {
             "root": str(st.gallery.root),
-            "stacks": st.gallery.stacks(),
+            **listing(st),  # stacks (a page), total, page, per_page, sessions, profiles
             "interrupted": st.interrupted,
             "merge": st.merges.status(),
         }
