@@ -122,3 +122,12 @@ def _image_size(folder: Any) -> tuple[int, int] | None:
             except (OSError, UnidentifiedImageError):
                 return None
     return None
+
+
+@catalogue_api.get("/stacks/<path:sid>/crop")
+def stack_crop_get(sid: str) -> ResponseReturnValue:
+    """The crop of the results and the size of the stack's images (what a crop is measured on)."""
+    folder = state().gallery.folder(sid)
+    record = read_manifest(folder)
+    size = _image_size(folder)
+    return jsonify({"id": sid, "crop": list(record.crop) if record.crop else None, "image_size": size})
