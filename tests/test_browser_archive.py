@@ -32,7 +32,7 @@ def _shoot(page: Any, base: str, name: str) -> None:
     wait_idle(page)
 
 
-def test_three_specimens_found_by_name_and_one_cropped(server: Any, page_for: Any) -> None:
+def test_three_specimens_found_by_name_and_one_cropped(server: Any, page_for: Any) -> None:  # noqa: F811
     base, machine = server
     page = page_for(TOUCH)
     for name in ("Lucanus cervus", "Cetonia aurata", "Lucanus tetraodon"):
