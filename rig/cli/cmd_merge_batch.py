@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0  # a scheduler that does not answer: a clear error well within 10 s
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "merge-batch",
         help="re-merge every stack under a folder, in parallel",
@@ -103,7 +103,7 @@ def _dask(args: argparse.Namespace, stacks: list[str]) -> Iterator[Any]:
         if args.workers is not None:
             log.info("--workers is the cluster's: %s runs as many merges as its workers have threads", args.scheduler)
         futures = client.map(merge_stack, stacks, skip_done=args.skip_done, pure=False)
-        for future in as_completed(futures):
+        for future in as_completed(futures):  # type: ignore[no-untyped-call]
             yield future.result()
     finally:
         client.close()

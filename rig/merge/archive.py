@@ -65,7 +65,7 @@ def settings_for(folder: Path, files: Sequence[Path], reference: Path | None) ->
     profile = dict(record.profile)
     units = "um" if record.units == "um" else "steps"
     positions = [p for p in record.planned_positions if p is not None]
-    params = {
+    params: dict[str, Any] = {
         "Step": _num(profile.get("step_um"))
         if profile.get("step_um") is not None
         else (_num(abs(positions[1] - positions[0])) if len(positions) > 1 else None),
@@ -78,13 +78,14 @@ def settings_for(folder: Path, files: Sequence[Path], reference: Path | None) ->
         "Profile": record.profile_name,
         "Started": record.started_utc,
     }
-    for key, value in params.items():
-        if value not in (None, ""):
-            xmp[f"Xmp.{XMP_PREFIX}.{key}"] = str(value)
+    for name, param in params.items():
+        if param not in (None, ""):
+            xmp[f"Xmp.{XMP_PREFIX}.{name}"] = str(param)
     sums = [f"{f.file} {f.sha256}" for f in record.frames or () if f.file and f.sha256 and not f.preview]
     if sums:
         xmp[f"Xmp.{XMP_PREFIX}.SourceSHA256"] = sums
-    archive = record.config.get("archive") if isinstance(record.config.get("archive"), dict) else {}
+    found = record.config.get("archive")
+    archive: dict[str, Any] = found if isinstance(found, dict) else {}
     copyright_text, creator = str(archive.get("copyright") or ""), str(archive.get("creator") or "")
     specimen = record.specimen
     title = specimen.name if specimen and specimen.name else None
@@ -92,14 +93,14 @@ def settings_for(folder: Path, files: Sequence[Path], reference: Path | None) ->
         t for t in (title, specimen.catalogue_number if specimen else None, profile.get("description")) if t
     )
     if specimen:
-        for key, value in (
+        for key, text in (
             ("Specimen", specimen.name),
             ("CatalogueNumber", specimen.catalogue_number),
             ("Notes", specimen.notes),
             ("Session", specimen.session),
         ):
-            if value:
-                xmp[f"Xmp.{XMP_PREFIX}.{key}"] = value
+            if text:
+                xmp[f"Xmp.{XMP_PREFIX}.{key}"] = text
         if specimen.name:
             xmp["Xmp.dc.title"] = specimen.name
             iptc["Iptc.Application2.ObjectName"] = specimen.name[:64]
