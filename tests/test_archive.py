@@ -150,3 +150,14 @@ def test_the_jpeg_derivative_follows_the_profile_size_and_quality(tmp_path, conf
     assert tifffile.imread(small / "merged.tif").shape[:2] == (72, 96)  # the master stays full size
     xmp, _, _ = _metadata(full / "merged.tif")
     assert xmp["Xmp.rig.Magnification"] == "2.5" and xmp["Xmp.rig.Optics"] == "Laowa 2.5-5x"
+
+
+def test_camera_make_and_model_come_from_the_slices_exif(tmp_path):
+    from tests.test_merge_metadata import _jpeg_stack
+
+    src = _jpeg_stack(tmp_path / "s")
+    done = rig("merge", str(src), "-o", str(tmp_path / "m.tif"))
+    assert done.returncode == 0, done.stderr
+    xmp, exif, _ = _metadata(tmp_path / "m.tif")
+    assert (xmp["Xmp.rig.CameraMake"], xmp["Xmp.rig.CameraModel"]) == ("RigCam", "Bench 1")
+    assert (exif["Exif.Image.Make"], exif["Exif.Image.Model"]) == ("RigCam", "Bench 1")
