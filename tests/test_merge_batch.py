@@ -84,3 +84,10 @@ def test_a_root_without_stacks_exits_2(tmp_path):
         result.stderr.strip()
         == f"rig: error: ROOT {tmp_path / 'empty'}: no stacks (no folder with a stack.json) under it"
     )
+
+
+def test_only_the_stacks_selected_are_merged(root):
+    result = rig("merge-batch", str(root / "s0"), str(root / "s2"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [s["stack"] for s in json.loads(result.stdout)["stacks"]] == [str(root / "s0"), str(root / "s2")]
+    assert not (root / "s1" / "merged.tif").exists()

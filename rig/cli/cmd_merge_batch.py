@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "to resume an interrupted batch."
         ),
     )
-    p.add_argument("root", metavar="ROOT", help="folder of stacks (or one stack folder)")
+    p.add_argument("roots", nargs="+", metavar="ROOT", help="folder of stacks, or stack folders (the ones selected)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel merges (default: the CPU count)")
     p.add_argument(
         "--scheduler",
@@ -44,14 +44,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from rig.merge.batch import ERROR, StackOutcome, find_stacks
 
-    root = Path(args.root).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"ROOT {root}: no such folder")
     if args.workers is not None and not 1 <= args.workers <= 256:
         raise UsageError(f"--workers {args.workers}: must be 1 to 256")
-    stacks = find_stacks(root)
-    if not stacks:
-        raise UsageError(f"ROOT {root}: no stacks (no folder with a stack.json) under it")
+    stacks: list[Path] = []
+    for given in args.roots:
+        root = Path(given).expanduser()
+        if not root.is_dir():
+            raise UsageError(f"ROOT {root}: no such folder")
+        found = find_stacks(root)
+        if not found:
+            raise UsageError(f"ROOT {root}: no stacks (no folder with a stack.json) under it")
+        stacks += [s for s in found if s not in stacks]
     t0 = time.monotonic()
     outcomes: list[StackOutcome] = []
 
