@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,9 +30,14 @@ def run_batch(root: Path, *extra: str) -> float:
     for merged in root.rglob("merged.tif"):  # every run merges every stack
         for name in ("merged.tif", "merged.jpg", "depth.png"):
             (merged.parent / name).unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = subprocess.run([*RIG, "merge-batch", str(root), *extra], capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if "--scheduler" not in extra:  # the Dask workers' CPU time is counted when the cluster ends
+        print(f"    CPU {cpu:.1f} s in {seconds:.1f} s: {cpu / seconds:.2f} cores used (2 idle cores allow 2.0)")
     if result.returncode != 0:
         raise SystemExit(f"merge-batch failed: {result.stderr.strip().splitlines()[-1:]}")
     return seconds
