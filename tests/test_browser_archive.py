@@ -63,4 +63,11 @@ def test_three_specimens_found_by_name_and_one_cropped(server: Any, page_for: An
     cetonia = [m for m in manifests if (m.get("specimen") or {}).get("name") == "Cetonia aurata"]
     assert [m["crop"] for m in cetonia] == [[80, 60, 160, 120]]
     assert cetonia[0]["specimen"]["session"] == "Browser drawer"
+    expect(page.get_by_test_id("detail-specimen-name")).to_have_value("Cetonia aurata")
+    page.locator('#specimen-form [data-specimen="catalogue_number"]').fill("NHM-COL 7")
+    page.get_by_test_id("specimen-save").click()
+    page.goto(base + "/gallery")
+    page.get_by_test_id("search").fill("NHM-COL 7")
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_contain_text("Cetonia aurata")
     assert page.errors == []
