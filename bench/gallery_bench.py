@@ -75,13 +75,14 @@ def main() -> int:
     parser.add_argument(
         "--rescan-every-request",
         action="store_true",
-        help="re-check every folder on every request (the default re-checks at most once a second)",
+        help="re-check every folder before every answer (by default: in the background, at most every 2 s)",
     )
     args = parser.parse_args()
     if args.rescan_every_request:
         import rig.web.catalogue
 
         rig.web.catalogue.RESCAN_AFTER_S = 0.0
+        rig.web.catalogue.BACKGROUND = False
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = os.path.join(tmp, "cache")
         root = Path(tmp) / "stacks"

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 MAX_DEPTH = 5
-RESCAN_AFTER_S = 1.0  # a listing re-checks the folders when the last check is older than this
+RESCAN_AFTER_S = 2.0  # a listing has the folders re-checked (in the background) when the last check is older
+BACKGROUND = True  # False: every due check runs before the listing answers (bench/gallery_bench.py)
 THUMBS_MAX = 20_000  # cached thumbnails kept (least recently made dropped first)
 GROUPS = ("date", "specimen", "profile", "session")
 Summary = Callable[[str, Path], dict[str, Any]]
@@ -86,6 +87,10 @@ class Catalogue:
         self._db: sqlite3.Connection | None = None
         self._scanned = 0.0
         self._generation: Any = None
+        self._scan_lock = threading.Lock()  # one folder check at a time
+        self._checked_once = False
+        self._closed = False
+        self._worker: threading.Thread | None = None
 
     # ------------------------------------------------------------- database
     def _connect(self) -> sqlite3.Connection:
@@ -102,7 +107,9 @@ class Catalogue:
             except (sqlite3.DatabaseError, OSError):
                 db = self._open(Path(":memory:"))
         self._db = db
+        self._closed = False
         self._scanned = 0.0
+        self._checked_once = False
         return db
 
     @staticmethod
@@ -135,7 +142,9 @@ class Catalogue:
         db.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the database (idempotent); a background check still running writes nothing."""
         with self._lock:
+            self._closed = True
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -143,37 +152,87 @@ class Catalogue:
     # ------------------------------------------------------------- keeping it in step
     def refresh(self, force: bool = False) -> int:
         """Bring the index in step with the folders (only changed stacks are re-read); returns how
-        many rows changed. Skipped when the last check is younger than :data:`RESCAN_AFTER_S`."""
-        with self._lock:
-            if not force and time.monotonic() - self._scanned < RESCAN_AFTER_S:
-                return 0
+        many rows changed. Skipped when the last check is younger than :data:`RESCAN_AFTER_S`.
+        The folders are read outside the database lock, so listings go on meanwhile."""
+        if not force and time.monotonic() - self._scanned < RESCAN_AFTER_S:
+            return 0
+        with self._scan_lock:
+            started = time.monotonic()
             root = Path(os.path.realpath(self.root))
             found = dict(_scan(root)) if root.is_dir() else {}
-            db = self._connect()
-            known = dict(db.execute("SELECT id, stamp FROM stacks").fetchall())
-            changed = 0
-            with self._transaction() as tx:
-                for sid in known.keys() - found.keys():
-                    tx.execute("DELETE FROM stacks WHERE id = ?", (sid,))
-                    changed += 1
-                for sid, stamp in found.items():
-                    if known.get(sid) == stamp:
-                        continue
-                    self._store(tx, sid, stamp, self._summary(sid, root / sid))
-                    changed += 1
-            self._scanned = time.monotonic()
-            return changed
+            with self._lock:
+                known = dict(self._connect().execute("SELECT id, stamp FROM stacks").fetchall())
+            fresh = [
+                (sid, stamp, self._summary(sid, root / sid)) for sid, stamp in found.items() if known.get(sid) != stamp
+            ]
+            gone = known.keys() - found.keys()
+            with self._lock:
+                if self._closed:
+                    return 0
+                with self._transaction() as tx:
+                    tx.executemany("DELETE FROM stacks WHERE id = ?", [(sid,) for sid in gone])
+                    for sid, stamp, summary in fresh:
+                        self._store(tx, sid, stamp, summary)
+            self._scanned = started
+            return len(gone) + len(fresh)
 
-    def changed(self, generation: Any) -> None:
-        """Tell the catalogue what the rig is doing (run, frames saved, merge); when that differs
-        from last time, the next listing re-checks the folders at once."""
+    def touch(self, sid: str | None) -> None:
+        """Re-read one stack now (the rig saved a frame into it, ended its run, merged it, changed
+        its specimen, deleted it); the other folders are left to the next check."""
+        if not sid:
+            return
+        root = Path(os.path.realpath(self.root))
+        folder = root / sid
+        try:
+            manifest = os.stat(folder / "stack.json", follow_symlinks=False)
+            stamp = f"{manifest.st_mtime_ns}:{manifest.st_size}:{os.stat(folder, follow_symlinks=False).st_mtime_ns}"
+            summary: dict[str, Any] | None = self._summary(sid, folder)
+        except OSError:
+            stamp, summary = "", None
+        with self._lock:
+            if self._closed:
+                return
+            with self._transaction() as tx:
+                if summary is None:
+                    tx.execute("DELETE FROM stacks WHERE id = ?", (sid,))
+                else:
+                    self._store(tx, sid, stamp, summary)
+
+    def changed(self, generation: Any, *stacks: str | None) -> None:
+        """Tell the catalogue what the rig is doing (run, frames saved, merge state); when that
+        differs from last time, ``stacks`` (the run's and the merge's) are re-read at once."""
         if generation != self._generation:
             self._generation = generation
-            self.forget()
+            for sid in stacks:
+                self.touch(sid)
 
     def forget(self) -> None:
-        """Make the next listing re-check the folders (a run ended, a merge finished, a delete)."""
+        """Make the next listing re-check every folder before it answers."""
         self._scanned = 0.0
+        self._checked_once = False
+
+    def _fresh_enough(self) -> None:
+        """The first listing (and one after :meth:`forget`) checks the folders before it answers;
+        later ones answer from the index and, when the last check is older than
+        :data:`RESCAN_AFTER_S`, have the folders checked in the background (changes made outside
+        the rig show up a moment later; the rig's own are re-read at once by :meth:`changed`)."""
+        if not self._checked_once or not BACKGROUND:
+            self.refresh(force=not self._checked_once)
+            self._checked_once = True
+            return
+        if time.monotonic() - self._scanned < RESCAN_AFTER_S or self._scan_lock.locked():
+            return
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                return
+            self._worker = threading.Thread(target=self._background, name="rig-catalogue", daemon=True)
+            self._worker.start()
+
+    def _background(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 - a cache: log it, the next listing tries again
+            log.exception("catalogue check of %s failed", self.root)
 
     @staticmethod
     def _store(tx: sqlite3.Connection, sid: str, stamp: str, summary: dict[str, Any]) -> None:
@@ -203,7 +262,7 @@ class Catalogue:
     # ------------------------------------------------------------- reading
     def query(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         """One page of stacks matching ``query`` and how many match in all."""
-        self.refresh()
+        self._fresh_enough()
         where, args = ["1"], []
         if query.q:
             for word in query.q.casefold().split()[:8]:

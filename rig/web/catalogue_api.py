@@ -66,7 +66,9 @@ def listing(st: WebState) -> dict[str, Any]:
     status = st.machine.sequencer.status()
     merge = st.merges.status() or {}
     st.gallery.catalogue.changed(
-        (status.run_id, status.frames_saved, status.state, merge.get("stack"), merge.get("state"))
+        (status.run_id, status.frames_saved, status.state, merge.get("stack"), merge.get("state")),
+        st.gallery.stack_id(status.folder),
+        merge.get("stack"),
     )
     stacks, total = st.gallery.listing(query)
     facets = st.gallery.catalogue.facets() if st.gallery.real_root() else {"sessions": [], "profiles": []}
@@ -87,7 +89,7 @@ def stack_specimen(sid: str) -> ResponseReturnValue:
     specimen = specimen_from(data["specimen"])
     folder = _not_being_shot(st, sid)
     record = set_specimen(folder, specimen)
-    st.gallery.catalogue.forget()
+    st.gallery.catalogue.touch(sid)
     return jsonify({"id": sid, "specimen": record.specimen.to_json() if record.specimen else None})
 
 

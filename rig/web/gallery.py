@@ -206,7 +206,7 @@ class Gallery:
         folder = self.folder(sid)
         try:
             shutil.rmtree(folder)
-            self.catalogue.forget()
+            self.catalogue.touch(sid)
         except OSError as exc:
             raise ApiError(503, f"could not delete {sid}: {exc.strerror or exc}") from None
         log.info("deleted stack %s", folder)
