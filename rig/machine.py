@@ -21,6 +21,7 @@ from rig.motion.base import Rail
 from rig.power_supply import SYSFS_POWER_SUPPLY, Battery, read_battery
 from rig.profiles import ProfileStore
 from rig.sequencer import Outcome, Sequencer, Status
+from rig.specimen import Specimen
 
 log = logging.getLogger(__name__)
 ESTOP_SETTLE_S = 10.0  # how long stop_safely waits for the worker after an e-stop
@@ -91,14 +92,19 @@ class Machine:
         return read_battery(self.power_root)
 
     def start_stack(
-        self, profile: Profile, profile_name: str = "default", *, stack_id: Callable[[str], str | None] | None = None
+        self,
+        profile: Profile,
+        profile_name: str = "default",
+        *,
+        stack_id: Callable[[str], str | None] | None = None,
+        specimen: Specimen | None = None,
     ) -> Status:
         """Start a stack; when its profile asks for a merge (``merge = true``, full mode), start the
         merge too, in follow mode: it merges the frames while they are captured, so the result is
         ready about a second after the last frame; a run that ends other than completed is not
         merged. The one "merge after the run" policy of ``rig stack`` and the web UI. Non-blocking;
         ``stack_id`` names the stack in merge events (default: the run folder's name)."""
-        status = self.sequencer.start(profile, profile_name)
+        status = self.sequencer.start(profile, profile_name, specimen)
         if profile.merge and profile.mode == "full" and status.folder:
             folder = Path(status.folder)
             run_id = status.run_id

@@ -35,6 +35,7 @@ from rig.manifest_records import (
     no_constant,
 )
 from rig.paths import write_replace
+from rig.specimen import Specimen
 
 __all__ = [
     "CARD",
@@ -55,6 +56,8 @@ __all__ = [
     "now_iso",
     "read_manifest",
     "record_merge",
+    "set_crop",
+    "set_specimen",
 ]
 
 MANIFEST = "stack.json"
@@ -117,6 +120,7 @@ class Manifest:
         started: datetime,
         planned: list[float],
         clock_synchronized: bool | None = None,
+        specimen: Specimen | None = None,
     ) -> Manifest:
         record = StackManifest(
             format=FORMAT,
@@ -132,6 +136,7 @@ class Manifest:
             clock_synchronized=clock_synchronized,
             outcome="running",
             frames=(),
+            specimen=None if specimen is None or specimen.empty else specimen,
         )
         manifest = cls(folder, record)
         manifest.save()
@@ -189,6 +194,20 @@ class Manifest:
 def record_merge(folder: Path, merge: MergeRecord) -> None:
     """Write ``merge`` into ``folder``'s ``stack.json`` (the frames and all else kept as they are)."""
     Manifest.load(folder).set_merge(merge)
+
+
+def set_specimen(folder: Path, specimen: Specimen | None) -> StackManifest:
+    """Write ``specimen`` (checked by the caller) into ``folder``'s ``stack.json``; all else kept."""
+    manifest = Manifest.load(folder)
+    manifest._update(specimen=None if specimen is None or specimen.empty else specimen)
+    return manifest.record
+
+
+def set_crop(folder: Path, crop: tuple[int, int, int, int] | None) -> StackManifest:
+    """Write the results' crop rectangle (checked by the caller) into ``folder``'s ``stack.json``."""
+    manifest = Manifest.load(folder)
+    manifest._update(crop=crop)
+    return manifest.record
 
 
 def find_interrupted(root: Path, limit: int = 10_000) -> list[Path]:

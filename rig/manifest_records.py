@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rig.specimen import Specimen
+
 FORMAT = "rig-stack/1"
 MERGE_STATES = ("running", "done", "failed", "cancelled")
 OUTCOMES = ("running", "completed", "cancelled", "failed", "interrupted")
@@ -169,6 +171,8 @@ _TOP_KEYS = (
     "ended",
     "frames",
     "merge",
+    "specimen",
+    "crop",
 )
 
 
@@ -192,6 +196,8 @@ class StackManifest:
     ended: str | None = None
     frames: tuple[FrameRecord, ...] | None = ()
     merge: MergeRecord | None = None
+    specimen: Specimen | None = None  # what the stack is of (rig.specimen), exactly as typed
+    crop: tuple[int, int, int, int] | None = None  # x, y, width, height in pixels: applied to the results only
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
 
     @property
@@ -216,6 +222,8 @@ class StackManifest:
             "ended": self.ended,
             "frames": None if self.frames is None else [f.to_json(self.units) for f in self.frames],
             "merge": self.merge.to_json() if self.merge else None,
+            **({} if self.specimen is None else {"specimen": self.specimen.to_json()}),
+            **({} if self.crop is None else {"crop": list(self.crop)}),
         }
         return _with_extra(out, self.extra)
 
@@ -259,12 +267,20 @@ class StackManifest:
         merge = MergeRecord.from_json(data.get("merge"))
         if data.get("merge") is not None and merge is None:
             extra["merge"] = data["merge"]
+        specimen = Specimen.from_json(data.get("specimen"))
+        if data.get("specimen") is not None and specimen is None:
+            extra["specimen"] = data["specimen"]
+        crop = _crop(data.get("crop"))
+        if data.get("crop") is not None and crop is None:
+            extra["crop"] = data["crop"]
         return cls(
             **typed,
             units=units,
             planned_positions=tuple(_number(p) for p in planned or ()),
             frames=None if frames is None else tuple(FrameRecord.from_json(f, units) for f in frames),
             merge=merge,
+            specimen=specimen,
+            crop=crop,
             extra=extra,
         )
 
@@ -302,6 +318,12 @@ def no_constant(_: str) -> None:
 def finite(text: str) -> float | None:
     value = float(text)
     return value if math.isfinite(value) else None
+
+
+def _crop(value: Any) -> tuple[int, int, int, int] | None:
+    if not isinstance(value, list) or len(value) != 4 or not all(type(v) is int for v in value):
+        return None
+    return (value[0], value[1], value[2], value[3])
 
 
 def _json_type(value: Any) -> str:

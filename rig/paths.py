@@ -2,7 +2,8 @@
 
 * Output templates with ControlMyNikon's tokens: ``@GRP`` (a fresh folder per run named by
   local start time ``YYYYMMDD-HHMMSS``), ``@UGRP`` (the same in UTC), ``@GCTn`` (an n-digit
-  counter that advances only after a frame was saved), ``@PROFILE`` (the profile name).
+  counter that advances only after a frame was saved), ``@PROFILE`` (the profile name),
+  ``@NAME`` and ``@SESSION`` (the specimen's name and session, made safe: :mod:`rig.specimen`).
 * Atomic, never-overwriting writes: temporary file, fsync, hard link (which fails if the
   name exists, so nothing is ever replaced), directory fsync.
 * ``write_replace`` for files that are meant to be updated in place (the manifest): the
@@ -19,10 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 from rig.errors import StorageError, UsageError
+from rig.specimen import Specimen, safe_component
 
 TOKEN_RE = re.compile(r"@([A-Z]+)(\d*)")
-GROUP_TOKENS = ("GRP", "UGRP")
-KNOWN_TOKENS = ("GRP", "UGRP", "GCT", "PROFILE")
+GROUP_TOKENS = ("GRP", "UGRP", "NAME")  # a fresh folder per run (a second run of one name gets -2, -3...)
+KNOWN_TOKENS = ("GRP", "UGRP", "GCT", "PROFILE", "NAME", "SESSION")
+SPECIMEN_TOKENS = {"NAME": ("name", "specimen name"), "SESSION": ("session", "session")}
 NAME_MAX = 255  # bytes in one folder or file name (ext4, vfat with long names, exFAT)
 
 
@@ -44,7 +47,8 @@ class Template:
             token, digits = m.group(1), m.group(2)
             if token not in KNOWN_TOKENS:
                 raise UsageError(
-                    f"output template {text!r}: unknown token '@{token}' (known: @GRP, @UGRP, @GCTn, @PROFILE)"
+                    f"output template {text!r}: unknown token '@{token}' "
+                    "(known: @GRP, @UGRP, @GCTn, @PROFILE, @NAME, @SESSION)"
                 )
             if digits and token != "GCT":
                 raise UsageError(f"output template {text!r}: '@{token}{digits}' takes no digits")
@@ -58,11 +62,14 @@ class Template:
         digits = int(counters[0].group(1) or 4)
         if not 1 <= digits <= 9:
             raise UsageError(f"output template {text!r}: counter digits must be 1 to 9")
+        for token in SPECIMEN_TOKENS:
+            if f"@{token}" in name:
+                raise UsageError(f"output template {text!r}: @{token} belongs in the folder part, not the file name")
         if "@GCT" in folder:
             raise UsageError(f"output template {text!r}: the counter @GCTn belongs in the file name")
         if not any(f"@{t}" in folder for t in GROUP_TOKENS):
             raise UsageError(
-                f"output template {text!r}: the folder needs @GRP or @UGRP so each run gets a fresh folder"
+                f"output template {text!r}: the folder needs @GRP or @UGRP (or @NAME) so each run gets a fresh folder"
             )
         template = cls(folder=folder, name=name, digits=digits)
         template._check_lengths(text)
@@ -71,7 +78,7 @@ class Template:
     def _check_lengths(self, text: str) -> None:
         """Every folder and file name must fit the filesystem's 255-byte limit once expanded
         (worst case: a run-folder suffix, a 64-character profile name, a temp-file prefix)."""
-        worst = {"@UGRP": "x" * 19, "@GRP": "x" * 19, "@PROFILE": "x" * 64}
+        worst = {"@UGRP": "x" * 19, "@GRP": "x" * 19, "@PROFILE": "x" * 64, "@NAME": "x" * 80, "@SESSION": "x" * 80}
 
         def expand(part: str) -> str:
             for token, value in worst.items():
@@ -104,20 +111,27 @@ class Template:
             return False
         return fixed == base or fixed.startswith(base.rstrip(os.sep) + os.sep)
 
-    def run_folder(self, started: datetime, profile: str) -> Path:
-        """The run folder for a start time (timezone-aware ``started``)."""
+    def run_folder(self, started: datetime, profile: str, specimen: Specimen | None = None) -> Path:
+        """The run folder for a start time (timezone-aware ``started``) and specimen. Raises
+        :class:`UsageError` when the template names ``@NAME``/``@SESSION`` and the stack has none."""
         local = started.astimezone().strftime("%Y%m%d-%H%M%S")
         utc = started.astimezone(tz=__import__("datetime").timezone.utc).strftime("%Y%m%d-%H%M%S")
         text = self.folder.replace("@UGRP", utc).replace("@GRP", local).replace("@PROFILE", _safe(profile))
+        for token, (field, what) in SPECIMEN_TOKENS.items():
+            if f"@{token}" in text:
+                value = getattr(specimen, field, None) if specimen else None
+                if not value:
+                    raise UsageError(f"output template uses @{token}: give the stack a {what}")
+                text = text.replace(f"@{token}", safe_component(value, what))
         return Path(text)
 
     def file_name(self, counter: int, profile: str, ext: str) -> str:
         base = re.sub(r"@GCT\d*", f"{counter:0{self.digits}d}", self.name).replace("@PROFILE", _safe(profile))
         return f"{base}.{ext}" if ext else base
 
-    def writable_check(self, started: datetime, profile: str) -> Path:
+    def writable_check(self, started: datetime, profile: str, specimen: Specimen | None = None) -> Path:
         """Raise UsageError unless the run folder could be created; creates nothing."""
-        target = self.run_folder(started, profile)
+        target = self.run_folder(started, profile, specimen)
         probe = target
         try:
             while not probe.exists():

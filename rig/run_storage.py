@@ -19,6 +19,7 @@ from rig.errors import UsageError
 from rig.frame_store import save_frame
 from rig.manifest import Manifest
 from rig.paths import Template, free_mb, make_run_folder
+from rig.specimen import Specimen
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
 
@@ -49,6 +50,7 @@ class RunStorage:
         planned: list[float],
         started: datetime,
         clock_synchronized: bool | None = None,
+        specimen: Specimen | None = None,
     ) -> RunStorage:
         """Check, then create the run folder and its ``stack.json``. Raises :class:`UsageError`
         (nothing created) when the template, the folder or the free space will not do."""
@@ -58,7 +60,7 @@ class RunStorage:
                 f"output template {profile.out!r}: a {template.digits}-digit counter cannot number "
                 f"{len(planned)} frames (use @GCT{len(str(len(planned)))} or more)"
             )
-        target = template.writable_check(started, profile_name)
+        target = template.writable_check(started, profile_name, specimen)
         free = free_mb(target)
         if free < output.min_free_mb:
             raise UsageError(f"only {free:.0f} MB free under {target} (output.min_free_mb = {output.min_free_mb:g})")
@@ -73,6 +75,7 @@ class RunStorage:
             started=started,
             planned=planned,
             clock_synchronized=clock_synchronized,
+            specimen=specimen,
         )
         return cls(template, manifest, profile_name)
 

@@ -27,6 +27,7 @@ from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
 from rig.run_storage import RunStorage
+from rig.specimen import Specimen
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +143,9 @@ class Sequencer:
     def plan(self, profile: Profile) -> Plan:
         return Plan.build(profile, self.rail.limits(), self.rail.position(), self.rail.units)
 
-    def start(self, profile: Profile, profile_name: str = "default") -> Status:
-        """Validate everything, create the run folder and start the worker. Non-blocking."""
+    def start(self, profile: Profile, profile_name: str = "default", specimen: Specimen | None = None) -> Status:
+        """Validate everything, create the run folder and start the worker. Non-blocking.
+        ``specimen``: what the stack is of (``@NAME``/``@SESSION``, kept in ``stack.json``)."""
         clock_ok = self.clock_synchronized() if self.clock_synchronized else None  # cached: no lock held
         with self._lock:
             self._require_idle("start a stack")
@@ -165,6 +167,7 @@ class Sequencer:
                     planned=list(plan.targets),
                     started=datetime.now().astimezone(),
                     clock_synchronized=clock_ok,
+                    specimen=specimen,
                 )
             self._cancel.clear()
             self._estop.clear()

@@ -271,6 +271,10 @@ def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
         "return_to_start",
         "merge",
         "description",
+        "magnification",
+        "optics",
+        "jpeg_quality",
+        "jpeg_long_edge_px",
     }
     assert fields["slices"]["range"] == [2, 999] and fields["mode"]["choices"] == ["full", "preview-images", "preview"]
 

@@ -17,7 +17,20 @@ from collections.abc import Sequence
 from rig import __version__
 from rig.errors import RigError
 
-COMMANDS = ("stack", "merge", "serve", "check", "profile", "jog", "home", "shoot", "install", "plan")
+COMMANDS = (
+    "stack",
+    "merge",
+    "merge-batch",
+    "export",
+    "serve",
+    "check",
+    "profile",
+    "jog",
+    "home",
+    "shoot",
+    "install",
+    "plan",
+)
 
 log = logging.getLogger("rig")
 
@@ -28,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"rig.cli.cmd_{name}").register(sub)  # a missing command module is an error
+        importlib.import_module(f"rig.cli.cmd_{name.replace('-', '_')}").register(sub)  # a missing module is an error
     return parser
 
 

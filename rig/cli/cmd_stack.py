@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_option(p)
     p.add_argument("--profile", metavar="NAME", help="start from a saved profile (see `rig profile list`)")
     add_profile_options(p)
+    p.add_argument("--name", metavar="TEXT", help="the specimen's name (@NAME in the template; kept as typed)")
+    p.add_argument("--catalogue-number", metavar="TEXT", help="the specimen's catalogue number")
+    p.add_argument("--notes", metavar="TEXT", help="notes on the specimen")
+    p.add_argument("--session", metavar="TEXT", help="the session or project grouping specimens (@SESSION)")
     p.set_defaults(func=run)
 
 
@@ -40,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from rig.config import Profile
     from rig.machine import Machine
     from rig.sequencer import Outcome
+    from rig.specimen import Specimen
 
+    specimen = Specimen.of(args.name, args.catalogue_number, args.notes, args.session)
     config = load_machine_config(args)
     with Machine.build(config) as machine:
         base = machine.profiles.load(args.profile) if args.profile else Profile()
@@ -54,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
-            status = machine.start_stack(profile, args.profile or "default")  # and its merge, if asked
+            status = machine.start_stack(
+                profile, args.profile or "default", specimen=specimen
+            )  # and its merge, if asked
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)

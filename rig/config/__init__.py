@@ -296,6 +296,8 @@ class CameraConfig:
 class OutputConfig:
     root: str = option("~/rig-stacks", help="folder that relative output templates live under")
     min_free_mb: float = option(200.0, range=(0, 1e7), unit="MB", help="refuse to start a stack with less free space")
+    copyright: str = option("", help="copyright notice written into merged images (EXIF, IPTC, XMP)")
+    creator: str = option("", help="who made the images (institution or photographer), written into their metadata")
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,11 @@ class MachineConfig:
                 "steps_per_mm": self.rail.steps_per_mm,
             },
             "camera": {"backend": self.camera.backend},
+            **(
+                {"archive": {"copyright": self.output.copyright, "creator": self.output.creator}}
+                if self.output.copyright or self.output.creator
+                else {}
+            ),
         }
 
 
@@ -443,6 +450,14 @@ class Profile:
     return_to_start: bool = option(True, help="move back to the first position when the stack ends or is cancelled")
     merge: bool = option(False, help="merge the frames after a full run (in a child process)")
     description: str = option("", help="free text (lens, subject, lighting)")
+    magnification: float | None = option(
+        None, range=(0.01, 1000), help="optical magnification, written into the results' metadata (archive)"
+    )
+    optics: str = option("", help="lens or objective and tube lens, written into the results' metadata (archive)")
+    jpeg_quality: int = option(92, range=(1, 100), help="quality of the merged JPEG derivative")
+    jpeg_long_edge_px: int = option(
+        0, range=(0, 100_000), unit="px", help="longest edge of the merged JPEG derivative; 0 = full size"
+    )
 
     def checked(self, where: str = "profile") -> Profile:
         from rig.errors import UsageError

@@ -62,12 +62,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow-timeout", type=float, default=600.0, metavar="S", help="give up after S s without a frame")
     p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality (default 95)")
     p.add_argument(
+        "--crop",
+        type=_crop,
+        metavar="X,Y,W,H",
+        help="crop the results (pixels; default: the crop stack.json asks for); the frames are never cropped",
+    )
+    p.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "none"),
         default="auto",
         help="progress display: bar on a terminal (auto), machine-readable lines on stdout, or none",
     )
     p.add_argument("--verbose", dest="merge_verbose", action="store_true", help="report the alignment")
+
+
+def _crop(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give X,Y,WIDTH,HEIGHT in whole pixels") from None
+    return (x, y, w, h)
 
 
 def child_argv(
@@ -113,6 +128,7 @@ def options_from_args(args: argparse.Namespace) -> MergeOptions:
         follow=args.follow,
         follow_timeout=args.follow_timeout,
         kind=args.kind,
+        crop=args.crop,
     )
 
 

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from rig.errors import MergeError
+from rig.merge import archive
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
 from rig.merge.blend import ActiveTiles, Blender, box_weight
@@ -52,6 +53,7 @@ class MergeOptions:
     follow: bool = False  # merge a rig stack while it is captured (slice 0 is the reference)
     follow_timeout: float = 600.0  # s without a new frame before giving up (follow mode)
     kind: str | None = None  # merge only files of this type, e.g. "nef" (RAW+JPEG shots)
+    crop: tuple[int, int, int, int] | None = None  # x, y, w, h of the results; default: stack.json's crop
 
 
 @dataclass
@@ -143,6 +145,7 @@ def merge(
             raise MergeError(f"{input_dir}: reference slice {ref} out of range 0..{n_max - 1}")
         # pass 1 order: reference, then outwards (each slice registered to its neighbour)
         items = [(k, files[k]) for k in [ref, *range(ref + 1, n_max), *range(ref - 1, -1, -1)]]
+    crop = opt.crop or archive.stack_crop(Path(input_dir))
     report(0.0, "waiting for slices" if opt.follow else f"{n_max} slices")
     state: dict[str, Any] = {}
     aligner = ChainAligner(1.0, key_every=1 if opt.follow else max(1, round((n_max - 1) / 19)))
@@ -152,6 +155,7 @@ def merge(
         h, w = gray.shape[:2]
         raw = path.suffix.lower() in RAW_EXT
         check_memory(Path(input_dir), w, h, deep=gray.dtype == np.uint16 or (opt.bits or 8) == 16, raw=raw)
+        archive.check_crop(crop, w, h)  # before any work: nothing is written for a bad crop
         state.update(shape=(h, w), first=path, scale=analysis_scale(w, h))
         aligner.scale = state["scale"]
 
@@ -233,12 +237,15 @@ def merge(
     merged = blender.result(np.uint16 if bits == 16 else np.uint8, in_max)
     del blender
     meta = mio.read_metadata(files[ref])
-    mio.write_image(out, merged, meta, opt.overwrite, opt.quality)
+    settings = archive.settings_for(Path(input_dir), files, files[ref])
+    merged = archive.apply_crop(merged, crop)
+    archive.write_result(out, merged, meta, opt.overwrite, opt.quality, settings)
     if opt.jpeg is not None:
-        mio.write_image(Path(opt.jpeg), merged, meta, opt.overwrite, opt.quality)
+        small = archive.shrink_to(merged, settings.jpeg_long_edge_px)
+        archive.write_result(Path(opt.jpeg), small, meta, opt.overwrite, settings.jpeg_quality or opt.quality, settings)
     del merged
     if opt.depthmap is not None:
-        write_depthmap(Path(opt.depthmap), depth, n, opt, meta.orientation)
+        write_depthmap(Path(opt.depthmap), archive.apply_crop(depth, crop), n, opt, meta.orientation)
     seconds = time.monotonic() - t0
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)

@@ -19,10 +19,11 @@ from rig.config.schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
 from rig.run_estimate import estimate
+from rig.web.catalogue_api import listing
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.fieldkit import system_summary
 from rig.web.gallery import used_by_run
-from rig.web.jsonio import body, boolean, number, profile_from, string
+from rig.web.jsonio import body, boolean, number, profile_from, specimen_from, string
 from rig.web.security import ApiError
 from rig.web.stream import event_stream
 
@@ -127,8 +128,9 @@ def events() -> ResponseReturnValue:
 @api.post("/start")
 def start() -> ResponseReturnValue:
     st = state()
-    data = body({"name", "profile"})
+    data = body({"name", "profile", "specimen"})
     name = string(data, "name", 64)
+    specimen = specimen_from(data.get("specimen"))
     overrides = data.get("profile", {})
     if not isinstance(overrides, dict):
         raise ApiError(400, f"profile must be a JSON object, not {type(overrides).__name__}")
@@ -143,7 +145,7 @@ def start() -> ResponseReturnValue:
     profile = profile_from(table, "profile")
     _output_inside_root(profile, f"profile {name!r}" if name else "profile")
     _lock()
-    result = st.machine.start_stack(profile, name or "default", stack_id=st.gallery.stack_id)
+    result = st.machine.start_stack(profile, name or "default", stack_id=st.gallery.stack_id, specimen=specimen)
     st.last_run = {"run_id": result.run_id, "name": name or None, "profile": to_table(profile)}
     return _status_response(202)
 
@@ -313,7 +315,7 @@ def stacks() -> ResponseReturnValue:
     return jsonify(
         {
             "root": str(st.gallery.root),
-            "stacks": st.gallery.stacks(),
+            **listing(st),  # stacks (a page), total, page, per_page, sessions, profiles
             "interrupted": st.interrupted,
             "merge": st.merges.status(),
         }

@@ -67,6 +67,7 @@ class WebState:
         self.stopping.set()
         self.preview.close()
         self.merges.close()
+        self.gallery.catalogue.close()  # the SQLite index (a cache)
         deadline = time.monotonic() + drain_s
         while (self.sse_clients or self.preview.viewers) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -21,6 +21,7 @@ from typing import Any
 
 from rig.manifest import MANIFEST, FrameRecord, StackManifest, UnreadableManifest, read_manifest
 from rig.merge.results import RESULTS
+from rig.web.catalogue import Catalogue, Query
 from rig.web.security import ApiError
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Gallery:
         self.root = Path(os.path.expanduser(str(root)))
         self._thumbs: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
         self._thumb_lock = threading.Lock()
+        self.catalogue = Catalogue(self.root, self.summary)  # the SQLite index (a cache) behind listing()
 
     # ------------------------------------------------------------- locating
     def real_root(self) -> Path | None:
@@ -136,6 +138,12 @@ class Gallery:
         found.sort(key=lambda s: (s.get("started") or "", s["id"]), reverse=True)
         return found[:limit]
 
+    def listing(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        """A page of stack summaries from the catalogue (searched, filtered, grouped) and the total."""
+        if self.real_root() is None:
+            return [], 0
+        return self.catalogue.query(query)
+
     def summary(self, sid: str, folder: Path) -> dict[str, Any]:
         return self._summary(sid, folder, _manifest(folder))
 
@@ -156,6 +164,7 @@ class Gallery:
             "thumb_file": self.thumb_source(folder, saved),
             # false: started while the rig's clock was not synchronised (its date may be wrong)
             "clock_synchronized": data.clock_synchronized,
+            "specimen": data.specimen.to_json() if data.specimen else None,
         }
 
     def detail(self, sid: str) -> dict[str, Any]:
@@ -181,6 +190,7 @@ class Gallery:
         info["results"] = {name: (folder / name).is_file() for name in RESULTS.names}
         info["result_names"] = RESULTS.to_json()
         info["last_merge"] = data.merge.to_json() if data.merge else None
+        info["crop"] = list(data.crop) if data.crop else None
         return info
 
     @staticmethod
@@ -196,6 +206,7 @@ class Gallery:
         folder = self.folder(sid)
         try:
             shutil.rmtree(folder)
+            self.catalogue.touch(sid)
         except OSError as exc:
             raise ApiError(503, f"could not delete {sid}: {exc.strerror or exc}") from None
         log.info("deleted stack %s", folder)
@@ -210,6 +221,9 @@ class Gallery:
             if key in self._thumbs:
                 self._thumbs.move_to_end(key)
                 return self._thumbs[key]
+        cached = self.catalogue.thumb(repr(key))
+        if cached is not None:
+            return cached
         flag = cv2.IMREAD_COLOR
         if path.suffix.lower() in (".jpg", ".jpeg") and st.st_size > 600_000:
             flag = cv2.IMREAD_REDUCED_COLOR_4
@@ -223,6 +237,7 @@ class Gallery:
         if not ok:
             raise ApiError(404, "could not make a preview of this file")
         data = buf.tobytes()
+        self.catalogue.keep_thumb(repr(key), data)
         with self._thumb_lock:
             self._thumbs[key] = data
             while len(self._thumbs) > 300:

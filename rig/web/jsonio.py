@@ -15,8 +15,11 @@ from flask import request
 
 from rig.config import Profile
 from rig.config.schema import from_table
-from rig.errors import ConfigError
+from rig.errors import ConfigError, UsageError
+from rig.specimen import TEXT_MAX, Specimen
 from rig.web.security import ApiError
+
+SPECIMEN_FIELDS = tuple(TEXT_MAX)
 
 MAX_BODY = 64 * 1024
 MAX_DEPTH = 32
@@ -132,3 +135,23 @@ def profile_from(table: Any, where: str = "request") -> Profile:
         raise ApiError(400, str(exc)) from None
     except RecursionError:
         raise ApiError(400, "profile is nested too deeply") from None
+
+
+def specimen_from(value: Any) -> Specimen | None:
+    """The ``specimen`` object of a request (``name``, ``catalogue_number``, ``notes``, ``session``),
+    checked; 400 naming the field when it will not do."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, f"specimen must be a JSON object, not {type(value).__name__}")
+    unknown = sorted(set(value) - set(SPECIMEN_FIELDS))
+    if unknown:
+        raise ApiError(400, f"specimen: unknown field {unknown[0]!r} (known: {', '.join(SPECIMEN_FIELDS)})")
+    for key, text in value.items():
+        if text is not None and not isinstance(text, str):
+            raise ApiError(400, f"specimen {key} = {text!r}: must be a string")
+    try:
+        specimen = Specimen.of(**value)
+    except UsageError as exc:
+        raise ApiError(400, str(exc)) from None
+    return None if specimen.empty else specimen

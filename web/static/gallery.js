@@ -2,12 +2,49 @@
 "use strict";
 
 (function () {
+  const PER_PAGE = 60;
+  let page = 1;
+
+  /* The listing's query: search, filters, grouping, page (GET /api/stacks, the SQLite catalogue). */
+  function query() {
+    const p = new URLSearchParams({ page: String(page), per_page: String(PER_PAGE), group: rig.$("#group").value });
+    const fields = { q: "#q", session: "#f-session", profile: "#f-profile", from: "#f-from", to: "#f-to" };
+    for (const [key, sel] of Object.entries(fields)) { const v = rig.$(sel).value.trim(); if (v) p.set(key, v); }
+    return p.toString();
+  }
+
+  function options(sel, values, all) {
+    const box = rig.$(sel), keep = box.value;
+    box.replaceChildren(rig.el("option", { value: "", text: all }), ...values.map((v) => rig.el("option", { value: v, text: v })));
+    box.value = values.includes(keep) ? keep : "";
+  }
+
+  function groupKey(s, group) {
+    const sp = s.specimen || {};
+    if (group === "specimen") return sp.name || "(no specimen name)";
+    if (group === "session") return sp.session || "(no session)";
+    if (group === "profile") return s.profile_name || "(no profile)";
+    return (s.started || "").slice(0, 10) || "(no date)";
+  }
+
   async function load() {
-    const r = await rig.api("GET", "/api/stacks", undefined, { quiet: true });
+    const r = await rig.api("GET", "/api/stacks?" + query(), undefined, { quiet: true });
     if (!r.ok) return;
-    const cards = rig.$("#cards");
-    cards.replaceChildren(...r.data.stacks.map(card));
-    rig.$("#empty").classList.toggle("hidden", r.data.stacks.length > 0);
+    const cards = rig.$("#cards"), group = rig.$("#group").value, items = [];
+    let last = null;
+    for (const s of r.data.stacks) {
+      const key = groupKey(s, group);
+      if (key !== last) { items.push(rig.el("h3", { class: "group", text: key })); last = key; }
+      items.push(card(s));
+    }
+    cards.replaceChildren(...items);
+    options("#f-session", r.data.sessions || [], "All sessions");
+    options("#f-profile", r.data.profiles || [], "All profiles");
+    const pages = Math.max(1, Math.ceil(r.data.total / PER_PAGE));
+    rig.$("#pager").classList.toggle("hidden", pages < 2);
+    rig.$("#page-info").textContent = "page " + page + " of " + pages + " · " + r.data.total + " stack(s)";
+    rig.$("#prev").disabled = page <= 1; rig.$("#next").disabled = page >= pages;
+    rig.$("#empty").classList.toggle("hidden", r.data.total > 0 || !!rig.$("#q").value);
     const n = r.data.interrupted.length;
     const ib = rig.$("#interrupted");
     ib.classList.toggle("hidden", !n);
@@ -30,11 +67,18 @@
     return rig.el("a", { class: "card", href: "/gallery/" + rig.enc(s.id), "data-id": s.id },
       thumb,
       rig.el("div", { class: "meta" },
-        rig.el("b", { text: rig.fmtDate(s.started) || s.name }),
+        rig.el("b", { text: (s.specimen && s.specimen.name) || rig.fmtDate(s.started) || s.name }),
+        s.specimen && s.specimen.name ? rig.el("span", { class: "dim", text: [s.specimen.catalogue_number, rig.fmtDate(s.started)].filter(Boolean).join(" · ") }) : null,
         rig.el("span", { class: "dim", text: s.frames + " frame" + (s.frames === 1 ? "" : "s") + (s.profile_name ? " · " + s.profile_name : "") }),
         badges));
   }
 
+  let typing = null;
+  rig.$("#q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { page = 1; load(); }, 200); });
+  rig.$("#find").addEventListener("submit", (e) => { e.preventDefault(); page = 1; load(); });
+  for (const sel of ["#f-session", "#f-profile", "#f-from", "#f-to", "#group"]) rig.$(sel).addEventListener("change", () => { page = 1; load(); });
+  rig.$("#prev").addEventListener("click", () => { page = Math.max(1, page - 1); load(); });
+  rig.$("#next").addEventListener("click", () => { page += 1; load(); });
   rig.on("run_ended", () => setTimeout(load, 300));
   rig.on("merge", (m) => { if (m && m.state !== "running") load(); });
   rig.on("snapshot", load);

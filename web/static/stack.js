@@ -56,6 +56,9 @@
     start.disabled = true;
     const body = { profile: form.values() };
     if (pick.value) body.name = pick.value;
+    const specimen = {};  /* what the stack is of: kept in stack.json, @NAME/@SESSION in the template */
+    document.querySelectorAll("[data-specimen]").forEach((i) => { if (i.value.trim()) specimen[i.dataset.specimen] = i.value; });
+    if (Object.keys(specimen).length) body.specimen = specimen;
     await rig.api("POST", "/api/start", body);
     update();
   });
