@@ -58,6 +58,10 @@ class CameraError(RigError):
     http_status = 500
 
 
+class FrameMissing(CameraError):
+    """The camera fired but delivered no file (a dropped capture): the shot can be taken again."""
+
+
 class Cancelled(RigError):
     """The user cancelled; not a fault."""
 

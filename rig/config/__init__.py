@@ -23,11 +23,32 @@ PIN = (0, 27)
 
 
 # ---------------------------------------------------------------- rail backends
+def _check_counts(option_name: str, counts: tuple[int, ...]) -> None:
+    """A fault-injection list: shot or move numbers, each 1 or more."""
+    bad = [k for k in counts if k < 1]
+    if bad:
+        raise ConfigError(f"option '{option_name}' = {list(counts)}: {bad[0]} is not a count (each must be 1 or more)")
+
+
 @dataclass(frozen=True)
 class SimRailConfig:
     time_scale: float = option(0.0, range=(0, 100), help="0 = instant moves; 1 = real time from speed and acceleration")
     start_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="power-on position")
     fail_after_moves: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth move (0 = never)")
+    skip_moves: tuple[int, ...] = option(
+        (),
+        help="fault injection (lost steps): the k-th move (counting every move from 1) silently does not happen; "
+        "the rail reports the target, the carriage stays until the next move",
+    )
+    backlash_um: float = option(
+        0.0, range=(0, 10000), unit="um", help="simulated mechanical backlash: lost motion on each reversal"
+    )
+    vibration_s: float = option(
+        0.0, range=(0, 60), unit="s", help="simulated vibration: frames are motion-blurred for this long after a move"
+    )
+
+    def __post_init__(self) -> None:
+        _check_counts("rail.sim.skip_moves", self.skip_moves)
 
 
 @dataclass(frozen=True)
@@ -196,7 +217,9 @@ class SimCameraConfig:
     width: int = option(1600, range=(64, 8000), unit="px", help="rendered frame width")
     height: int = option(1200, range=(48, 6000), unit="px", help="rendered frame height")
     seed: int = option(1, range=(0, 2**31 - 1), help="scene and noise seed (deterministic per seed)")
-    subject: str = option("coin", choices=("coin", "bug"), help="the 3-D subject rendered")
+    subject: str = option(
+        "coin", choices=("coin", "bug", "blank"), help="the 3-D subject rendered ('blank': a featureless grey card)"
+    )
     near_um: float = option(
         0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point"
     )
@@ -209,6 +232,20 @@ class SimCameraConfig:
     format: str = option("jpg", choices=("jpg", "png", "tiff"), help="file format of full frames")
     capture_s: float = option(0.0, range=(0, 60), unit="s", help="simulated exposure + download time")
     fail_after_captures: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth capture (0 = never)")
+    dark_captures: tuple[int, ...] = option(
+        (),
+        help="fault injection: the k-th capture (counting every shot from 1) comes out two stops dark (a missed flash)",
+    )
+    blur_captures: tuple[int, ...] = option(
+        (), help="fault injection: the k-th capture (counting every shot from 1) is motion-blurred (vibration)"
+    )
+    drop_captures: tuple[int, ...] = option(
+        (), help="fault injection: the k-th capture (counting every shot from 1) never delivers a file"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("dark_captures", "blur_captures", "drop_captures"):
+            _check_counts(f"camera.sim.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
