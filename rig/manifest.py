@@ -25,9 +25,12 @@ from rig.manifest_records import (
     FORMAT,
     MERGE_STATES,
     OUTCOMES,
+    CoverageRecord,
+    FrameChecks,
     FrameFile,
     FrameRecord,
     MergeRecord,
+    RejectedShot,
     SavedFrame,
     StackManifest,
     UnreadableManifest,
@@ -38,15 +41,18 @@ from rig.paths import write_replace
 
 __all__ = [
     "CARD",
+    "CoverageRecord",
     "FINAL_OUTCOMES",
     "FORMAT",
     "MANIFEST",
     "MERGE_STATES",
     "OUTCOMES",
+    "FrameChecks",
     "FrameFile",
     "FrameRecord",
     "Manifest",
     "MergeRecord",
+    "RejectedShot",
     "SavedFrame",
     "StackManifest",
     "UnreadableManifest",
@@ -155,9 +161,18 @@ class Manifest:
             self._record = replace(self._record, **changes, extra=extra)
             self._write()
 
-    def add_frame(self, saved: SavedFrame | None, *, index: int, position: float, preview: bool = False) -> None:
+    def add_frame(
+        self,
+        saved: SavedFrame | None,
+        *,
+        index: int,
+        position: float,
+        preview: bool = False,
+        checks: FrameChecks | None = None,
+        gap_fill: bool = False,
+    ) -> None:
         """Record one shot: ``saved`` as :func:`rig.frame_store.save_frame` returned it, or None
-        for a shot kept on the camera's card."""
+        for a shot kept on the camera's card; with what the per-frame checks found."""
         main = saved.main if saved else None
         entry = FrameRecord(
             index=index,
@@ -169,6 +184,8 @@ class Manifest:
             preview=preview,
             stored=None if saved else CARD,
             companions=saved.companions if saved else (),
+            checks=checks,
+            gap_fill=gap_fill,
         )
         with self._lock:
             self._record = replace(self._record, frames=(*(self._record.frames or ()), entry))
@@ -180,6 +197,9 @@ class Manifest:
 
     def set_merge(self, merge: MergeRecord | None) -> None:
         self._update(merge=merge)
+
+    def set_coverage(self, coverage: CoverageRecord) -> None:
+        self._update(coverage=coverage)
 
     @property
     def outcome(self) -> str:

@@ -17,10 +17,12 @@ from rig.camera.base import Frame
 from rig.config import OutputConfig, Profile
 from rig.errors import UsageError
 from rig.frame_store import save_frame
-from rig.manifest import Manifest
-from rig.paths import Template, free_mb, make_run_folder
+from rig.manifest import CoverageRecord, FrameChecks, Manifest
+from rig.paths import Template, free_mb, make_run_folder, write_replace
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
+COVERAGE_IMAGE = "coverage.png"  # the coverage map, beside the frames
+REJECTED_FOLDER = "rejected"  # shots the per-frame checks turned down (kept, never merged)
 
 
 class RunStorage:
@@ -76,20 +78,55 @@ class RunStorage:
         )
         return cls(template, manifest, profile_name)
 
-    def save(self, frame: Frame | None, *, index: int, position: float, preview: bool = False) -> str | None:
+    def save(
+        self,
+        frame: Frame | None,
+        *,
+        index: int,
+        position: float,
+        preview: bool = False,
+        checks: FrameChecks | None = None,
+        gap_fill: bool = False,
+    ) -> str | None:
         """Save one shot and record it; returns its file name relative to the run folder, or
         None for a shot kept on the camera's card (``frame`` None)."""
         if frame is None:
-            self.manifest.add_frame(None, index=index, position=position)
+            self.manifest.add_frame(None, index=index, position=position, checks=checks, gap_fill=gap_fill)
             return None
         folder = self.folder / PREVIEW_FOLDER if preview else self.folder
         if preview:
             folder.mkdir(exist_ok=True)
         name = self.template.file_name(self.counter, self.profile_name, frame.ext)
         saved = save_frame(frame, folder / name, self.folder)
-        self.manifest.add_frame(saved, index=index, position=position, preview=preview)
+        self.manifest.add_frame(
+            saved, index=index, position=position, preview=preview, checks=checks, gap_fill=gap_fill
+        )
         self.counter += 1  # only after a successful save
         return saved.file
+
+    def save_rejected(self, frame: Frame, *, index: int, shot: int) -> str:
+        """Keep a shot the checks turned down, as ``rejected/<slice>-<shot>.<ext>``; not listed
+        as a frame (never merged). Returns its name relative to the run folder."""
+        folder = self.folder / REJECTED_FOLDER
+        folder.mkdir(exist_ok=True)
+        saved = save_frame(frame, folder / f"{index:04d}-{shot}.{frame.ext}", self.folder)
+        return saved.file
+
+    def save_coverage(self, png: bytes, figures: dict[str, Any], *, caught: int) -> None:
+        """Write ``coverage.png`` and record the coverage map's figures in ``stack.json``."""
+        write_replace(self.folder / COVERAGE_IMAGE, png)
+        best = figures["best_slice"]
+        record = CoverageRecord(
+            image=COVERAGE_IMAGE,
+            tiles=(int(figures["tiles"][0]), int(figures["tiles"][1])),
+            best_slice=tuple(tuple(int(v) for v in row) for row in best),
+            detail_fraction=float(figures["detail_fraction"]),
+            sharp_tiles=tuple(int(n) for n in figures["sharp_tiles"]),
+            gaps=tuple(float(p) for p in figures["gaps"]),
+            filled=tuple(float(p) for p in figures["filled"]),
+            caught=caught,
+        )
+        self.manifest.set_coverage(record)
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.manifest.finish(outcome, error)

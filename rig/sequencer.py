@@ -21,8 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from rig.camera.base import Camera, Frame, notify_stack_started
+from rig.checked_capture import CheckedCapture
 from rig.config import MachineConfig, Profile
-from rig.errors import Cancelled, RigError, StateError, UsageError
+from rig.errors import Cancelled, FrameCheckFailed, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
@@ -38,6 +39,7 @@ class State(enum.StrEnum):
     SETTLING = "settling"
     CAPTURING = "capturing"
     RETURNING = "returning"
+    PAUSED = "paused"  # a slice failed its checks (on_failed_check = "pause"): resume() retakes it
     JOGGING = "jogging"
     FAULT = "fault"
 
@@ -50,14 +52,15 @@ class Outcome(enum.StrEnum):
 
 
 S = State
-RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING})
+RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING, S.PAUSED})
 BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
     S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
     S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.CAPTURING: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.CAPTURING: frozenset({S.MOVING, S.SETTLING, S.RETURNING, S.IDLE, S.FAULT, S.PAUSED}),
+    S.PAUSED: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.RETURNING: frozenset({S.IDLE, S.FAULT}),
     S.JOGGING: frozenset({S.IDLE, S.FAULT}),
     S.FAULT: frozenset({S.IDLE}),
@@ -117,6 +120,10 @@ class Sequencer:
         self._cancel = threading.Event()
         self._estop = threading.Event()
         self._cancel_outcome = Outcome.CANCELLED
+        self._resume = threading.Event()  # set by resume() while a failed check pauses the run
+        self._checks: CheckedCapture | None = None  # the current run's per-frame checks
+        self._gaps: list[float] = []  # positions the coverage map found uncovered (this run)
+        self._filled: list[float] = []  # ... and those shot since
         self._worker: threading.Thread | None = None
         self._run_id = 0
 
@@ -228,6 +235,14 @@ class Sequencer:
             self._estop.clear()
             return self._set(state=S.IDLE, error=None)
 
+    def resume(self) -> Status:
+        """Retake the slice a failed check paused the run at. Non-blocking."""
+        with self._lock:
+            if self._status.state != S.PAUSED:
+                raise StateError(f"nothing to resume: the rig is {self._status.state.value}")
+            self._resume.set()
+            return self._status
+
     def jog(self, target: float | None = None, delta: float | None = None) -> Status:
         """Move the rail to ``target`` or by ``delta`` (on the worker thread). Non-blocking."""
         with self._lock:
@@ -291,21 +306,22 @@ class Sequencer:
             if profile.mode != "preview":
                 notify_stack_started(self.camera)  # e.g. the Pi camera meters afresh, then locks exposure
             self.rail.set_enabled(True)
+            self._checks = self._start_checks(profile, storage)
             for i, target in enumerate(plan.targets, start=1):
                 self._check_cancel()
                 self._set(state=S.MOVING, slice=i)
                 self.rail.move_to(target, abort=self._cancel)
                 self._check_cancel()
-                self._set(state=S.SETTLING)
-                if self._cancel.wait(profile.settle_s):
-                    raise Cancelled("cancelled while settling")
+                settle_s = self._settle(profile)
                 if profile.mode != "preview":
                     self._set(state=S.CAPTURING)
-                    self._capture(i, profile, storage)
+                    self._capture(i, profile, storage, settle_s=settle_s)
                     if profile.exposure_s and self._cancel.wait(profile.exposure_s):
                         raise Cancelled("cancelled during the exposure wait")
                 done = time.monotonic() - t0
                 self._set(eta_s=round(done / i * (plan.slices - i), 1))
+            if self._checks is not None:
+                self._fill_gaps(plan, profile, storage)
             outcome, error = Outcome.COMPLETED, None
         except Cancelled:
             outcome, error = self._cancel_outcome, None
@@ -315,6 +331,8 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), storage)
             return
+        finally:
+            self._save_coverage(storage)
         try:
             if profile.return_to_start and abs(self.rail.position() - plan.start) > 1e-9:
                 self._set(state=S.RETURNING, eta_s=None)
@@ -334,12 +352,24 @@ class Sequencer:
         if self._cancel.is_set():
             raise Cancelled("cancelled")
 
-    def _capture(self, index: int, profile: Profile, storage: RunStorage | None) -> None:
+    def _capture(
+        self,
+        index: int,
+        profile: Profile,
+        storage: RunStorage | None,
+        *,
+        settle_s: float | None = None,
+        gap_fill: bool = False,
+    ) -> None:
         assert storage is not None
         preview = profile.mode == "preview-images"
-        frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
         position = self.rail.position()
-        file_rel = storage.save(frame, index=index, position=position, preview=preview)
+        if self._checks is not None and not preview:
+            shot = self._checks.shoot(index, position, settle_s=settle_s, gap_fill=gap_fill)
+            frame, file_rel = shot.frame, shot.file
+        else:
+            frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
+            file_rel = storage.save(frame, index=index, position=position, preview=preview)
         self._set(frames_saved=self._status.frames_saved + 1)
         if frame is None:  # stays on the camera's card (shutter-release line)
             return
@@ -349,6 +379,69 @@ class Sequencer:
         )
         if not preview:
             self.camera.frame_saved(frame)
+
+    # ------------------------------------------------------------------ per-frame checks (issue 14)
+    def _start_checks(self, profile: Profile, storage: RunStorage | None) -> CheckedCapture | None:
+        if storage is None or profile.mode != "full" or not profile.check_frames:
+            return None
+        return CheckedCapture(
+            self.camera,
+            storage,
+            profile,
+            settle_again=lambda: self._settle_for_retake(profile),
+            on_failed=lambda index, reason: self._on_failed_check(profile, reason),
+        )
+
+    def _settle(self, profile: Profile) -> float | None:
+        """Wait ``settle_s`` after a move (cancellable); the measured settle time, if measured."""
+        self._set(state=S.SETTLING)
+        if self._cancel.wait(profile.settle_s):
+            raise Cancelled("cancelled while settling")
+        return None
+
+    def _settle_for_retake(self, profile: Profile) -> float | None:
+        settle_s = self._settle(profile)
+        self._set(state=S.CAPTURING)
+        return settle_s
+
+    def _on_failed_check(self, profile: Profile, reason: str) -> None:
+        """A slice without a good shot: fail the run, or pause until resume() (returns: retake)
+        or cancel (raises Cancelled)."""
+        if profile.on_failed_check == "fail":
+            raise FrameCheckFailed(reason)
+        self._resume.clear()
+        self._set(state=S.PAUSED, error=reason)
+        self.bus.publish(EventKind.FAULT, {"error": reason, "paused": True})
+        while not self._resume.wait(0.05):
+            self._check_cancel()
+        self._set(error=None)
+
+    def _fill_gaps(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
+        """After the last slice: a slice at every position the coverage map found uncovered."""
+        assert self._checks is not None
+        gaps = self._gaps = self._checks.coverage.gaps()
+        self._filled = []
+        for n, position in enumerate(gaps, start=1):
+            self._check_cancel()
+            index = plan.slices + n
+            self._set(state=S.MOVING, slice=index, slices=plan.slices)
+            log.info("gap fill: a slice at %g %s", position, self.rail.units)
+            self.rail.move_to(position, abort=self._cancel)
+            self._check_cancel()
+            settle_s = self._settle(profile)
+            self._set(state=S.CAPTURING)
+            self._capture(index, profile, storage, settle_s=settle_s, gap_fill=True)
+            self._filled.append(position)
+
+    def _save_coverage(self, storage: RunStorage | None) -> None:
+        checks, self._checks = self._checks, None
+        if checks is None or storage is None or not len(checks.coverage):
+            return
+        gaps, filled, self._gaps, self._filled = self._gaps, self._filled, [], []
+        try:
+            storage.save_coverage(checks.coverage.png(), checks.coverage.figures(gaps, filled), caught=checks.caught)
+        except Exception:  # the map is a report: never let it fail the run
+            log.exception("could not save the coverage map")
 
     def _idle_rail(self) -> None:
         if self.config.rail.disable_when_idle:

@@ -70,6 +70,7 @@ def test_full_run_saves_every_frame_and_returns(machine):
         "0004.jpg",
         "0005.jpg",
         "0006.jpg",
+        "coverage.png",  # the per-frame checks' coverage map (issue 14)
         "stack.json",
     ]
     states = []

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rig.config import RUN_MODES, MachineConfig, Profile, load_config
+from rig.config import FAILED_CHECK_ACTIONS, RUN_MODES, MachineConfig, Profile, load_config
 from rig.config.schema import check_value
 from rig.errors import MotionError
 
@@ -24,6 +24,8 @@ PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--settle-s", "settle_s", float, "wait after each move, seconds"),
     ("--exposure-s", "exposure_s", float, "extra wait after each shot, seconds"),
     ("--mode", "mode", str, "full | preview-images | preview"),
+    ("--retries", "retries", int, "retakes of a shot that fails its checks (0-10)"),
+    ("--on-failed-check", "on_failed_check", str, "pause | fail, when retakes do not help"),
     ("--out", "out", str, "output template, e.g. ~/rig-stacks/@GRP/@GCT4"),
     ("--description", "description", str, "free text"),
 )
@@ -89,6 +91,8 @@ def add_profile_options(parser: argparse.ArgumentParser) -> None:
     for flag, _field, kind, text in PROFILE_OPTIONS:
         if flag == "--mode":
             parser.add_argument(flag, choices=RUN_MODES, help=text)
+        elif flag == "--on-failed-check":
+            parser.add_argument(flag, choices=FAILED_CHECK_ACTIONS, help=text)
         elif kind is str:
             parser.add_argument(flag, help=text)
         else:

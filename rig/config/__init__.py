@@ -19,6 +19,7 @@ from rig.errors import ConfigError
 RAIL_BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")
 CAMERA_BACKENDS = ("sim", "gphoto", "shutter", "picam")
 RUN_MODES = ("full", "preview-images", "preview")
+FAILED_CHECK_ACTIONS = ("pause", "fail")
 PIN = (0, 27)
 
 
@@ -471,6 +472,32 @@ class Profile:
         None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow"
     )
     settle_s: float = option(0.5, range=(0, 600), unit="s", help="wait after each move before the shot")
+    check_frames: bool = option(
+        True,
+        help="check every shot against the previous slice (brightness, sharpness, a file at all) and retake "
+        "a bad one before moving on; also keeps the coverage map and fills its gaps",
+    )
+    retries: int = option(
+        2, range=(0, 10), help="retakes of a shot that fails its checks before the run pauses or fails"
+    )
+    brightness_tolerance: float = option(
+        0.2,
+        range=(0.01, 1.0),
+        help="a shot whose mean brightness differs from the previous slice's by more than this fraction fails "
+        "(missed or double flash, flicker)",
+    )
+    sharpness_tolerance: float = option(
+        0.5,
+        range=(0.05, 0.95),
+        help="a shot below this fraction of the previous slice's sharpness in (nearly) every detailed tile fails "
+        "(vibration); a retake that is just as soft confirms it (the subject's depth of field)",
+    )
+    on_failed_check: str = option(
+        "pause",
+        choices=FAILED_CHECK_ACTIONS,
+        help="when a slice has no good shot after its retries: pause the run (Resume retakes it, Cancel "
+        "ends it) or fail it; the shot is kept either way",
+    )
     exposure_s: float = option(
         0.0, range=(0, 3600), unit="s", help="extra wait after each shot (long exposures, flash recharge)"
     )
