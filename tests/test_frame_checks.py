@@ -136,7 +136,8 @@ def test_a_check_that_cannot_run_keeps_the_frame_and_marks_it(tmp_path):
 
         def capture() -> Frame:  # the third shot is a JPEG that does not decode
             frame = real()
-            return dataclasses.replace(frame, data=b"\xff\xd8 not really a jpeg \xff\xd9") if next(shots) == 3 else frame
+            broken = b"\xff\xd8 not really a jpeg \xff\xd9"
+            return dataclasses.replace(frame, data=broken) if next(shots) == 3 else frame
 
         m.camera.capture = capture  # type: ignore[method-assign]
         data, folder = run(m, slices=5, step_um=60)
