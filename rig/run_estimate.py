@@ -114,7 +114,7 @@ def estimate(plan: Plan, profile: Profile, config: MachineConfig, position: floa
     if profile.return_to_start:
         moves += move_time_s(plan.targets[-1] - plan.start, rail)
     shooting = profile.mode != "preview"
-    per_slice = profile.settle_s + (capture_time_s(config.camera) + profile.exposure_s if shooting else 0.0)
+    per_slice = profile.settle_guess_s() + (capture_time_s(config.camera) + profile.exposure_s if shooting else 0.0)
     duration = moves + plan.slices * per_slice
     size: float | None = 0.0
     if profile.mode == "full":

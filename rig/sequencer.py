@@ -28,6 +28,7 @@ from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
 from rig.run_storage import RunStorage
+from rig.settle import wait_until_still
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,10 @@ class Sequencer:
                 raise UsageError(
                     "run mode 'preview-images' needs live view, which this camera has not; "
                     "use 'preview' (sweep only) or 'full'"
+                )
+            if profile.settle_auto and not getattr(self.camera, "has_live_view", True):
+                raise UsageError(
+                    "settle_s = 'auto' watches live view, which this camera has not; give settle_s in seconds"
                 )
             storage = None
             if profile.mode != "preview":
@@ -395,7 +400,9 @@ class Sequencer:
     def _settle(self, profile: Profile) -> float | None:
         """Wait ``settle_s`` after a move (cancellable); the measured settle time, if measured."""
         self._set(state=S.SETTLING)
-        if self._cancel.wait(profile.settle_s):
+        if profile.settle_auto:
+            return wait_until_still(self.camera.preview, self._cancel)
+        if self._cancel.wait(profile.settle_guess_s()):
             raise Cancelled("cancelled while settling")
         return None
 

@@ -12,7 +12,7 @@ import pytest
 
 from rig.camera.base import Frame
 from rig.config import CameraConfig, MachineConfig, OutputConfig, Profile, RailConfig, SimCameraConfig, SimRailConfig
-from rig.errors import ConfigError
+from rig.errors import ConfigError, UsageError
 from rig.machine import Machine
 from rig.sequencer import Outcome, State
 from tests.cli_helpers import check_frames_intact, rig
@@ -165,3 +165,32 @@ def test_cli_refuses_retries_out_of_range_in_one_line(tmp_path):
     result = rig("stack", "--config", str(config), "--retries", "11")
     assert result.returncode == 2 and "'--retries' = 11: out of range" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_auto_settle_waits_out_the_vibration_and_records_it(tmp_path):
+    with build(tmp_path, rail={"vibration_s": 0.4}) as m:
+        data, _ = run(m, slices=3, step_um=60, settle_s="auto")
+    assert data["profile"]["settle_s"] == "auto"
+    first, *moved = data["frames"]
+    assert first["settle_s"] < 0.1  # the stack starts where the rail is: no move, nothing shakes
+    for frame in moved:
+        assert frame["verdict"] == "good"  # no shaken shot was taken
+        assert frame["settle_s"] == pytest.approx(0.4, rel=0.2)
+
+
+def test_auto_settle_is_refused_on_a_camera_without_live_view(tmp_path):
+    with build(tmp_path) as m:
+        m.camera.has_live_view = False  # as the shutter-release camera says (rig/camera/shutter.py)
+        with pytest.raises(UsageError, match="settle_s = 'auto'.*live view"):
+            m.sequencer.start(Profile(slices=3, settle_s="auto"), "auto")
+        assert m.rail.position() == 200.0
+    assert not (tmp_path / "out").exists()
+
+
+def test_settle_takes_seconds_or_auto_only(tmp_path):
+    path = tmp_path / "p.toml"
+    from rig.config import profile_from_toml
+
+    assert profile_from_toml('settle_s = "auto"', "p.toml").settle_auto
+    with pytest.raises(ConfigError, match=r"'settle_s' = 'soon'.*or 'auto'"):
+        profile_from_toml('settle_s = "soon"', str(path))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,22 +13,20 @@ from rig.errors import CameraError, FrameMissing
 
 log = logging.getLogger(__name__)
 PREVIEW_FACTOR = 4
-SHAKE_HZ = 25.0  # the simulated vibration's frequency
 
 
-def motion_blurred(img: Any, t: float | None) -> Any:
+def motion_blurred(img: Any, jitter: float | None) -> Any:
     """``img`` smeared sideways over 1/30 of its width, as by a camera that shakes during the
-    exposure; at time ``t`` (seconds) also shifted along the swing, so successive frames differ."""
-    import math
-
+    exposure; with ``jitter`` (-1..1) also shifted by up to half that, so successive frames of a
+    shaking camera differ."""
     import cv2
     import numpy as np
 
     length = max(5, img.shape[1] // 30)
     kernel = np.full((1, length), 1.0 / length, np.float32)
     out = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    if t is not None:
-        shift = 0.5 * length * math.sin(2 * math.pi * SHAKE_HZ * t)
+    if jitter is not None:
+        shift = 0.5 * length * jitter
         m = np.float32([[1, 0, shift], [0, 1, 0]])
         out = cv2.warpAffine(out, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
     return out
@@ -96,7 +93,10 @@ class SimCamera:
             rng=rng,
         )
         shake = self._shake()
-        return motion_blurred(img, time.monotonic()) if shake > 0 else img
+        if shake <= 0:
+            return img
+        swing = (1 if self._frames_rendered % 2 else -1) * float(rng.uniform(0.5, 1.0))  # to and fro
+        return motion_blurred(img, swing)
 
     # -- Camera protocol --------------------------------------------------------------
     def capture(self) -> Frame:

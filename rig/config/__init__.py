@@ -471,7 +471,14 @@ class Profile:
     end_um: float | None = option(
         None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow"
     )
-    settle_s: float = option(0.5, range=(0, 600), unit="s", help="wait after each move before the shot")
+    settle_s: float | str = option(
+        0.5,
+        range=(0, 600),
+        unit="s",
+        words=("auto",),
+        help="wait after each move before the shot; 'auto': watch live view after each move until the picture "
+        "stops changing (needs a camera with live view; the measured time per slice goes into stack.json)",
+    )
     check_frames: bool = option(
         True,
         help="check every shot against the previous slice (brightness, sharpness, a file at all) and retake "
@@ -506,6 +513,14 @@ class Profile:
     return_to_start: bool = option(True, help="move back to the first position when the stack ends or is cancelled")
     merge: bool = option(False, help="merge the frames after a full run (in a child process)")
     description: str = option("", help="free text (lens, subject, lighting)")
+
+    @property
+    def settle_auto(self) -> bool:
+        return self.settle_s == "auto"
+
+    def settle_guess_s(self, fallback: float = 0.5) -> float:
+        """The settle time in seconds for estimates: the set time, or ``fallback`` for "auto"."""
+        return fallback if isinstance(self.settle_s, str) else float(self.settle_s)
 
     def checked(self, where: str = "profile") -> Profile:
         from rig.errors import UsageError
