@@ -194,3 +194,30 @@ def test_settle_takes_seconds_or_auto_only(tmp_path):
     assert profile_from_toml('settle_s = "auto"', "p.toml").settle_auto
     with pytest.raises(ConfigError, match=r"'settle_s' = 'soon'.*or 'auto'"):
         profile_from_toml('settle_s = "soon"', str(path))
+
+
+def test_rig_stack_says_what_it_caught_and_retook(tmp_path):
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        "[rail.sim]\nstart_um = 200\nskip_moves = [6]\n"
+        "[camera.sim]\nwidth = 160\nheight = 120\ndark_captures = [3]\n"
+        f'[output]\nroot = "{tmp_path / "out"}"\nmin_free_mb = 0\n'
+    )
+    result = rig("stack", "--config", str(config), "--slices", "10", "--step-um", "80", "--settle-s", "0")
+    assert result.returncode == 0, result.stderr
+    assert "rig: checks: 1 shot(s) turned down and re-taken (slice 3: brightness)" in result.stderr
+    assert "rig: coverage: 1 gap(s) filled at 600 um" in result.stderr
+
+
+def test_rig_stack_paused_without_a_terminal_cancels(tmp_path):
+    config = tmp_path / "sim.toml"
+    config.write_text(
+        "[rail.sim]\nstart_um = 200\n[camera.sim]\nwidth = 160\nheight = 120\ndark_captures = [3, 4, 5]\n"
+        f'[output]\nroot = "{tmp_path / "out"}"\nmin_free_mb = 0\n'
+    )
+    result = rig("stack", "--config", str(config), "--slices", "5", "--step-um", "80", "--settle-s", "0")
+    assert result.returncode == 130
+    assert "rig: paused: slice 3: no good shot in 3" in result.stderr and "cancelling the run" in result.stderr
+    data = check_frames_intact(Path(result.stdout.strip()))
+    assert data["outcome"] == "cancelled" and [f["index"] for f in data["frames"]] == [1, 2, 3]
+    assert data["frames"][2]["verdict"] == "failed"  # the last shot of the paused slice is kept, marked
