@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from rig.camera.base import Camera, Frame
 from rig.config import Profile
 from rig.coverage import CoverageMap
 from rig.errors import FrameMissing
-from rig.frame_checks import CheckFailed, Measure, Verdict, agree, judge, measure
+from rig.frame_checks import CheckFailed, Measure, Verdict, agree, judge, measure_image
+from rig.live_composite import LiveComposite
 from rig.manifest import FrameChecks, RejectedShot
 from rig.run_storage import RunStorage
 
@@ -57,6 +59,7 @@ class CheckedCapture:
         self.settle_again = settle_again  # waits (cancellable) before a retake; the measured settle or None
         self.on_failed = on_failed  # (slice, reason): returns to retake the slice, raises to end the run
         self.coverage = CoverageMap()
+        self.composite = LiveComposite()  # the growing result the phone shows
         self._last: Measure | None = None
         self.caught = 0  # shots turned down this run
 
@@ -118,7 +121,7 @@ class CheckedCapture:
             if frame is None:  # stays on the camera's card: nothing here to check
                 return self._result(None, index, position, gap_fill, "unchecked", shot, rejected, settle_s)
             try:
-                m = measure(frame.data)
+                m, small = measure_image(frame.data)
             except CheckFailed as exc:
                 log.warning("slice %d: cannot check the shot: %s", index, exc)
                 note = RejectedShot((f"not checked: {exc}",))
@@ -131,7 +134,7 @@ class CheckedCapture:
                 soft_only and previous is not None and agree(m, previous, sharpness_tolerance=p.sharpness_tolerance)
             )
             if verdict.ok or confirmed:
-                self._good(index, position, m, gap_fill)
+                self._good(index, position, m, small, gap_fill)
                 kind = "good" if shot == 1 else "reshot"
                 return self._result(frame, index, position, gap_fill, kind, shot, rejected, settle_s, judged=verdict)
             if last_try:
@@ -145,10 +148,15 @@ class CheckedCapture:
             previous = m
         raise AssertionError("unreachable: the last try returns")
 
-    def _good(self, index: int, position: float, m: Measure, gap_fill: bool) -> None:
+    def _good(self, index: int, position: float, m: Measure, small: Any, gap_fill: bool) -> None:
         self.coverage.add(index, position, m, gap_fill)
         if not gap_fill:
             self._last = m
+        self.composite.add(small)
+        try:  # the coverage map and the growing result, for the phone while the run goes on
+            self.storage.save_progress(self.coverage.png(), self.composite.jpeg())
+        except Exception:  # a report: it never fails the run
+            log.exception("could not save the coverage map or the live composite")
 
     def _result(
         self,

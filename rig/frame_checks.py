@@ -69,27 +69,33 @@ class Verdict:
 
 
 def decode_small(data: bytes) -> np.ndarray:
-    """The frame as a grey float32 image at least ``MIN_WIDTH`` wide (or full size if smaller)."""
+    """The frame in colour (BGR uint8) at least ``MIN_WIDTH`` wide (or full size if smaller)."""
     buf = np.frombuffer(data, np.uint8)
     img = None
-    for flag in (cv2.IMREAD_REDUCED_GRAYSCALE_8, cv2.IMREAD_REDUCED_GRAYSCALE_4, cv2.IMREAD_REDUCED_GRAYSCALE_2):
+    for flag in (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_COLOR_2):
         img = cv2.imdecode(buf, flag)
         if img is None:
             raise CheckFailed("the frame does not decode as an image")
         if img.shape[1] >= MIN_WIDTH:
             break
     else:
-        img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise CheckFailed("the frame does not decode as an image")
     if img.dtype != np.uint8:  # 16-bit PNG/TIFF
         img = (img / 257.0).astype(np.uint8)
-    return img.astype(np.float32)
+    return img
 
 
 def measure(data: bytes) -> Measure:
     """Brightness and per-tile sharpness of one encoded frame. Raises :class:`CheckFailed`."""
-    gray = decode_small(data)
+    return measure_image(data)[0]
+
+
+def measure_image(data: bytes) -> tuple[Measure, np.ndarray]:
+    """:func:`measure`, and the downscaled colour copy it measured (for the live composite)."""
+    small = decode_small(data)
+    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
     if gray.shape[0] < GRID[1] * 4 or gray.shape[1] < GRID[0] * 4:
         raise CheckFailed(f"the frame is too small to check ({gray.shape[1]}x{gray.shape[0]} px)")
     # one second derivative per direction: a shake smears detail along one direction, which a
@@ -98,7 +104,7 @@ def measure(data: bytes) -> Measure:
     down = cv2.resize(np.abs(cv2.Sobel(gray, cv2.CV_32F, 0, 2, ksize=3)), GRID, interpolation=cv2.INTER_AREA)
     thumb_size = (THUMB_W, max(1, THUMB_W * gray.shape[0] // gray.shape[1]))
     thumb = cv2.resize(gray, thumb_size, interpolation=cv2.INTER_AREA)
-    return Measure(float(gray.mean()), across.astype(np.float32), down.astype(np.float32), thumb)
+    return Measure(float(gray.mean()), across.astype(np.float32), down.astype(np.float32), thumb), small
 
 
 def detailed(m: Measure) -> np.ndarray:

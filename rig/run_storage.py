@@ -22,6 +22,7 @@ from rig.paths import Template, free_mb, make_run_folder, write_replace
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
 COVERAGE_IMAGE = "coverage.png"  # the coverage map, beside the frames
+COMPOSITE_IMAGE = "composite.jpg"  # the growing result during capture (rig.live_composite)
 REJECTED_FOLDER = "rejected"  # shots the per-frame checks turned down (kept, never merged)
 
 
@@ -111,6 +112,12 @@ class RunStorage:
         folder.mkdir(exist_ok=True)
         saved = save_frame(frame, folder / f"{index:04d}-{shot}.{frame.ext}", self.folder)
         return saved.file
+
+    def save_progress(self, coverage_png: bytes, composite_jpeg: bytes | None) -> None:
+        """The coverage map and the live composite so far (replaced with every good shot)."""
+        write_replace(self.folder / COVERAGE_IMAGE, coverage_png)
+        if composite_jpeg is not None:
+            write_replace(self.folder / COMPOSITE_IMAGE, composite_jpeg)
 
     def save_coverage(self, png: bytes, figures: dict[str, Any], *, caught: int) -> None:
         """Write ``coverage.png`` and record the coverage map's figures in ``stack.json``."""

@@ -418,7 +418,6 @@ class Sequencer:
             raise FrameCheckFailed(reason)
         self._resume.clear()
         self._set(state=S.PAUSED, error=reason)
-        self.bus.publish(EventKind.FAULT, {"error": reason, "paused": True})
         while not self._resume.wait(0.05):
             self._check_cancel()
         self._set(error=None)

@@ -24,6 +24,7 @@ from rig.errors import RigError
 from rig.lan import WILDCARD, is_loopback, lan_addresses
 from rig.machine import Machine
 from rig.web.api import api
+from rig.web.checks import checks_api
 from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
 from rig.web.fieldkit import fieldkit_api
@@ -119,6 +120,7 @@ def create_app(
     app.extensions[EXTENSION] = st
 
     app.register_blueprint(api)
+    app.register_blueprint(checks_api)
     app.register_blueprint(system_api)
     app.register_blueprint(fieldkit_api)
     app.register_blueprint(files)
