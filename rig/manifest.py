@@ -31,6 +31,7 @@ from rig.manifest_records import (
     FrameRecord,
     MergeRecord,
     RejectedShot,
+    ReturnCheckRecord,
     SavedFrame,
     StackManifest,
     UnreadableManifest,
@@ -53,6 +54,7 @@ __all__ = [
     "Manifest",
     "MergeRecord",
     "RejectedShot",
+    "ReturnCheckRecord",
     "SavedFrame",
     "StackManifest",
     "UnreadableManifest",
@@ -200,6 +202,9 @@ class Manifest:
 
     def set_coverage(self, coverage: CoverageRecord) -> None:
         self._update(coverage=coverage)
+
+    def set_return_check(self, result: ReturnCheckRecord) -> None:
+        self._update(return_check=result)
 
     @property
     def outcome(self) -> str:

@@ -289,6 +289,25 @@ class CoverageRecord:
         )
 
 
+@dataclass(frozen=True)
+class ReturnCheckRecord:
+    """The ``return_check`` field: the closed-loop return of a drive without a position readout
+    (:mod:`rig.return_check`)."""
+
+    confirmed: bool
+    correction: float
+    searched: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"confirmed": self.confirmed, "correction": self.correction, "searched": self.searched}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReturnCheckRecord | None:
+        if not isinstance(data, dict) or not isinstance(data.get("confirmed"), bool):
+            return None
+        return cls(data["confirmed"], _number(data.get("correction")) or 0.0, data.get("searched") is True)
+
+
 _TOP_KEYS = (
     "format",
     "rig_version",
@@ -307,6 +326,7 @@ _TOP_KEYS = (
     "frames",
     "merge",
     "coverage",
+    "return_check",
 )
 
 
@@ -331,6 +351,7 @@ class StackManifest:
     frames: tuple[FrameRecord, ...] | None = ()
     merge: MergeRecord | None = None
     coverage: CoverageRecord | None = None  # the per-frame checks' coverage map (issue 14)
+    return_check: ReturnCheckRecord | None = None  # closed-loop return of a lens drive (issue 14)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
 
     @property
@@ -358,6 +379,8 @@ class StackManifest:
         }
         if self.coverage is not None:
             out["coverage"] = self.coverage.to_json()
+        if self.return_check is not None:
+            out["return_check"] = self.return_check.to_json()
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -403,6 +426,9 @@ class StackManifest:
         coverage = CoverageRecord.from_json(data.get("coverage"))
         if data.get("coverage") is not None and coverage is None:
             extra["coverage"] = data["coverage"]
+        return_check = ReturnCheckRecord.from_json(data.get("return_check"))
+        if data.get("return_check") is not None and return_check is None:
+            extra["return_check"] = data["return_check"]
         return cls(
             **typed,
             units=units,
@@ -410,6 +436,7 @@ class StackManifest:
             frames=None if frames is None else tuple(FrameRecord.from_json(f, units) for f in frames),
             merge=merge,
             coverage=coverage,
+            return_check=return_check,
             extra=extra,
         )
 

@@ -17,7 +17,7 @@ from rig.camera.base import Frame
 from rig.config import OutputConfig, Profile
 from rig.errors import UsageError
 from rig.frame_store import save_frame
-from rig.manifest import CoverageRecord, FrameChecks, Manifest
+from rig.manifest import CoverageRecord, FrameChecks, Manifest, ReturnCheckRecord
 from rig.paths import Template, free_mb, make_run_folder, write_replace
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
@@ -134,6 +134,9 @@ class RunStorage:
             caught=caught,
         )
         self.manifest.set_coverage(record)
+
+    def record_return_check(self, result: ReturnCheckRecord) -> None:
+        self.manifest.set_return_check(result)
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.manifest.finish(outcome, error)

@@ -25,8 +25,10 @@ from rig.checked_capture import CheckedCapture
 from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, FrameCheckFailed, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
+from rig.manifest import ReturnCheckRecord
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
+from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
 from rig.settle import wait_until_still
 
@@ -125,6 +127,7 @@ class Sequencer:
         self._checks: CheckedCapture | None = None  # the current run's per-frame checks
         self._gaps: list[float] = []  # positions the coverage map found uncovered (this run)
         self._filled: list[float] = []  # ... and those shot since
+        self._start_check: StartCheck | None = None  # the first slice's view (closed-loop return)
         self._worker: threading.Thread | None = None
         self._run_id = 0
 
@@ -181,6 +184,7 @@ class Sequencer:
             self._cancel.clear()
             self._estop.clear()
             self._cancel_outcome = Outcome.CANCELLED
+            self._start_check = None
             self._run_id += 1
             self._set(
                 state=S.STARTING,
@@ -344,6 +348,8 @@ class Sequencer:
                 self.rail.move_to(plan.start, abort=self._estop)
                 if self._estop.is_set():
                     raise Cancelled("e-stop during return")
+                if outcome == Outcome.COMPLETED:
+                    self._confirm_start(plan, storage)
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
             self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
@@ -372,6 +378,8 @@ class Sequencer:
         if self._checks is not None and not preview:
             shot = self._checks.shoot(index, position, settle_s=settle_s, gap_fill=gap_fill)
             frame, file_rel = shot.frame, shot.file
+            if index == 1 and needs_closed_loop(self.rail, self.camera):
+                self._remember_start()
         else:
             frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
             file_rel = storage.save(frame, index=index, position=position, preview=preview)
@@ -438,6 +446,33 @@ class Sequencer:
             self._set(state=S.CAPTURING)
             self._capture(index, profile, storage, settle_s=settle_s, gap_fill=True)
             self._filled.append(position)
+
+    def _remember_start(self) -> None:
+        """The first slice's view, for the closed-loop return; without it the return is open-loop."""
+        check = StartCheck(self.camera)
+        try:
+            check.remember()
+        except Exception as exc:  # noqa: BLE001 - a report: never fails the run
+            log.warning("closed-loop return off for this stack: no live view to remember the start (%s)", exc)
+            return
+        self._start_check = check
+
+    def _confirm_start(self, plan: Plan, storage: RunStorage | None) -> None:
+        """Closed-loop return (a drive without a position readout): is the view the first slice's?"""
+        check, self._start_check = self._start_check, None
+        if check is None:
+            return
+        try:
+            result = check.confirm(self.rail, plan.start, abs(plan.step), self._estop)
+        except Cancelled:
+            raise
+        except Exception:  # the check is a report: the rail is back where it counts the start anyway
+            log.exception("closed-loop return failed")
+            return
+        if result is not None and storage is not None:
+            storage.record_return_check(
+                ReturnCheckRecord(result.confirmed, round(result.correction, 4), result.searched)
+            )
 
     def _save_coverage(self, storage: RunStorage | None) -> None:
         checks, self._checks = self._checks, None

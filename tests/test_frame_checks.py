@@ -221,3 +221,17 @@ def test_rig_stack_paused_without_a_terminal_cancels(tmp_path):
     data = check_frames_intact(Path(result.stdout.strip()))
     assert data["outcome"] == "cancelled" and [f["index"] for f in data["frames"]] == [1, 2, 3]
     assert data["frames"][2]["verdict"] == "failed"  # the last shot of the paused slice is kept, marked
+
+
+@pytest.mark.parametrize("closed_loop", [True, False])
+def test_closed_loop_return_finds_the_start_a_lost_return_missed(tmp_path, closed_loop):
+    # 4 slices are moves 1-4; the return (move 5) is lost: the drive counts itself at the start
+    with build(tmp_path, rail={"skip_moves": (5,)}, camera={"width": 320, "height": 240}) as m:
+        m.rail.closed_loop_return = closed_loop  # as a lens drive (no position readout) says
+        data, _ = run(m, slices=4, step_um=40)
+        assert m.rail.position() == 200.0
+        back_at_start = m.rail.optical_position() == 200.0
+    if closed_loop:
+        assert back_at_start and data["return_check"] == {"confirmed": True, "correction": 0.0, "searched": True}
+    else:
+        assert not back_at_start and "return_check" not in data
