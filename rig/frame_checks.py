@@ -47,7 +47,8 @@ class Measure:
     @property
     def tiles(self) -> np.ndarray:
         """Per-tile sharpness: detail in both directions."""
-        return self.across + self.down
+        total: np.ndarray = self.across + self.down
+        return total
 
     @property
     def sharpness(self) -> float:
@@ -111,7 +112,8 @@ def detailed(m: Measure) -> np.ndarray:
     """The tiles with detail to lose: above the noise, and at least half as sharp as the frame's
     sharper quarter (a defocused tile has nothing a shake could blur)."""
     tiles = m.tiles
-    return (tiles > TEXTURE_FLOOR) & (tiles >= 0.5 * np.percentile(tiles, 75))
+    mask: np.ndarray = (tiles > TEXTURE_FLOOR) & (tiles >= 0.5 * np.percentile(tiles, 75))
+    return mask
 
 
 def _ratios(a: Measure, b: Measure) -> np.ndarray:

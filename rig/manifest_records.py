@@ -110,8 +110,9 @@ class FrameChecks:
         checks = data.get("checks")
         if data.get("verdict") not in VERDICTS or _int(data.get("shots")) is None or not isinstance(checks, dict):
             return None
-        rejected = checks.get("rejected") if isinstance(checks.get("rejected"), list) else []
-        reasons = checks.get("reasons") if isinstance(checks.get("reasons"), list) else []
+        raw_rejected, raw_reasons = checks.get("rejected"), checks.get("reasons")
+        rejected: list[Any] = raw_rejected if isinstance(raw_rejected, list) else []
+        reasons: list[Any] = raw_reasons if isinstance(raw_reasons, list) else []
         return cls(
             data["verdict"],
             data["shots"],
@@ -271,7 +272,8 @@ class CoverageRecord:
         tiles = data.get("tiles")
         if not (isinstance(tiles, list) and len(tiles) == 2 and all(type(t) is int for t in tiles)):
             return None
-        rows = data.get("best_slice") if isinstance(data.get("best_slice"), list) else []
+        raw_rows = data.get("best_slice")
+        rows: list[Any] = raw_rows if isinstance(raw_rows, list) else []
 
         def numbers(key: str) -> tuple[float, ...]:
             raw = data.get(key)
