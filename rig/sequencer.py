@@ -23,14 +23,13 @@ from typing import Any
 from rig.camera.base import Camera, Frame, notify_stack_started
 from rig.checked_capture import CheckedCapture
 from rig.config import MachineConfig, Profile
-from rig.errors import Cancelled, FrameCheckFailed, RigError, StateError, UsageError
+from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
-from rig.manifest import ReturnCheckRecord
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
 from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
-from rig.settle import wait_until_still
+from rig.sequencer_checks import RunChecks
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ class Status:
         return d
 
 
-class Sequencer:
+class Sequencer(RunChecks):
     def __init__(
         self,
         rail: Rail,
@@ -392,97 +391,6 @@ class Sequencer:
         )
         if not preview:
             self.camera.frame_saved(frame)
-
-    # ------------------------------------------------------------------ per-frame checks (issue 14)
-    def _start_checks(self, profile: Profile, storage: RunStorage | None) -> CheckedCapture | None:
-        if storage is None or profile.mode != "full" or not profile.check_frames:
-            return None
-        return CheckedCapture(
-            self.camera,
-            storage,
-            profile,
-            settle_again=lambda: self._settle_for_retake(profile),
-            on_failed=lambda index, reason: self._on_failed_check(profile, reason),
-        )
-
-    def _settle(self, profile: Profile) -> float | None:
-        """Wait ``settle_s`` after a move (cancellable); the measured settle time, if measured."""
-        self._set(state=S.SETTLING)
-        if profile.settle_auto:
-            return wait_until_still(self.camera.preview, self._cancel)
-        if self._cancel.wait(profile.settle_guess_s()):
-            raise Cancelled("cancelled while settling")
-        return None
-
-    def _settle_for_retake(self, profile: Profile) -> float | None:
-        settle_s = self._settle(profile)
-        self._set(state=S.CAPTURING)
-        return settle_s
-
-    def _on_failed_check(self, profile: Profile, reason: str) -> None:
-        """A slice without a good shot: fail the run, or pause until resume() (returns: retake)
-        or cancel (raises Cancelled)."""
-        if profile.on_failed_check == "fail":
-            raise FrameCheckFailed(reason)
-        self._resume.clear()
-        self._set(state=S.PAUSED, error=reason)
-        while not self._resume.wait(0.05):
-            self._check_cancel()
-        self._set(error=None)
-
-    def _fill_gaps(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
-        """After the last slice: a slice at every position the coverage map found uncovered."""
-        assert self._checks is not None
-        gaps = self._gaps = self._checks.coverage.gaps()
-        self._filled = []
-        for n, position in enumerate(gaps, start=1):
-            self._check_cancel()
-            index = plan.slices + n
-            self._set(state=S.MOVING, slice=index, slices=plan.slices)
-            log.info("gap fill: a slice at %g %s", position, self.rail.units)
-            self.rail.move_to(position, abort=self._cancel)
-            self._check_cancel()
-            settle_s = self._settle(profile)
-            self._set(state=S.CAPTURING)
-            self._capture(index, profile, storage, settle_s=settle_s, gap_fill=True)
-            self._filled.append(position)
-
-    def _remember_start(self) -> None:
-        """The first slice's view, for the closed-loop return; without it the return is open-loop."""
-        check = StartCheck(self.camera)
-        try:
-            check.remember()
-        except Exception as exc:  # noqa: BLE001 - a report: never fails the run
-            log.warning("closed-loop return off for this stack: no live view to remember the start (%s)", exc)
-            return
-        self._start_check = check
-
-    def _confirm_start(self, plan: Plan, storage: RunStorage | None) -> None:
-        """Closed-loop return (a drive without a position readout): is the view the first slice's?"""
-        check, self._start_check = self._start_check, None
-        if check is None:
-            return
-        try:
-            result = check.confirm(self.rail, plan.start, abs(plan.step), self._estop)
-        except Cancelled:
-            raise
-        except Exception:  # the check is a report: the rail is back where it counts the start anyway
-            log.exception("closed-loop return failed")
-            return
-        if result is not None and storage is not None:
-            storage.record_return_check(
-                ReturnCheckRecord(result.confirmed, round(result.correction, 4), result.searched)
-            )
-
-    def _save_coverage(self, storage: RunStorage | None) -> None:
-        checks, self._checks = self._checks, None
-        if checks is None or storage is None or not len(checks.coverage):
-            return
-        gaps, filled, self._gaps, self._filled = self._gaps, self._filled, [], []
-        try:
-            storage.save_coverage(checks.coverage.png(), checks.coverage.figures(gaps, filled), caught=checks.caught)
-        except Exception:  # the map is a report: never let it fail the run
-            log.exception("could not save the coverage map")
 
     def _idle_rail(self) -> None:
         if self.config.rail.disable_when_idle:
