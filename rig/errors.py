@@ -58,6 +58,14 @@ class CameraError(RigError):
     http_status = 500
 
 
+class FrameMissing(CameraError):
+    """The camera fired but delivered no file (a dropped capture): the shot can be taken again."""
+
+
+class FrameCheckFailed(RigError):
+    """A slice got no good shot within its retries (profile ``on_failed_check = "fail"``)."""
+
+
 class Cancelled(RigError):
     """The user cancelled; not a fault."""
 

@@ -70,7 +70,11 @@ class Machine:
         else:
             rail = open_rail(config.rail, **rail_kwargs)
             try:
-                camera = open_camera(config.camera, focus=rail.position, **camera_kwargs)
+                # the simulated rail tells the simulated lens where the carriage really is and
+                # whether it still shakes (backlash, lost steps, vibration); other rails: position
+                focus = getattr(rail, "optical_position", rail.position)
+                shake = getattr(rail, "vibration", None)
+                camera = open_camera(config.camera, focus=focus, shake=shake, **camera_kwargs)
             except BaseException:
                 rail.close()
                 raise

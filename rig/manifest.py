@@ -25,9 +25,13 @@ from rig.manifest_records import (
     FORMAT,
     MERGE_STATES,
     OUTCOMES,
+    CoverageRecord,
+    FrameChecks,
     FrameFile,
     FrameRecord,
     MergeRecord,
+    RejectedShot,
+    ReturnCheckRecord,
     SavedFrame,
     StackManifest,
     UnreadableManifest,
@@ -39,15 +43,19 @@ from rig.specimen import Specimen
 
 __all__ = [
     "CARD",
+    "CoverageRecord",
     "FINAL_OUTCOMES",
     "FORMAT",
     "MANIFEST",
     "MERGE_STATES",
     "OUTCOMES",
+    "FrameChecks",
     "FrameFile",
     "FrameRecord",
     "Manifest",
     "MergeRecord",
+    "RejectedShot",
+    "ReturnCheckRecord",
     "SavedFrame",
     "StackManifest",
     "UnreadableManifest",
@@ -160,9 +168,18 @@ class Manifest:
             self._record = replace(self._record, **changes, extra=extra)
             self._write()
 
-    def add_frame(self, saved: SavedFrame | None, *, index: int, position: float, preview: bool = False) -> None:
+    def add_frame(
+        self,
+        saved: SavedFrame | None,
+        *,
+        index: int,
+        position: float,
+        preview: bool = False,
+        checks: FrameChecks | None = None,
+        gap_fill: bool = False,
+    ) -> None:
         """Record one shot: ``saved`` as :func:`rig.frame_store.save_frame` returned it, or None
-        for a shot kept on the camera's card."""
+        for a shot kept on the camera's card; with what the per-frame checks found."""
         main = saved.main if saved else None
         entry = FrameRecord(
             index=index,
@@ -174,6 +191,8 @@ class Manifest:
             preview=preview,
             stored=None if saved else CARD,
             companions=saved.companions if saved else (),
+            checks=checks,
+            gap_fill=gap_fill,
         )
         with self._lock:
             self._record = replace(self._record, frames=(*(self._record.frames or ()), entry))
@@ -185,6 +204,12 @@ class Manifest:
 
     def set_merge(self, merge: MergeRecord | None) -> None:
         self._update(merge=merge)
+
+    def set_coverage(self, coverage: CoverageRecord) -> None:
+        self._update(coverage=coverage)
+
+    def set_return_check(self, result: ReturnCheckRecord) -> None:
+        self._update(return_check=result)
 
     @property
     def outcome(self) -> str:

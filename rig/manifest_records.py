@@ -57,6 +57,78 @@ class SavedFrame:
         return self.main.file
 
 
+VERDICTS = ("good", "reshot", "failed", "unchecked")
+
+
+@dataclass(frozen=True)
+class RejectedShot:
+    """A shot the checks turned down: why, and its file (kept under ``rejected/``; None when the
+    camera delivered none)."""
+
+    reasons: tuple[str, ...]
+    file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> RejectedShot | None:
+        if not isinstance(data, dict) or not isinstance(data.get("reasons"), list):
+            return None
+        return cls(tuple(r for r in data["reasons"] if isinstance(r, str)), _str(data.get("file")))
+
+
+@dataclass(frozen=True)
+class FrameChecks:
+    """What the per-frame checks (:mod:`rig.frame_checks`) found for one slice. On disk: the
+    frame's ``verdict`` and ``shots`` keys and its ``checks`` object.
+
+    ``verdict``: ``good`` (the first shot passed), ``reshot`` (a retake passed), ``failed`` (no
+    shot passed within ``retries``; the last one is kept), ``unchecked`` (the check itself could
+    not run, e.g. the file does not decode; the frame is kept)."""
+
+    verdict: str
+    shots: int
+    brightness_ratio: float | None = None  # the kept shot's mean brightness / the previous slice's
+    sharpness_ratio: float | None = None  # its median tile sharpness / the previous slice's
+    reasons: tuple[str, ...] = ()  # why the kept shot is failed or unchecked
+    rejected: tuple[RejectedShot, ...] = ()
+    settle_s: float | None = None  # measured settle before the kept shot (settle_s = "auto")
+
+    def to_json(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {
+            "brightness_ratio": self.brightness_ratio,
+            "sharpness_ratio": self.sharpness_ratio,
+            "reasons": list(self.reasons),
+            "rejected": [r.to_json() for r in self.rejected],
+        }
+        out: dict[str, Any] = {"verdict": self.verdict, "shots": self.shots, "checks": checks}
+        if self.settle_s is not None:
+            out["settle_s"] = self.settle_s
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FrameChecks | None:
+        checks = data.get("checks")
+        if data.get("verdict") not in VERDICTS or _int(data.get("shots")) is None or not isinstance(checks, dict):
+            return None
+        raw_rejected, raw_reasons = checks.get("rejected"), checks.get("reasons")
+        rejected: list[Any] = raw_rejected if isinstance(raw_rejected, list) else []
+        reasons: list[Any] = raw_reasons if isinstance(raw_reasons, list) else []
+        return cls(
+            data["verdict"],
+            data["shots"],
+            _number(checks.get("brightness_ratio")),
+            _number(checks.get("sharpness_ratio")),
+            tuple(r for r in reasons if isinstance(r, str)),
+            tuple(r for r in (RejectedShot.from_json(x) for x in rejected) if r),
+            _number(data.get("settle_s")),
+        )
+
+
+CHECK_KEYS = ("verdict", "shots", "checks", "settle_s")
+
+
 @dataclass(frozen=True)
 class FrameRecord:
     """One entry of ``frames``. ``file`` is None for a shot kept on the camera's card."""
@@ -70,6 +142,8 @@ class FrameRecord:
     preview: bool = False
     stored: str | None = None
     companions: tuple[FrameFile, ...] = ()
+    checks: FrameChecks | None = None  # the per-frame checks' verdict, shots and figures
+    gap_fill: bool = False  # shot after the last slice, where the coverage map found no sharp slice
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def files(self) -> tuple[FrameFile, ...]:
@@ -92,6 +166,10 @@ class FrameRecord:
             out["stored"] = self.stored
         if self.companions:
             out["companions"] = [c.to_json() for c in self.companions]
+        if self.checks is not None:
+            out.update(self.checks.to_json())
+        if self.gap_fill:
+            out["gap_fill"] = True
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -111,8 +189,13 @@ class FrameRecord:
             "preview": data.get("preview") is True,
             "stored": _str(data.get("stored")),
         }
-        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions"}
+        checks = FrameChecks.from_json(data)
+        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions", "gap_fill"}
+        if checks is not None:
+            known |= set(CHECK_KEYS)
         extra = {k: v for k, v in data.items() if k not in known}
+        if "gap_fill" in data and data["gap_fill"] is not True:
+            extra["gap_fill"] = data["gap_fill"]
         for k in ("index", "time", "file", "bytes", "sha256", "stored"):  # wrong types: kept as they were
             if data.get(k) is not None and typed[k] is None:
                 extra[k] = data[k]
@@ -123,7 +206,7 @@ class FrameRecord:
         well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
         if raw_companions is not None and not well_formed:  # written back as it was
             extra["companions"] = raw_companions
-        return cls(**typed, companions=companions, extra=extra)
+        return cls(**typed, companions=companions, checks=checks, gap_fill=data.get("gap_fill") is True, extra=extra)
 
 
 @dataclass(frozen=True)
@@ -154,6 +237,81 @@ class MergeRecord:
         return cls(data["state"], names, _str(data.get("error")), _str(data.get("started")), _str(data.get("finished")))
 
 
+@dataclass(frozen=True)
+class CoverageRecord:
+    """The ``coverage`` field: the coverage map (:mod:`rig.coverage`) when the run ended.
+
+    ``best_slice``: per tile (rows of ``tiles[0]`` columns), the index of the slice where it is
+    sharpest (0: no detail there). ``sharp_tiles``: per slice in position order, how many tiles
+    it is sharp in. ``gaps``: positions found uncovered; ``filled``: those shot after the last
+    slice. ``caught``: shots the per-frame checks turned down. ``image``: ``coverage.png``."""
+
+    image: str | None
+    tiles: tuple[int, int]
+    best_slice: tuple[tuple[int, ...], ...] = ()
+    detail_fraction: float | None = None
+    sharp_tiles: tuple[int, ...] = ()
+    gaps: tuple[float, ...] = ()
+    filled: tuple[float, ...] = ()
+    caught: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "tiles": list(self.tiles),
+            "best_slice": [list(row) for row in self.best_slice],
+            "detail_fraction": self.detail_fraction,
+            "sharp_tiles": list(self.sharp_tiles),
+            "gaps": list(self.gaps),
+            "filled": list(self.filled),
+            "caught": self.caught,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> CoverageRecord | None:
+        if not isinstance(data, dict):
+            return None
+        tiles = data.get("tiles")
+        if not (isinstance(tiles, list) and len(tiles) == 2 and all(type(t) is int for t in tiles)):
+            return None
+        raw_rows = data.get("best_slice")
+        rows: list[Any] = raw_rows if isinstance(raw_rows, list) else []
+
+        def numbers(key: str) -> tuple[float, ...]:
+            raw = data.get(key)
+            return tuple(n for n in (_number(x) for x in raw) if n is not None) if isinstance(raw, list) else ()
+
+        return cls(
+            _str(data.get("image")),
+            (tiles[0], tiles[1]),
+            tuple(tuple(int(v) for v in row if type(v) is int) for row in rows if isinstance(row, list)),
+            _number(data.get("detail_fraction")),
+            tuple(int(n) for n in numbers("sharp_tiles")),
+            numbers("gaps"),
+            numbers("filled"),
+            _int(data.get("caught")) or 0,
+        )
+
+
+@dataclass(frozen=True)
+class ReturnCheckRecord:
+    """The ``return_check`` field: the closed-loop return of a drive without a position readout
+    (:mod:`rig.return_check`)."""
+
+    confirmed: bool
+    correction: float
+    searched: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"confirmed": self.confirmed, "correction": self.correction, "searched": self.searched}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReturnCheckRecord | None:
+        if not isinstance(data, dict) or not isinstance(data.get("confirmed"), bool):
+            return None
+        return cls(data["confirmed"], _number(data.get("correction")) or 0.0, data.get("searched") is True)
+
+
 _TOP_KEYS = (
     "format",
     "rig_version",
@@ -173,6 +331,8 @@ _TOP_KEYS = (
     "merge",
     "specimen",
     "crop",
+    "coverage",
+    "return_check",
 )
 
 
@@ -198,6 +358,8 @@ class StackManifest:
     merge: MergeRecord | None = None
     specimen: Specimen | None = None  # what the stack is of (rig.specimen), exactly as typed
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height in pixels: applied to the results only
+    coverage: CoverageRecord | None = None  # the per-frame checks' coverage map (issue 14)
+    return_check: ReturnCheckRecord | None = None  # closed-loop return of a lens drive (issue 14)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
 
     @property
@@ -225,6 +387,10 @@ class StackManifest:
             **({} if self.specimen is None else {"specimen": self.specimen.to_json()}),
             **({} if self.crop is None else {"crop": list(self.crop)}),
         }
+        if self.coverage is not None:
+            out["coverage"] = self.coverage.to_json()
+        if self.return_check is not None:
+            out["return_check"] = self.return_check.to_json()
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -273,6 +439,12 @@ class StackManifest:
         crop = _crop(data.get("crop"))
         if data.get("crop") is not None and crop is None:
             extra["crop"] = data["crop"]
+        coverage = CoverageRecord.from_json(data.get("coverage"))
+        if data.get("coverage") is not None and coverage is None:
+            extra["coverage"] = data["coverage"]
+        return_check = ReturnCheckRecord.from_json(data.get("return_check"))
+        if data.get("return_check") is not None and return_check is None:
+            extra["return_check"] = data["return_check"]
         return cls(
             **typed,
             units=units,
@@ -281,6 +453,8 @@ class StackManifest:
             merge=merge,
             specimen=specimen,
             crop=crop,
+            coverage=coverage,
+            return_check=return_check,
             extra=extra,
         )
 

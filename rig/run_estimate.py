@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rig.calibration_store import calibrated_settle_s
 from rig.config import CameraConfig, MachineConfig, Profile, RailConfig
 from rig.manifest import MANIFEST, UnreadableManifest, read_manifest
 from rig.paths import free_mb
@@ -114,7 +115,8 @@ def estimate(plan: Plan, profile: Profile, config: MachineConfig, position: floa
     if profile.return_to_start:
         moves += move_time_s(plan.targets[-1] - plan.start, rail)
     shooting = profile.mode != "preview"
-    per_slice = profile.settle_s + (capture_time_s(config.camera) + profile.exposure_s if shooting else 0.0)
+    settle_s = profile.settle_guess_s(calibrated_settle_s(config) or 0.5)  # "auto": as calibrated
+    per_slice = settle_s + (capture_time_s(config.camera) + profile.exposure_s if shooting else 0.0)
     duration = moves + plan.slices * per_slice
     size: float | None = 0.0
     if profile.mode == "full":

@@ -17,11 +17,14 @@ from rig.camera.base import Frame
 from rig.config import OutputConfig, Profile
 from rig.errors import UsageError
 from rig.frame_store import save_frame
-from rig.manifest import Manifest
-from rig.paths import Template, free_mb, make_run_folder
+from rig.manifest import CoverageRecord, FrameChecks, Manifest, ReturnCheckRecord
+from rig.paths import Template, free_mb, make_run_folder, write_replace
 from rig.specimen import Specimen
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
+COVERAGE_IMAGE = "coverage.png"  # the coverage map, beside the frames
+COMPOSITE_IMAGE = "composite.jpg"  # the growing result during capture (rig.live_composite)
+REJECTED_FOLDER = "rejected"  # shots the per-frame checks turned down (kept, never merged)
 
 
 class RunStorage:
@@ -79,20 +82,64 @@ class RunStorage:
         )
         return cls(template, manifest, profile_name)
 
-    def save(self, frame: Frame | None, *, index: int, position: float, preview: bool = False) -> str | None:
+    def save(
+        self,
+        frame: Frame | None,
+        *,
+        index: int,
+        position: float,
+        preview: bool = False,
+        checks: FrameChecks | None = None,
+        gap_fill: bool = False,
+    ) -> str | None:
         """Save one shot and record it; returns its file name relative to the run folder, or
         None for a shot kept on the camera's card (``frame`` None)."""
         if frame is None:
-            self.manifest.add_frame(None, index=index, position=position)
+            self.manifest.add_frame(None, index=index, position=position, checks=checks, gap_fill=gap_fill)
             return None
         folder = self.folder / PREVIEW_FOLDER if preview else self.folder
         if preview:
             folder.mkdir(exist_ok=True)
         name = self.template.file_name(self.counter, self.profile_name, frame.ext)
         saved = save_frame(frame, folder / name, self.folder)
-        self.manifest.add_frame(saved, index=index, position=position, preview=preview)
+        self.manifest.add_frame(
+            saved, index=index, position=position, preview=preview, checks=checks, gap_fill=gap_fill
+        )
         self.counter += 1  # only after a successful save
         return saved.file
+
+    def save_rejected(self, frame: Frame, *, index: int, shot: int) -> str:
+        """Keep a shot the checks turned down, as ``rejected/<slice>-<shot>.<ext>``; not listed
+        as a frame (never merged). Returns its name relative to the run folder."""
+        folder = self.folder / REJECTED_FOLDER
+        folder.mkdir(exist_ok=True)
+        saved = save_frame(frame, folder / f"{index:04d}-{shot}.{frame.ext}", self.folder)
+        return saved.file
+
+    def save_progress(self, coverage_png: bytes, composite_jpeg: bytes | None) -> None:
+        """The coverage map and the live composite so far (replaced with every good shot)."""
+        write_replace(self.folder / COVERAGE_IMAGE, coverage_png)
+        if composite_jpeg is not None:
+            write_replace(self.folder / COMPOSITE_IMAGE, composite_jpeg)
+
+    def save_coverage(self, png: bytes, figures: dict[str, Any], *, caught: int) -> None:
+        """Write ``coverage.png`` and record the coverage map's figures in ``stack.json``."""
+        write_replace(self.folder / COVERAGE_IMAGE, png)
+        best = figures["best_slice"]
+        record = CoverageRecord(
+            image=COVERAGE_IMAGE,
+            tiles=(int(figures["tiles"][0]), int(figures["tiles"][1])),
+            best_slice=tuple(tuple(int(v) for v in row) for row in best),
+            detail_fraction=float(figures["detail_fraction"]),
+            sharp_tiles=tuple(int(n) for n in figures["sharp_tiles"]),
+            gaps=tuple(float(p) for p in figures["gaps"]),
+            filled=tuple(float(p) for p in figures["filled"]),
+            caught=caught,
+        )
+        self.manifest.set_coverage(record)
+
+    def record_return_check(self, result: ReturnCheckRecord) -> None:
+        self.manifest.set_return_check(result)
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.manifest.finish(outcome, error)

@@ -11,98 +11,32 @@ resumes by itself.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from rig.camera.base import Camera, Frame, notify_stack_started
+from rig.checked_capture import CheckedCapture
 from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
+from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
+from rig.sequencer_checks import RunChecks
+from rig.sequencer_state import BUSY, RUN_PHASES, TRANSITIONS, Outcome, S, State, Status
 from rig.specimen import Specimen
+
+__all__ = ["BUSY", "RUN_PHASES", "TRANSITIONS", "Outcome", "Sequencer", "State", "Status"]
 
 log = logging.getLogger(__name__)
 
 
-class State(enum.StrEnum):
-    IDLE = "idle"
-    STARTING = "starting"
-    MOVING = "moving"
-    SETTLING = "settling"
-    CAPTURING = "capturing"
-    RETURNING = "returning"
-    JOGGING = "jogging"
-    FAULT = "fault"
-
-
-class Outcome(enum.StrEnum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-S = State
-RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING})
-BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
-TRANSITIONS: dict[State, frozenset[State]] = {
-    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
-    S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
-    S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.CAPTURING: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.RETURNING: frozenset({S.IDLE, S.FAULT}),
-    S.JOGGING: frozenset({S.IDLE, S.FAULT}),
-    S.FAULT: frozenset({S.IDLE}),
-}
-
-
-@dataclass(frozen=True)
-class Status:
-    state: State = State.IDLE
-    slice: int = 0  # 1-based index of the current slice, 0 before the first
-    slices: int = 0
-    position: float = 0.0
-    units: str = "um"
-    mode: str | None = None
-    profile: str | None = None
-    folder: str | None = None
-    frames_saved: int = 0
-    outcome: Outcome | None = None  # of the current/last run; None while a run is in progress
-    error: str | None = None
-    started: float | None = None  # epoch seconds
-    eta_s: float | None = None
-    run_id: int = 0
-    # +1 with every change (never with the position alone): a client that hears of the status
-    # from several places (the SSE stream, the answer to its own command) keeps the newest
-    rev: int = 0
-
-    @property
-    def phase(self) -> str | None:
-        return self.state.value if self.state in RUN_PHASES else None
-
-    @property
-    def busy(self) -> bool:
-        return self.state in BUSY
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["state"] = self.state.value
-        d["outcome"] = self.outcome.value if self.outcome else None
-        d["phase"] = self.phase
-        d["busy"] = self.busy
-        return d
-
-
-class Sequencer:
+class Sequencer(RunChecks):
     def __init__(
         self,
         rail: Rail,
@@ -118,6 +52,11 @@ class Sequencer:
         self._cancel = threading.Event()
         self._estop = threading.Event()
         self._cancel_outcome = Outcome.CANCELLED
+        self._resume = threading.Event()  # set by resume() while a failed check pauses the run
+        self._checks: CheckedCapture | None = None  # the current run's per-frame checks
+        self._gaps: list[float] = []  # positions the coverage map found uncovered (this run)
+        self._filled: list[float] = []  # ... and those shot since
+        self._start_check: StartCheck | None = None  # the first slice's view (closed-loop return)
         self._worker: threading.Thread | None = None
         self._run_id = 0
 
@@ -156,6 +95,10 @@ class Sequencer:
                     "run mode 'preview-images' needs live view, which this camera has not; "
                     "use 'preview' (sweep only) or 'full'"
                 )
+            if profile.settle_auto and not getattr(self.camera, "has_live_view", True):
+                raise UsageError(
+                    "settle_s = 'auto' watches live view, which this camera has not; give settle_s in seconds"
+                )
             storage = None
             if profile.mode != "preview":
                 storage = RunStorage.open(
@@ -172,6 +115,7 @@ class Sequencer:
             self._cancel.clear()
             self._estop.clear()
             self._cancel_outcome = Outcome.CANCELLED
+            self._start_check = None
             self._run_id += 1
             self._set(
                 state=S.STARTING,
@@ -230,6 +174,14 @@ class Sequencer:
                 raise StateError(f"nothing to reset: the rig is {self._status.state.value}")
             self._estop.clear()
             return self._set(state=S.IDLE, error=None)
+
+    def resume(self) -> Status:
+        """Retake the slice a failed check paused the run at. Non-blocking."""
+        with self._lock:
+            if self._status.state != S.PAUSED:
+                raise StateError(f"nothing to resume: the rig is {self._status.state.value}")
+            self._resume.set()
+            return self._status
 
     def jog(self, target: float | None = None, delta: float | None = None) -> Status:
         """Move the rail to ``target`` or by ``delta`` (on the worker thread). Non-blocking."""
@@ -298,21 +250,22 @@ class Sequencer:
             if profile.mode != "preview":
                 notify_stack_started(self.camera)  # e.g. the Pi camera meters afresh, then locks exposure
             self.rail.set_enabled(True)
+            self._checks = self._start_checks(profile, storage)
             for i, target in enumerate(plan.targets, start=1):
                 self._check_cancel()
                 self._set(state=S.MOVING, slice=i)
                 self.rail.move_to(target, abort=self._cancel)
                 self._check_cancel()
-                self._set(state=S.SETTLING)
-                if self._cancel.wait(profile.settle_s):
-                    raise Cancelled("cancelled while settling")
+                settle_s = self._settle(profile)
                 if profile.mode != "preview":
                     self._set(state=S.CAPTURING)
-                    self._capture(i, profile, storage)
+                    self._capture(i, profile, storage, settle_s=settle_s)
                     if profile.exposure_s and self._cancel.wait(profile.exposure_s):
                         raise Cancelled("cancelled during the exposure wait")
                 done = time.monotonic() - t0
                 self._set(eta_s=round(done / i * (plan.slices - i), 1))
+            if self._checks is not None:
+                self._fill_gaps(plan, profile, storage)
             outcome, error = Outcome.COMPLETED, None
         except Cancelled:
             outcome, error = self._cancel_outcome, None
@@ -322,12 +275,16 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), storage)
             return
+        finally:
+            self._save_coverage(storage)
         try:
             if profile.return_to_start and abs(self.rail.position() - plan.start) > 1e-9:
                 self._set(state=S.RETURNING, eta_s=None)
                 self.rail.move_to(plan.start, abort=self._estop)
                 if self._estop.is_set():
                     raise Cancelled("e-stop during return")
+                if outcome == Outcome.COMPLETED:
+                    self._confirm_start(plan, storage)
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
             self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
@@ -341,12 +298,26 @@ class Sequencer:
         if self._cancel.is_set():
             raise Cancelled("cancelled")
 
-    def _capture(self, index: int, profile: Profile, storage: RunStorage | None) -> None:
+    def _capture(
+        self,
+        index: int,
+        profile: Profile,
+        storage: RunStorage | None,
+        *,
+        settle_s: float | None = None,
+        gap_fill: bool = False,
+    ) -> None:
         assert storage is not None
         preview = profile.mode == "preview-images"
-        frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
         position = self.rail.position()
-        file_rel = storage.save(frame, index=index, position=position, preview=preview)
+        if self._checks is not None and not preview:
+            shot = self._checks.shoot(index, position, settle_s=settle_s, gap_fill=gap_fill)
+            frame, file_rel = shot.frame, shot.file
+            if index == 1 and needs_closed_loop(self.rail, self.camera):
+                self._remember_start()
+        else:
+            frame = Frame(self.camera.preview(), "jpg") if preview else self.camera.capture()
+            file_rel = storage.save(frame, index=index, position=position, preview=preview)
         self._set(frames_saved=self._status.frames_saved + 1)
         if frame is None:  # stays on the camera's card (shutter-release line)
             return

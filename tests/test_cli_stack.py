@@ -108,7 +108,7 @@ def _wait_frames(tmp_path, n, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for folder in folders(tmp_path):
-            if len(list(folder.glob("*.jpg"))) >= n:
+            if len(list(folder.glob("[0-9]*.jpg"))) >= n:
                 return folder
         time.sleep(0.02)
     raise AssertionError("frames did not appear")
@@ -143,7 +143,7 @@ def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, conf
     data = check_frames_intact(folder)
     assert data["outcome"] == "running" and len(data["frames"]) >= 4
     listed = {f["file"] for f in data["frames"]}
-    on_disk = {p.name for p in folder.glob("*.jpg")}
+    on_disk = {p.name for p in folder.glob("[0-9]*.jpg")}  # frames (not composite.jpg)
     assert listed <= on_disk and len(on_disk - listed) <= 1  # at most the frame being recorded
 
 

@@ -70,6 +70,8 @@ def test_full_run_saves_every_frame_and_returns(machine):
         "0004.jpg",
         "0005.jpg",
         "0006.jpg",
+        "composite.jpg",  # the per-frame checks' growing result and coverage map (issue 14)
+        "coverage.png",
         "stack.json",
     ]
     states = []

@@ -265,6 +265,11 @@ def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
         "start_um",
         "end_um",
         "settle_s",
+        "check_frames",
+        "retries",
+        "brightness_tolerance",
+        "sharpness_tolerance",
+        "on_failed_check",
         "exposure_s",
         "mode",
         "out",
@@ -277,6 +282,7 @@ def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
         "jpeg_long_edge_px",
     }
     assert fields["slices"]["range"] == [2, 999] and fields["mode"]["choices"] == ["full", "preview-images", "preview"]
+    assert fields["retries"]["range"] == [0, 10] and fields["settle_s"]["words"] == ["auto"]
 
 
 def test_system(api: Api) -> None:

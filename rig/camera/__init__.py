@@ -19,11 +19,17 @@ BACKEND_MODULES = {
 }
 
 
-def open_camera(cfg: CameraConfig, focus: Callable[[], float] | None = None, **kwargs: Any) -> Camera:
-    """Open the configured camera. ``focus`` (a callable giving the rail position) feeds
-    the simulated camera's renderer; other keyword arguments go to the backend."""
+def open_camera(
+    cfg: CameraConfig,
+    focus: Callable[[], float] | None = None,
+    shake: Callable[[], float] | None = None,
+    **kwargs: Any,
+) -> Camera:
+    """Open the configured camera. ``focus`` (a callable giving the rail position) and ``shake``
+    (the rail's vibration, 0..1) feed the simulated camera's renderer; other keyword arguments go
+    to the backend."""
     module_name, class_name = BACKEND_MODULES[cfg.backend].split(":")
     cls: Callable[..., Camera] = getattr(importlib.import_module(module_name), class_name)
     if cfg.backend == "sim":
-        return cls(cfg, focus=focus, **kwargs)
+        return cls(cfg, focus=focus, shake=shake, **kwargs)
     return cls(cfg, **kwargs)

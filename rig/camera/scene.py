@@ -80,6 +80,9 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
         depth = np.where(legs_b, depth_um * 0.55 + 0.3 * depth_um * (np.abs(xx - cx) / (0.45 * scale)), depth)
         base = np.where((inside | head)[..., None], colour, base)
         base = np.where(legs_b[..., None], np.array([0.08, 0.1, 0.12], np.float32) * (1 + 0.3 * grain[..., None]), base)
+    if subject == "blank":  # nothing to focus on (calibration refuses it)
+        base = np.full((height, width, 3), 0.5, np.float32)
+        depth = np.full((height, width), depth_um / 2, np.float32)
     texture = np.clip(base, 0.0, 1.0).astype(np.float32)
     return Scene(texture=np.ascontiguousarray(texture), depth_um=np.ascontiguousarray(depth.astype(np.float32)))
 

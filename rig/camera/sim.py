@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rig.camera.base import Frame
 from rig.config import CameraConfig
-from rig.errors import CameraError
+from rig.errors import CameraError, FrameMissing
 
 if TYPE_CHECKING:  # both load lazily (numpy and OpenCV only when a frame is rendered)
     import numpy as np
@@ -20,10 +20,33 @@ log = logging.getLogger(__name__)
 PREVIEW_FACTOR = 4
 
 
+def motion_blurred(img: np.ndarray, jitter: float | None) -> np.ndarray:
+    """``img`` smeared sideways over 1/30 of its width, as by a camera that shakes during the
+    exposure; with ``jitter`` (-1..1) also shifted by up to half that, so successive frames of a
+    shaking camera differ."""
+    import cv2
+    import numpy as np
+
+    length = max(5, img.shape[1] // 30)
+    kernel = np.full((1, length), 1.0 / length, np.float32)
+    out = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    if jitter is not None:
+        shift = 0.5 * length * jitter
+        m = np.array([[1, 0, shift], [0, 1, 0]], np.float32)
+        out = cv2.warpAffine(out, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    return out
+
+
 class SimCamera:
-    def __init__(self, cfg: CameraConfig, focus: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        focus: Callable[[], float] | None = None,
+        shake: Callable[[], float] | None = None,
+    ) -> None:
         self.cfg = cfg.sim
         self._focus = focus or (lambda: self.cfg.near_um)
+        self._shake = shake or (lambda: 0.0)  # the rail's vibration: 0 still, 1 shaking
         self._scene: Scene | None = None
         self._preview_scene: Scene | None = None
         self._lock = threading.Lock()
@@ -66,7 +89,7 @@ class SimCamera:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
         factor = PREVIEW_FACTOR if preview else 1
-        return render(
+        img = render(
             small if preview else scene,
             focus - self.cfg.near_um,
             blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
@@ -75,6 +98,12 @@ class SimCamera:
             noise=self.cfg.noise,
             rng=rng,
         )
+        shake = self._shake()
+        if shake <= 0:
+            return img
+        swing = (1 if self._frames_rendered % 2 else -1) * float(rng.uniform(0.5, 1.0))  # to and fro
+        blurred: np.ndarray = motion_blurred(img, swing)
+        return blurred
 
     # -- Camera protocol --------------------------------------------------------------
     def capture(self) -> Frame:
@@ -82,12 +111,19 @@ class SimCamera:
 
         self._check()
         self._captures += 1
-        if self.cfg.fail_after_captures and self._captures >= self.cfg.fail_after_captures:
-            raise CameraError(f"simulated camera fault on capture {self._captures}")
+        shot = self._captures
+        if self.cfg.fail_after_captures and shot >= self.cfg.fail_after_captures:
+            raise CameraError(f"simulated camera fault on capture {shot}")
         self._released.clear()
         if self.cfg.capture_s and self._released.wait(self.cfg.capture_s):
             raise CameraError("capture aborted")
+        if shot in self.cfg.drop_captures:
+            raise FrameMissing(f"the camera delivered no file for shot {shot} (simulated drop)")
         img = self.render()
+        if shot in self.cfg.blur_captures:
+            img = motion_blurred(img, None)
+        if shot in self.cfg.dark_captures:
+            img = (img.astype("float32") * 0.25 + 0.5).astype("uint8")  # two stops under
         self._check()
         ext = self.cfg.format
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == "jpg" else []

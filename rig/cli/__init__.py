@@ -30,6 +30,7 @@ COMMANDS = (
     "shoot",
     "install",
     "plan",
+    "calibrate",
 )
 
 log = logging.getLogger("rig")

@@ -99,8 +99,12 @@ def _follow(seq: Sequencer, sub: Subscription) -> Status:
     from rig.events import EventKind
 
     tty = sys.stderr.isatty()
+    paused_rev = None
     while True:
         status = seq.wait(0.1)
+        if status.state.value == "paused" and status.rev != paused_rev:
+            paused_rev = status.rev
+            _when_paused(seq, status)
         if tty:
             _err("\r" + _bar(status) + "\x1b[K")
         else:
@@ -132,10 +136,47 @@ def _report(status: Status) -> None:
         line += f"; {status.error}"
     _err(line + "\n")
     if status.folder:
+        _report_checks(Path(status.folder))
+    if status.folder:
         try:
             print(status.folder, flush=True)
         except (OSError, ValueError):
             pass
+
+
+def _report_checks(folder: Path) -> None:
+    """What the per-frame checks caught and re-took (issue 14), from stack.json."""
+    from rig.check_report import check_summary
+    from rig.manifest import UnreadableManifest, read_manifest
+
+    try:
+        lines = check_summary(read_manifest(folder))
+    except (OSError, UnreadableManifest):
+        return
+    for line in lines:
+        _err(f"rig: {line}\n")
+
+
+def _when_paused(seq: Sequencer, status: Status) -> None:
+    """A failed check paused the run: on a terminal, Enter retakes the slice (Ctrl-C cancels);
+    without one nobody can answer, so the run is cancelled."""
+    import threading
+
+    _err(f"\nrig: paused: {status.error}\n")
+    if not sys.stdin or not sys.stdin.isatty():
+        _err("rig: no terminal to resume from: cancelling the run\n")
+        seq.cancel()
+        return
+    _err("rig: fix the cause, then press Enter to retake the slice (Ctrl-C cancels)\n")
+
+    def wait_for_enter() -> None:
+        try:
+            sys.stdin.readline()
+            seq.resume()
+        except Exception:  # noqa: BLE001 - the run may have ended meanwhile
+            pass
+
+    threading.Thread(target=wait_for_enter, name="rig-resume", daemon=True).start()
 
 
 def _cancel_merge(merges: MergeManager, reason: str) -> None:

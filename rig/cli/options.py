@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rig.config import RUN_MODES, MachineConfig, Profile, load_config
+from rig.config import FAILED_CHECK_ACTIONS, RUN_MODES, MachineConfig, Profile, load_config
 from rig.config.schema import check_value
 from rig.errors import MotionError
 
@@ -24,9 +24,11 @@ PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--step-um", "step_um", float, "distance between frames in um (drive steps on the lens rail)"),
     ("--start-um", "start_um", float, "first position (default: where the rail is)"),
     ("--end-um", "end_um", float, "last position; with --start-um, --slices or --step-um follows"),
-    ("--settle-s", "settle_s", float, "wait after each move, seconds"),
+    ("--settle-s", "settle_s", "settle", "wait after each move, seconds, or 'auto' (watch live view)"),
     ("--exposure-s", "exposure_s", float, "extra wait after each shot, seconds"),
     ("--mode", "mode", str, "full | preview-images | preview"),
+    ("--retries", "retries", int, "retakes of a shot that fails its checks (0-10)"),
+    ("--on-failed-check", "on_failed_check", str, "pause | fail, when retakes do not help"),
     ("--out", "out", str, "output template, e.g. ~/rig-stacks/@GRP/@GCT4"),
     ("--description", "description", str, "free text"),
     ("--magnification", "magnification", float, "optical magnification (into the results' metadata)"),
@@ -92,12 +94,20 @@ def _number(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _settle(text: str) -> float | str:
+    return "auto" if text.strip().lower() == "auto" else _number(float)(text)
+
+
 def add_profile_options(parser: argparse.ArgumentParser) -> None:
     for flag, _field, kind, text in PROFILE_OPTIONS:
         if flag == "--mode":
             parser.add_argument(flag, choices=RUN_MODES, help=text)
+        elif flag == "--on-failed-check":
+            parser.add_argument(flag, choices=FAILED_CHECK_ACTIONS, help=text)
         elif kind is str:
             parser.add_argument(flag, help=text)
+        elif kind == "settle":
+            parser.add_argument(flag, type=_settle, metavar="X|auto", help=text)
         else:
             parser.add_argument(flag, type=_number(kind), metavar="N" if kind is int else "X", help=text)
     for on, off, dest, on_help, off_help in (

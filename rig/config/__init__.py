@@ -20,15 +20,37 @@ from rig.errors import ConfigError
 RAIL_BACKENDS = ("sim", "gpio", "stackshot", "pico", "lens")
 CAMERA_BACKENDS = ("sim", "gphoto", "shutter", "picam")
 RUN_MODES = ("full", "preview-images", "preview")
+FAILED_CHECK_ACTIONS = ("pause", "fail")
 PIN = (0, 27)
 
 
 # ---------------------------------------------------------------- rail backends
+def _check_counts(option_name: str, counts: tuple[int, ...]) -> None:
+    """A fault-injection list: shot or move numbers, each 1 or more."""
+    bad = [k for k in counts if k < 1]
+    if bad:
+        raise ConfigError(f"option '{option_name}' = {list(counts)}: {bad[0]} is not a count (each must be 1 or more)")
+
+
 @dataclass(frozen=True)
 class SimRailConfig:
     time_scale: float = option(0.0, range=(0, 100), help="0 = instant moves; 1 = real time from speed and acceleration")
     start_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="power-on position")
     fail_after_moves: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth move (0 = never)")
+    skip_moves: tuple[int, ...] = option(
+        (),
+        help="fault injection (lost steps): the k-th move (counting every move from 1) silently does not happen; "
+        "the rail reports the target, the carriage stays until the next move",
+    )
+    backlash_um: float = option(
+        0.0, range=(0, 10000), unit="um", help="simulated mechanical backlash: lost motion on each reversal"
+    )
+    vibration_s: float = option(
+        0.0, range=(0, 60), unit="s", help="simulated vibration: frames are motion-blurred for this long after a move"
+    )
+
+    def __post_init__(self) -> None:
+        _check_counts("rail.sim.skip_moves", self.skip_moves)
 
 
 @dataclass(frozen=True)
@@ -197,7 +219,9 @@ class SimCameraConfig:
     width: int = option(1600, range=(64, 8000), unit="px", help="rendered frame width")
     height: int = option(1200, range=(48, 6000), unit="px", help="rendered frame height")
     seed: int = option(1, range=(0, 2**31 - 1), help="scene and noise seed (deterministic per seed)")
-    subject: str = option("coin", choices=("coin", "bug"), help="the 3-D subject rendered")
+    subject: str = option(
+        "coin", choices=("coin", "bug", "blank"), help="the 3-D subject rendered ('blank': a featureless grey card)"
+    )
     near_um: float = option(
         0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point"
     )
@@ -210,6 +234,20 @@ class SimCameraConfig:
     format: str = option("jpg", choices=("jpg", "png", "tiff"), help="file format of full frames")
     capture_s: float = option(0.0, range=(0, 60), unit="s", help="simulated exposure + download time")
     fail_after_captures: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth capture (0 = never)")
+    dark_captures: tuple[int, ...] = option(
+        (),
+        help="fault injection: the k-th capture (counting every shot from 1) comes out two stops dark (a missed flash)",
+    )
+    blur_captures: tuple[int, ...] = option(
+        (), help="fault injection: the k-th capture (counting every shot from 1) is motion-blurred (vibration)"
+    )
+    drop_captures: tuple[int, ...] = option(
+        (), help="fault injection: the k-th capture (counting every shot from 1) never delivers a file"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("dark_captures", "blur_captures", "drop_captures"):
+            _check_counts(f"camera.sim.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -441,7 +479,40 @@ class Profile:
     end_um: float | None = option(
         None, range=(-1e7, 1e7), unit="um", help="last position; with start_um, slices or step follow"
     )
-    settle_s: float = option(0.5, range=(0, 600), unit="s", help="wait after each move before the shot")
+    settle_s: float | str = option(
+        0.5,
+        range=(0, 600),
+        unit="s",
+        words=("auto",),
+        help="wait after each move before the shot; 'auto': watch live view after each move until the picture "
+        "stops changing (needs a camera with live view; the measured time per slice goes into stack.json)",
+    )
+    check_frames: bool = option(
+        True,
+        help="check every shot against the previous slice (brightness, sharpness, a file at all) and retake "
+        "a bad one before moving on; also keeps the coverage map and fills its gaps",
+    )
+    retries: int = option(
+        2, range=(0, 10), help="retakes of a shot that fails its checks before the run pauses or fails"
+    )
+    brightness_tolerance: float = option(
+        0.2,
+        range=(0.01, 1.0),
+        help="a shot whose mean brightness differs from the previous slice's by more than this fraction fails "
+        "(missed or double flash, flicker)",
+    )
+    sharpness_tolerance: float = option(
+        0.5,
+        range=(0.05, 0.95),
+        help="a shot below this fraction of the previous slice's sharpness in (nearly) every detailed tile fails "
+        "(vibration); a retake that is just as soft confirms it (the subject's depth of field)",
+    )
+    on_failed_check: str = option(
+        "pause",
+        choices=FAILED_CHECK_ACTIONS,
+        help="when a slice has no good shot after its retries: pause the run (Resume retakes it, Cancel "
+        "ends it) or fail it; the shot is kept either way",
+    )
     exposure_s: float = option(
         0.0, range=(0, 3600), unit="s", help="extra wait after each shot (long exposures, flash recharge)"
     )
@@ -458,6 +529,14 @@ class Profile:
     jpeg_long_edge_px: int = option(
         0, range=(0, 100_000), unit="px", help="longest edge of the merged JPEG derivative; 0 = full size"
     )
+
+    @property
+    def settle_auto(self) -> bool:
+        return self.settle_s == "auto"
+
+    def settle_guess_s(self, fallback: float = 0.5) -> float:
+        """The settle time in seconds for estimates: the set time, or ``fallback`` for "auto"."""
+        return fallback if isinstance(self.settle_s, str) else float(self.settle_s)
 
     def checked(self, where: str = "profile") -> Profile:
         from rig.errors import UsageError

@@ -29,9 +29,11 @@ def option(
     choices: tuple[str, ...] | None = None,
     unit: str = "",
     help: str = "",
+    words: tuple[str, ...] = (),
 ) -> Any:
-    """A dataclass field with validation metadata."""
-    meta = {"range": range, "choices": choices, "unit": unit, "help": help}
+    """A dataclass field with validation metadata. ``words``: strings a number field also takes
+    (``settle_s = "auto"``; its type is then ``float | str``)."""
+    meta = {"range": range, "choices": choices, "unit": unit, "help": help, "words": words}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     if dataclasses.is_dataclass(default) and isinstance(default, type):
@@ -46,7 +48,8 @@ def _allowed(f: dataclasses.Field[Any]) -> str:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     if meta.get("range"):
         lo, hi = meta["range"]
-        return f"a number from {lo:g} to {hi:g}{unit}"
+        words = "".join(f" or {w!r}" for w in meta.get("words") or ())
+        return f"a number from {lo:g} to {hi:g}{unit}{words}"
     return ""
 
 
@@ -79,6 +82,11 @@ def check_value(cls: type, f: dataclasses.Field[Any], value: Any, where: str, na
         if optional:
             return None
         raise fail("a value is required")
+    words = f.metadata.get("words") or ()
+    if words and isinstance(value, str):
+        if value not in words:
+            raise fail("not a number nor a known word")
+        return value
     if tp is bool:
         if not isinstance(value, bool):
             raise fail(f"must be {_type_name(bool)}")

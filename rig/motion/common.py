@@ -58,6 +58,12 @@ class RailState:
     def limits(self) -> tuple[float, float]:
         return self.cfg.travel
 
+    def reset_position(self, position: float) -> None:
+        """Count where the rail stands as ``position`` (a drive without a readout, after the
+        closed-loop return found the start elsewhere: ``rig.return_check``)."""
+        with self._pos_lock:
+            self._pos = position if self._steps_per_um is None else position * self._steps_per_um
+
     # -- moves ---------------------------------------------------------------------------
     def _check_ready(self) -> None:
         if self.closed:

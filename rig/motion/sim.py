@@ -25,6 +25,10 @@ class SimRail(RailState):
         self._injected: str | None = None
         self.moving = False
         self.travelled = 0.0  # total distance moved, for tests and wear counters
+        # where the carriage really is (backlash, skipped moves): what the simulated lens sees
+        self._carriage = float(cfg.sim.start_um)
+        self._skipping = False
+        self._still_since = time.monotonic() - cfg.sim.vibration_s
 
     # -- fault injection (tests, demos) ---------------------------------------------------
     def inject_fault(self, message: str) -> None:
@@ -35,6 +39,7 @@ class SimRail(RailState):
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
         self._begin_move(target)
         self._moves += 1
+        self._skipping = self._moves in self.cfg.sim.skip_moves
         if self.cfg.sim.fail_after_moves and self._moves >= self.cfg.sim.fail_after_moves:
             raise MotionError(f"simulated rail fault on move {self._moves}")
         self._enabled = True
@@ -68,12 +73,31 @@ class SimRail(RailState):
                 (abort or self._stop).wait(TICK_S)
         finally:
             self.moving = False
+            if not self._skipping and abs(target - start) > 0:
+                self._still_since = time.monotonic()
+            self._skipping = False
         return self.position()
 
     def _set(self, pos: float) -> None:
         with self._pos_lock:
             self.travelled += abs(pos - self._pos)
             self._pos = pos
+            if not self._skipping:  # the carriage follows the motor, lagging by up to the backlash
+                lash = self.cfg.sim.backlash_um
+                self._carriage = min(max(self._carriage, pos - lash), pos)
+
+    # -- what the simulated camera sees ----------------------------------------------
+    def optical_position(self) -> float:
+        """Where the carriage really is: the reported position less backlash and skipped moves."""
+        with self._pos_lock:
+            return self._carriage
+
+    def vibration(self) -> float:
+        """How strongly the rail still shakes after its last move: 1 until ``rail.sim.vibration_s``
+        have passed since it stopped, then 0."""
+        if self.moving:
+            return 1.0
+        return 1.0 if time.monotonic() - self._still_since < self.cfg.sim.vibration_s else 0.0
 
     def _check_fault(self) -> None:
         if self._estopped:

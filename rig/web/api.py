@@ -250,6 +250,7 @@ def profile_schema() -> list[dict[str, Any]]:
                 "default": f.default,
                 "range": list(meta["range"]) if meta.get("range") else None,
                 "choices": list(meta["choices"]) if meta.get("choices") else None,
+                "words": list(meta.get("words") or ()),
                 "unit": meta.get("unit") or "",
                 "help": meta.get("help") or "",
                 "allowed": _allowed(f),

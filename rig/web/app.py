@@ -25,6 +25,7 @@ from rig.lan import WILDCARD, is_loopback, lan_addresses
 from rig.machine import Machine
 from rig.web.api import api
 from rig.web.catalogue_api import catalogue_api
+from rig.web.checks import checks_api
 from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
 from rig.web.fieldkit import fieldkit_api
@@ -121,6 +122,7 @@ def create_app(
 
     app.register_blueprint(api)
     app.register_blueprint(catalogue_api)
+    app.register_blueprint(checks_api)
     app.register_blueprint(system_api)
     app.register_blueprint(fieldkit_api)
     app.register_blueprint(files)

@@ -19,8 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rig.check_report import check_summary
 from rig.manifest import MANIFEST, FrameRecord, StackManifest, UnreadableManifest, read_manifest
 from rig.merge.results import RESULTS
+from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
 from rig.web.catalogue import Catalogue, Query
 from rig.web.security import ApiError
 
@@ -104,7 +106,10 @@ class Gallery:
         return path
 
     def file_names(self, folder: Path) -> set[str]:
-        names = {MANIFEST, *RESULTS.names}
+        names = {MANIFEST, *RESULTS.names, COVERAGE_IMAGE, COMPOSITE_IMAGE}
+        for frame in _manifest(folder).frames or ():  # shots the per-frame checks turned down
+            if frame.checks is not None:
+                names.update(r.file for r in frame.checks.rejected if r.file)
         for frame in _manifest(folder).frames or ():
             names.update(f.file for f in frame.files())
         return names
@@ -184,9 +189,13 @@ class Gallery:
                 "preview": f.preview,
                 "displayable": _displayable(f.file),
                 "companions": [c.file for c in f.companions],
+                **(f.checks.to_json() if f.checks else {}),  # verdict, shots, checks (issue 14)
+                "gap_fill": f.gap_fill,
             }
             for f in data.frames or ()
         ]
+        info["coverage"] = data.coverage.to_json() if data.coverage else None
+        info["check_summary"] = check_summary(data)
         info["results"] = {name: (folder / name).is_file() for name in RESULTS.names}
         info["result_names"] = RESULTS.to_json()
         info["last_merge"] = data.merge.to_json() if data.merge else None

@@ -8,6 +8,23 @@
 
   const fileUrl = (name, dl) => base + "/file/" + rig.enc(name) + (dl ? "?download=1" : "?v=" + Date.now());
 
+  /* The per-frame checks (issue 14): "· re-shot ×2", "· gap fill", "· failed: ..." on each frame. */
+  function checkNote(f) {
+    let note = "";
+    if (f.verdict === "reshot") note += " · re-shot (" + f.shots + " shots)";
+    else if (f.verdict === "failed" || f.verdict === "unchecked") note += " · " + f.verdict + ": " + (f.checks.reasons || []).join("; ");
+    if (f.gap_fill) note += " · gap fill";
+    return note;
+  }
+  function kvChecks(info) {
+    const dl = rig.$("#info");
+    dl.append(rig.el("dt", { text: "Checks" }), rig.el("dd", { text: info.check_summary.join("; "), "data-testid": "check-summary" }));
+    if (info.coverage && info.coverage.image) {
+      dl.append(rig.el("dt", { text: "Coverage" }),
+        rig.el("dd", {}, rig.el("img", { src: fileUrl(info.coverage.image, false), alt: "coverage map", class: "coverage" })));
+    }
+  }
+
   async function load() {
     const r = await rig.api("GET", "/api/stacks/" + rig.enc(sid), undefined, { quiet: true });
     if (!r.ok) { rig.$("#info").replaceChildren(rig.el("dd", { text: r.data.error || "not found" })); return; }
@@ -31,7 +48,9 @@
       rig.el("a", { href: fileUrl(f.file, false), target: "_blank", title: f.file },
         f.displayable ? rig.el("img", { src: base + "/thumb/" + rig.enc(f.file) + "?w=160", alt: f.file, loading: "lazy" })
           : rig.el("div", { class: "thumbless", text: f.file }),
-        rig.el("span", { text: "#" + f.index + " · " + rig.fmtPos(f.position, info.units) }))));
+        rig.el("span", { text: "#" + f.index + " · " + rig.fmtPos(f.position, info.units) + checkNote(f),
+          class: f.verdict && f.verdict !== "good" ? "verdict-" + f.verdict : "" }))));
+    if (info.check_summary && info.check_summary.length) kvChecks(info);
     if (info.merge) showMerge(info.merge);
     updateMergeButton();
     show(view);

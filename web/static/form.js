@@ -30,6 +30,7 @@ class ProfileForm {
       return [raw, null];
     }
     if (raw === "") return [f.optional ? null : undefined, null];
+    if (f.words && f.words.includes(raw)) return [raw, null]; /* settle_s = "auto" */
     if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(raw)) return [undefined, "not a number"];
     const v = Number(raw);
     if (!isFinite(v)) return [undefined, "not a finite number"];

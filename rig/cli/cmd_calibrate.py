@@ -1,0 +1,55 @@
+"""``rig calibrate``: backlash, settle time and distance per step, measured from images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+
+from rig.cli.options import add_config_option, load_machine_config
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="measure backlash and settle time from images",
+        description=(
+            "With the camera on a textured target in focus, move the rail through a short sweep and back, "
+            "and measure from the frames its backlash and the settle time after a move (docs/calibration in "
+            "docs/overview.md). The results are stored for this machine config; the run estimate and "
+            "settle_s = 'auto' use them. Refused, before anything moves, when the view has no texture."
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object (backlash_um, um_per_step, settle_s)")
+    p.add_argument(
+        "--sweep", type=float, default=None, metavar="D", help="sweep length in the rail's units (default 300 um)"
+    )
+    add_config_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rig.calibration import calibrate, calibration_path, describe, save_calibration
+    from rig.errors import UsageError
+    from rig.machine import Machine
+
+    if args.sweep is not None and not 1e-3 <= args.sweep <= 100_000:
+        raise UsageError(f"--sweep = {args.sweep:g}: out of range (allowed: a number from 0.001 to 100000)")
+    config = load_machine_config(args)
+    cancel = threading.Event()
+    with Machine.build(config) as machine:
+        try:
+            result = calibrate(machine.rail, machine.camera, machine.config, cancel, args.sweep)
+        except KeyboardInterrupt:
+            cancel.set()
+            machine.rail.stop()
+            raise
+    path = calibration_path(config)
+    save_calibration(path, result)
+    if args.json:
+        print(json.dumps({**result.to_json(), "saved": str(path)}))
+    else:
+        for line in describe(result):
+            print(line)
+        print(f"saved: {path}")
+    return 0

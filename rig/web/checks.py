@@ -1,0 +1,54 @@
+"""The per-frame checks in the web UI (issue 14): resume a run a failed check paused
+(``POST /api/resume``) and what the current run's checks show so far (``GET /api/run/checks``:
+the coverage map, the growing result, what was caught). See docs/api.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+from flask.typing import ResponseReturnValue
+
+from rig.check_report import check_summary
+from rig.manifest import UnreadableManifest, read_manifest
+from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
+from rig.web.context import request_json_state, state
+from rig.web.jsonio import body
+
+checks_api = Blueprint("checks_api", __name__, url_prefix="/api")
+
+
+@checks_api.post("/resume")
+def resume() -> ResponseReturnValue:
+    """Retake the slice a failed check paused the run at (409 unless paused)."""
+    body(set())
+    st = state()
+    st.lock.require(g.client, g.label)
+    st.machine.sequencer.resume()
+    return jsonify(request_json_state()), 202
+
+
+@checks_api.get("/run/checks")
+def run_checks() -> ResponseReturnValue:
+    """The current (or last) run's checks: ``stack`` (its id), the URLs of ``coverage.png`` and
+    ``composite.jpg`` once they exist, ``caught`` (shots turned down so far), ``summary`` lines."""
+    st = state()
+    status = st.machine.sequencer.status()
+    out: dict[str, Any] = {"stack": None, "coverage": None, "composite": None, "caught": 0, "summary": []}
+    folder = Path(status.folder) if status.folder else None
+    sid = st.gallery.stack_id(status.folder) if folder else None
+    if folder is None or sid is None:
+        return jsonify(out)
+    out["stack"] = sid
+    stamp = f"?n={status.frames_saved}"  # a new URL with every frame: the phone reloads the image
+    for key, name in (("coverage", COVERAGE_IMAGE), ("composite", COMPOSITE_IMAGE)):
+        if (folder / name).is_file():
+            out[key] = f"/stacks/{sid}/file/{name}{stamp}"
+    try:
+        record = read_manifest(folder)
+    except (OSError, UnreadableManifest):
+        return jsonify(out)
+    out["caught"] = sum(len(f.checks.rejected) for f in record.frames or () if f.checks)
+    out["summary"] = check_summary(record)
+    return jsonify(out)
