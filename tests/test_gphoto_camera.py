@@ -191,6 +191,40 @@ def test_a_second_transient_error_faults(tmp_path):
         assert camera.health()["ok"] is True
 
 
+def test_close_after_a_usb_fault_still_ends_the_camera_session(tmp_path):
+    """Else the body stays claimed on USB until Python happens to free the camera object."""
+    import gphoto2 as gp
+
+    with make_camera(tmp_path, timeout_s=10) as (camera, ctl):
+        ctl.fail_next("capture", gp.GP_ERROR_IO, times=2)
+        with pytest.raises(CameraError, match="disconnected or not responding"):
+            camera.capture()
+        assert camera.health()["ok"] is False
+        camera.close()
+        assert ctl.calls[-1] == "exit"
+
+
+def test_a_failed_capture_leaves_nothing_that_keeps_the_camera_alive(tmp_path):
+    """The camera (its USB session; the virtual camera's process-wide state) goes with the last
+    reference to it: a failed call must leave no reference cycle only the garbage collector breaks."""
+    import gc
+
+    import gphoto2 as gp
+
+    from tests.harness.camera_gphoto import VIRTUAL_CAMERAS
+
+    gc.disable()
+    try:
+        with make_camera(tmp_path) as (camera, ctl):
+            ctl.fail_next("capture", gp.GP_ERROR_NOT_SUPPORTED)  # not retried: straight to the caller
+            with pytest.raises(CameraError, match="capture failed"):
+                camera.capture()
+        del camera, ctl
+        assert len(VIRTUAL_CAMERAS) == 0
+    finally:
+        gc.enable()
+
+
 def test_a_truncated_download_is_refused(tmp_path):
     with make_camera(tmp_path) as (camera, ctl):
         ctl.truncate_next_download = True

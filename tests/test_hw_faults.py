@@ -20,7 +20,12 @@ from rig.config.schema import from_table
 from rig.machine import Machine
 from tests.harness import rail_gpio, rail_stackshot
 from tests.harness.camera_gphoto import CONFIG as GPHOTO
-from tests.harness.camera_gphoto import GphotoControl, raw_file
+from tests.harness.camera_gphoto import (
+    GphotoControl,
+    forget_earlier_virtual_cameras,
+    raw_file,
+    release_virtual_camera,
+)
 from tests.harness.camera_picam import CONFIG as PICAM
 
 SIM_CAMERA = {"backend": "sim", "sim": {"width": 160, "height": 120}}
@@ -69,6 +74,7 @@ def gphoto_machine(
 ) -> Iterator[Machine]:
     """A machine on the virtual camera; closed afterwards, the virtual camera's session ended
     (even after an emulated unplug) and any emulated hang released."""
+    forget_earlier_virtual_cameras()
     cfg = machine_config(tmp_path, camera=camera or GPHOTO)
     machine = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": timeout_s})
     try:
@@ -76,11 +82,7 @@ def gphoto_machine(
     finally:
         ctl.released.set()
         machine.close()
-        if ctl.raw is not None:
-            try:
-                ctl.raw.exit()
-            except Exception:  # noqa: BLE001
-                pass
+        release_virtual_camera(ctl)
 
 
 def test_raw_plus_jpeg_stack_saves_both_files_of_every_shot(tmp_path):

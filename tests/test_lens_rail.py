@@ -211,8 +211,14 @@ def test_picam_refuses_positions_beyond_the_lens(tmp_path):
 
 def test_a_cancelled_stack_returns_focus_by_the_steps_actually_driven(tmp_path):
     from rig.machine import Machine
-    from tests.harness.camera_gphoto import CONFIG, GphotoControl
+    from tests.harness.camera_gphoto import (
+        CONFIG,
+        GphotoControl,
+        forget_earlier_virtual_cameras,
+        release_virtual_camera,
+    )
 
+    forget_earlier_virtual_cameras()
     ctl = GphotoControl(focus=True, drive_s=0.004)
     table = {
         "rail": {"backend": "lens", "min_um": -100, "max_um": 500, "lens": {"driver": "gphoto"}},  # old names
@@ -232,7 +238,7 @@ def test_a_cancelled_stack_returns_focus_by_the_steps_actually_driven(tmp_path):
         assert machine.rail.position() == 0
     finally:
         machine.close()
-        ctl.raw.exit()
+        release_virtual_camera(ctl)
 
 
 @pytest.mark.parametrize(

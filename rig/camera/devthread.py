@@ -26,6 +26,7 @@ class DeviceThread:
     def __init__(self, name: str) -> None:
         self._queue: queue.Queue[tuple[Callable[[], Any], threading.Event, dict[str, Any]] | None] = queue.Queue()
         self._closed = False
+        self._running = threading.Event()  # set while a call runs on the device thread
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -35,11 +36,15 @@ class DeviceThread:
             if item is None:
                 return
             fn, done, box = item
+            self._running.set()
             try:
                 box["result"] = fn()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 box["error"] = exc
+            finally:
+                self._running.clear()
             done.set()
+            del fn, done, box, item  # hold nothing of the last call while idle
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         """Run ``fn`` on the device thread; raise ``DeviceTimeout`` after ``timeout`` seconds."""
@@ -53,9 +58,14 @@ class DeviceThread:
         if not done.wait(timeout):
             raise DeviceTimeout(f"no answer within {timeout:g} s")
         if "error" in box:
-            raise box["error"]
+            raise box.pop("error")  # no local name: the traceback must not lead back to the error
         result: T = box["result"]
         return result
+
+    @property
+    def busy(self) -> bool:
+        """A call is running on the device thread (e.g. one that timed out and is still stuck)."""
+        return self._running.is_set() or not self._queue.empty()
 
     def close(self, timeout: float = 1.0) -> None:
         if self._closed:

@@ -358,8 +358,10 @@ class GphotoCamera(FocusDrive):
         if self.closed:
             return
         self.closed = True
-        cam = self._cam
-        if cam is not None and self._error is None:
+        cam, self._cam = self._cam, None  # the camera (and its USB claim) goes with the device thread
+        # end the camera's session even after a USB fault (else the body stays claimed until Python
+        # frees the camera object); only a call still stuck on the device thread is not waited for
+        if cam is not None and not self._dev.busy:
             try:
                 self._dev.call(cam.exit, 2.0)
             except Exception as exc:  # noqa: BLE001 - closing must not fail

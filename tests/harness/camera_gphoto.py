@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -44,6 +45,7 @@ CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1
 CANON_DRIVE = ("Near 1", "Near 2", "Near 3", "None", "Far 1", "Far 2", "Far 3")  # config.c order
 GP_ERROR, GP_ERROR_CAMERA_ERROR = -1, -113
 NIKON_RANGE = (-32767.0, 32767.0, 1.0)
+VIRTUAL_CAMERAS: weakref.WeakSet[Any] = weakref.WeakSet()  # every gphoto2.Camera made, while alive
 
 
 class StandInWidget:
@@ -144,6 +146,7 @@ class GphotoControl:
         if self.unplugged:
             raise gp.GPhoto2Error(gp.GP_ERROR_IO_USB_FIND)
         self.raw = gp.Camera()
+        VIRTUAL_CAMERAS.add(self.raw)
         return EmulatedCamera(self.raw, self)
 
 
@@ -316,6 +319,7 @@ def make_camera(tmp_path, focus: bool | str = False, drive_s: float = 0.004, tim
     # timeout_s: long enough for a reconnect to the virtual camera on a loaded 2-core machine (0.5 s was not)
     from rig.camera.gphoto import GphotoCamera
 
+    forget_earlier_virtual_cameras()
     wait = {"focus_drive_wait_s": drive_s * 1.25} if focus else {}
     table = {**CONFIG, "gphoto": {**CONFIG["gphoto"], **wait, **overrides}}
     ctl = GphotoControl(focus, drive_s)
@@ -325,8 +329,39 @@ def make_camera(tmp_path, focus: bool | str = False, drive_s: float = 0.004, tim
     finally:
         ctl.released.set()
         camera.close()
-        if ctl.raw is not None:  # end the virtual camera's session even after an emulated unplug,
-            try:  # or its capture counter is not reset
-                ctl.raw.exit()
-            except Exception:  # noqa: BLE001
-                pass
+        release_virtual_camera(ctl)
+
+
+def forget_earlier_virtual_cameras() -> None:
+    """Make sure no virtual camera of an earlier test is alive before this test makes one.
+
+    libgphoto2's virtual camera keeps its state process-wide, in statics of the vusb port
+    library (libgphoto2_port/vusb/vcamera.c): ``capcnt`` in ``ptp_initiatecapture_write`` (it
+    starts at 98, counts two per shot and declares the store full past 150, i.e. after 26
+    shots: GP_ERROR_NO_MEMORY, then GP_ERROR for every capture), ``first_dirent`` (every file
+    ever shot) and ``first_interrupt`` (the event queue, shared by every session). Neither
+    ``exit()`` nor a new ``gphoto2.Camera`` resets them; only freeing the last camera does (the
+    port library is unloaded with it). A camera left to Python's cyclic garbage collector (e.g.
+    held by a ``pytest.raises(...) as info`` cycle) kept that state into the next tests, which
+    then failed at random with a full store. So each test starts from a freed virtual camera,
+    and one still referenced (a leak, not garbage) is a clear error here.
+    """
+    import gc
+
+    if VIRTUAL_CAMERAS:  # usually freed already: a collection costs ~50-70 ms on a loaded 2-core box
+        gc.collect()
+    alive = len(VIRTUAL_CAMERAS)
+    assert not alive, f"{alive} virtual camera(s) of an earlier test still referenced: its state would leak"
+
+
+def release_virtual_camera(ctl: GphotoControl) -> None:
+    """End the raw session (after an emulated unplug the backend's own exit never reached it)
+    and drop the harness's reference, so the camera is freed when the test's objects are."""
+    import gphoto2 as gp
+
+    raw, ctl.raw = ctl.raw, None
+    if raw is not None:
+        try:
+            raw.exit()
+        except gp.GPhoto2Error:
+            pass
