@@ -234,8 +234,13 @@ def control() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- profiles
 def profile_schema() -> list[dict[str, Any]]:
+    """The profile's fields for the forms; ``shown`` is the value a field left open stands for
+    (the planner's slice count and step), which the Stack page shows as a real value."""
     import dataclasses
 
+    from rig.plan import DEFAULT_SLICES, DEFAULT_STEP_UM
+
+    planned: dict[str, float] = {"slices": DEFAULT_SLICES, "step_um": DEFAULT_STEP_UM}
     rows = []
     for f in dataclasses.fields(Profile):
         tp, optional = _resolve(Profile, f)
@@ -251,6 +256,7 @@ def profile_schema() -> list[dict[str, Any]]:
                 "unit": meta.get("unit") or "",
                 "help": meta.get("help") or "",
                 "allowed": _allowed(f),
+                "shown": planned.get(f.name, f.default),
             }
         )
     return rows

@@ -9,6 +9,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from flask.typing import ResponseReturnValue
 
 from rig.lan import HOTSPOT_ADDRESS
+from rig.web.api import profile_schema
 from rig.web.context import pairing_urls, rail_can_home, state
 from rig.web.fieldkit import system_summary, wifi_join
 
@@ -43,7 +44,9 @@ def _page(template: str, page: str, **extra: Any) -> str:
 
 @pages.get("/")
 def stack_page() -> ResponseReturnValue:
-    return _page("stack.html", "stack")
+    # the defaults as real values from the first paint (the script fills the same ones)
+    shown = {row["name"]: row["shown"] for row in profile_schema() if row["shown"] not in (None, "")}
+    return _page("stack.html", "stack", shown=shown)
 
 
 @pages.get("/jog")

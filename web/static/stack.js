@@ -2,6 +2,12 @@
 "use strict";
 
 (async function () {
+  /* Fields the user typed into before the page finished loading keep what was typed: the
+     profile and defaults filled in after the load only go into fields nobody touched. */
+  const typed = new Set();
+  const markTyped = (e) => { if (e.target && e.target.name) typed.add(e.target.name); };
+  rig.$("#stack-form").addEventListener("input", markTyped);
+  rig.$("#stack-form").addEventListener("change", markTyped);
   const form = new ProfileForm(rig.$("#stack-form"), await loadSchema());
   const pick = rig.$("#profile-pick");
   const start = rig.$("#start"), cancel = rig.$("#cancel"), estop = rig.$("#estop");
@@ -23,7 +29,7 @@
 
   pick.addEventListener("change", () => {
     localStorage.setItem("rig.profile", pick.value);
-    form.fill(profiles[pick.value] || {});
+    form.fill(profiles[pick.value] || {}, null, true);
   });
 
   async function plan() {
@@ -103,7 +109,7 @@
     }
     if (!run || run.run_id !== s.run_id) return;
     pick.value = run.name && run.name in profiles ? run.name : "";
-    form.fill(run.profile);
+    form.fill(run.profile, null, true);
   }
 
   rig.on("status", update);
@@ -118,10 +124,12 @@
   } else if (handoff) {
     sessionStorage.removeItem("rig.fromJog");
     pick.value = "";
-    form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)));
+    form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)), null, true);
     rig.$("#more").open = true;
   } else {
-    form.fill(profiles[pick.value] || {});
+    form.fill(profiles[pick.value] || {}, typed, true);
   }
+  rig.$("#stack-form").removeEventListener("input", markTyped);
+  rig.$("#stack-form").removeEventListener("change", markTyped);
   update();
 })();
