@@ -26,6 +26,7 @@ from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
+from rig.range_sweep import RangeResult, sweep
 from rig.run_storage import RunStorage
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class State(enum.StrEnum):
     CAPTURING = "capturing"
     RETURNING = "returning"
     JOGGING = "jogging"
+    RANGING = "ranging"  # a preview sweep finding the subject's start and end (rig.range_sweep)
     FAULT = "fault"
 
 
@@ -51,15 +53,16 @@ class Outcome(enum.StrEnum):
 
 S = State
 RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING})
-BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
+BUSY = frozenset({S.STARTING, S.JOGGING, S.RANGING}) | RUN_PHASES
 TRANSITIONS: dict[State, frozenset[State]] = {
-    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
+    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.RANGING, S.FAULT}),
     S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
     S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
     S.CAPTURING: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
     S.RETURNING: frozenset({S.IDLE, S.FAULT}),
     S.JOGGING: frozenset({S.IDLE, S.FAULT}),
+    S.RANGING: frozenset({S.RETURNING, S.IDLE, S.FAULT}),
     S.FAULT: frozenset({S.IDLE}),
 }
 
@@ -119,6 +122,7 @@ class Sequencer:
         self._cancel_outcome = Outcome.CANCELLED
         self._worker: threading.Thread | None = None
         self._run_id = 0
+        self._range: RangeResult | None = None
 
     # ------------------------------------------------------------------ status
     def status(self) -> Status:
@@ -254,6 +258,31 @@ class Sequencer:
             self._worker.start()
             return self._status
 
+    def find_range(self, lo: float, hi: float) -> Status:
+        """Sweep from ``lo`` to ``hi`` with preview frames to find where the subject starts and ends
+        (rig.range_sweep), then move back. Non-blocking; the answer is ``last_range()`` and a
+        ``range`` event. Cancel stops it like a stack."""
+        with self._lock:
+            self._require_idle("find the range")
+            if not getattr(self.camera, "has_live_view", True):
+                raise UsageError("finding the range needs live view, which this camera has not")
+            if lo == hi:
+                raise UsageError("the range to sweep has no length: give two different positions")
+            for value in (lo, hi):
+                try:
+                    check_target(value, self.rail.limits(), self.rail.units)
+                except RigError as exc:
+                    raise UsageError(str(exc)) from None
+            self._cancel.clear()
+            self._set(state=S.RANGING, error=None, slice=0, slices=0, eta_s=None)
+            self._worker = threading.Thread(target=self._sweep, args=(lo, hi), name="rig-range", daemon=True)
+            self._worker.start()
+            return self._status
+
+    def last_range(self) -> RangeResult | None:
+        """The answer of the last range sweep (None before the first)."""
+        return self._range
+
     def wait(self, timeout: float | None = None) -> Status:
         worker = self._worker
         if worker is not None:
@@ -282,6 +311,29 @@ class Sequencer:
             self._set(state=S.IDLE)
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), None)
+
+    def _sweep(self, lo: float, hi: float) -> None:
+        origin = self.rail.position()
+        try:
+            self.rail.set_enabled(True)
+            result = sweep(self.rail, self.camera, lo, hi, self._cancel, lambda i, n: self._set(slice=i, slices=n))
+        except Cancelled:
+            result = RangeResult(None, None, self.rail.units, 0, (lo, hi), "range sweep cancelled")
+        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
+            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
+            return
+        try:
+            self._set(state=S.RETURNING)
+            self.rail.move_to(origin, abort=self._estop)
+            if self._estop.is_set():
+                raise Cancelled("e-stop during return")
+            self._idle_rail()
+        except Exception as exc:  # noqa: BLE001
+            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
+            return
+        self._range = result
+        self._set(state=S.IDLE, slice=0, slices=0)
+        self.bus.publish(EventKind.RANGE, result.to_dict())
 
     def _run(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
         t0 = time.monotonic()

@@ -419,6 +419,33 @@ def read_toml(path: Path) -> dict:
 
 # ---------------------------------------------------------------- profiles
 @dataclass(frozen=True)
+class ProfileOptics:
+    """The lens and sensor a profile is for: the Stack page and ``POST /api/plan`` propose the step
+    from them (formulas: docs/planning.md). Bounds that exclude their end are checked below."""
+
+    magnification: float | None = option(
+        None, range=(0, 50), unit="x", help="on the sensor (0 < M <= 50); needed except on the Pi camera's lens drive"
+    )
+    f_number: float | None = option(None, range=(0.7, 128), help="the lens's f-number as set (give this or na)")
+    na: float | None = option(None, range=(0, 1.6), help="a microscope objective's numerical aperture (0 < NA < 1.6)")
+    pixel_um: float = option(4.0, range=(0.5, 20), unit="um", help="the sensor's pixel pitch")
+    overlap: float = option(0.25, range=(0, 0.9), help="fraction of each slice's depth of field shared with the next")
+    focal_mm: float | None = option(
+        None, range=(0.5, 2000), unit="mm", help="focal length; plans in dioptres on the Pi camera's lens drive"
+    )
+
+    def __post_init__(self) -> None:
+        for name, value, top in (("magnification", self.magnification, 50.0), ("na", self.na, 1.6)):
+            if value is not None and not (0 < value <= top and (name != "na" or value < top)):
+                bounds = "(0, 50]" if name == "magnification" else "(0, 1.6)"
+                raise ConfigError(f"option 'optics.{name}' = {value!r}: out of range (allowed: {bounds})")
+        if self.f_number is not None and self.na is not None:
+            raise ConfigError("[optics]: give f_number or na, not both")
+        if self.f_number is None and self.na is None:
+            raise ConfigError("[optics]: give f_number (a photographic lens) or na (a microscope objective)")
+
+
+@dataclass(frozen=True)
 class Profile:
     slices: int | None = option(None, range=(2, 999), help="number of frames (default 20 when no start/end)")
     step_um: float | None = option(
@@ -442,6 +469,9 @@ class Profile:
     return_to_start: bool = option(True, help="move back to the first position when the stack ends or is cancelled")
     merge: bool = option(False, help="merge the frames after a full run (in a child process)")
     description: str = option("", help="free text (lens, subject, lighting)")
+    optics: ProfileOptics | None = option(
+        None, help="[optics] table: the lens and sensor, so the Stack page proposes the step"
+    )
 
     def checked(self, where: str = "profile") -> Profile:
         from rig.errors import UsageError
