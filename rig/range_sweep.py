@@ -50,6 +50,7 @@ DETAIL_RATIO = 6.0
 MIN_DETAIL_FRACTION = 0.002
 PERCENTILE = 0.5
 SETTLE_S = 0.15
+DEFAULT_SPAN_UM = 10_000.0  # swept around the rail's position when no range is given
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,9 @@ def locate(positions: list[float], measures: list[np.ndarray]) -> tuple[float, f
     x0, x1, x2 = pos[mid - 1], pos[mid], pos[mid + 1]
     y0, y1, y2 = logs[mid - 1, cols], logs[mid, cols], logs[mid + 1, cols]
     # vertex of the parabola through (x0, y0), (x1, y1), (x2, y2)
-    d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
-    curvature = (d12 - d01) / (x2 - x0)
     with np.errstate(divide="ignore", invalid="ignore"):
+        d01, d12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+        curvature = (d12 - d01) / (x2 - x0)
         vertex = (x0 + x1) / 2.0 - d01 / (2.0 * curvature)
     usable = (curvature < 0) & np.isfinite(vertex)
     depth = np.where(usable, np.clip(vertex, x0, x2), pos[best[detail]])
@@ -145,6 +146,17 @@ def _coherent(detail: np.ndarray, best: np.ndarray) -> np.ndarray:
     near_count = cv2.boxFilter(detail.astype(np.float32), -1, (3, 3), normalize=False)
     typical = cv2.medianBlur(np.clip(best, 0, 255).astype(np.uint8), 3).astype(np.int64)
     return detail & (near_count >= 5) & (np.abs(best - typical) <= 1)
+
+
+def default_span(position: float, limits: tuple[float, float], units: str) -> tuple[float, float]:
+    """What to sweep when the user gives no range: the whole travel of a lens drive or of a rail
+    up to :data:`DEFAULT_SPAN_UM` long, else that span centred where the rail is (inside the limits)."""
+    lo, hi = limits
+    if units != "um" or hi - lo <= DEFAULT_SPAN_UM:
+        return lo, hi
+    half = DEFAULT_SPAN_UM / 2
+    centre = min(hi - half, max(lo + half, position))
+    return centre - half, centre + half
 
 
 def _nearest_first(rail: Rail, targets: list[float], lo: float | None = None, hi: float | None = None) -> list[float]:
@@ -177,6 +189,8 @@ def sweep(
 
     def shoot(targets: list[float]) -> None:
         for target in targets:
+            if any(abs(target - p) < 1e-6 for p in positions):
+                continue  # an end clamped to the limit, or a point already seen
             if cancel.is_set():
                 raise Cancelled("range sweep cancelled")
             progress(len(positions) + 1, MAX_FRAMES)

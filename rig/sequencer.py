@@ -26,7 +26,7 @@ from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
-from rig.range_sweep import RangeResult, sweep
+from rig.range_sweep import SETTLE_S, RangeResult, sweep
 from rig.run_storage import RunStorage
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,10 @@ class Sequencer:
         origin = self.rail.position()
         try:
             self.rail.set_enabled(True)
-            result = sweep(self.rail, self.camera, lo, hi, self._cancel, lambda i, n: self._set(slice=i, slices=n))
+            lag = float(getattr(self.camera, "preview_lag_s", SETTLE_S))  # live view trails the lens a little
+            result = sweep(
+                self.rail, self.camera, lo, hi, self._cancel, lambda i, n: self._set(slice=i, slices=n), settle_s=lag
+            )
         except Cancelled:
             result = RangeResult(None, None, self.rail.units, 0, (lo, hi), "range sweep cancelled")
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path

@@ -21,6 +21,9 @@ class SimCamera:
         self._focus = focus or (lambda: self.cfg.near_um)
         self._scene = None
         self._preview_scene = None
+        self._crop_scenes: dict[int, Any] = {}  # scale factor -> scene, for preview_crop
+        self.preview_lag_s = 0.0  # a preview shows the rail's position at once (rig.range_sweep)
+        self.preview_factor = PREVIEW_FACTOR  # the zoom at which preview_crop shows sensor pixels 1:1
         self._lock = threading.Lock()
         self._captures = 0
         self._frames_rendered = 0
@@ -111,6 +114,49 @@ class SimCamera:
         if not ok:
             raise CameraError("could not encode a preview frame")
         return buf.tobytes()
+
+    def preview_crop(self, x: float, y: float, zoom: int) -> bytes:
+        """The part of the view ``zoom`` times magnified around ``x``, ``y`` (fractions of the frame),
+        rendered from the full-resolution scene as far as it has pixels (at ``zoom`` =
+        ``PREVIEW_FACTOR`` one screen pixel is one sensor pixel: 100 %), never larger than a
+        preview frame. For the focusing screen (rig.live_view)."""
+        import cv2
+        import numpy as np
+
+        from rig.camera.scene import Scene, downscale, render
+
+        if self.closed or self.unplugged:
+            raise CameraError("camera not available")
+        full, _ = self._scenes()
+        factor = max(1, PREVIEW_FACTOR // max(1, zoom))
+        with self._lock:
+            scaled = self._crop_scenes.get(factor)
+            if scaled is None:
+                scaled = self._crop_scenes[factor] = full if factor == 1 else downscale(full, factor)
+        h, w = scaled.depth_um.shape
+        cw, ch = max(1, round(self.cfg.width / zoom / factor)), max(1, round(self.cfg.height / zoom / factor))
+        left = min(w - cw, max(0, round(x * w - cw / 2)))
+        top = min(h - ch, max(0, round(y * h - ch / 2)))
+        part = Scene(
+            texture=np.ascontiguousarray(scaled.texture[top : top + ch, left : left + cw]),
+            depth_um=np.ascontiguousarray(scaled.depth_um[top : top + ch, left : left + cw]),
+        )
+        with self._lock:
+            self._frames_rendered += 1
+            rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
+        img = render(
+            part,
+            self._focus() - self.cfg.near_um,
+            blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+            breathing=0.0,
+            depth_um=self.cfg.depth_um,
+            noise=self.cfg.noise,
+            rng=rng,
+        )
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise CameraError("could not encode a preview frame")
+        return bytes(buf.tobytes())
 
     def release(self) -> None:
         self._released.set()

@@ -21,6 +21,7 @@ from rig.paths import Template
 from rig.run_estimate import estimate
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.fieldkit import system_summary
+from rig.web.focus import optics_answer
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, string
 from rig.web.security import ApiError
@@ -198,7 +199,7 @@ def home() -> ResponseReturnValue:
 def plan() -> ResponseReturnValue:
     """What a profile would do from here: slices, step, start and end, how long it takes and how
     much it writes, and warnings when the battery or the card would not last. Moves nothing."""
-    data = body({"profile"}, {"profile"})
+    data = body({"profile", "optics"}, {"profile"})
     profile = profile_from(data["profile"], "profile")
     m = state().machine
     seq = m.sequencer
@@ -206,6 +207,7 @@ def plan() -> ResponseReturnValue:
     guess = estimate(p, profile, m.config, m.rail.position(), m.battery())
     return jsonify(
         {
+            **optics_answer(data, profile, p),
             "slices": p.slices,
             "step": p.step,
             "start": p.targets[0],

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 SYSTEM_S = 10.0  # how often the battery and clock summary is looked at for a change
 TICK_S = 0.25
-LIVE_FPS = 8.0
+LIVE_FPS = 16.0
 
 
 def sse_event(kind: str, data: Any, seq: int | None = None) -> str:
@@ -98,6 +98,11 @@ class PreviewHub:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.live_while_busy = machine.config.camera.backend == "sim"
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
 
     @property
     def viewers(self) -> int:
