@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser import TOUCH, browser, expect, page_for, server, wait_idle  # noqa: F401
+from tests.test_browser import TOUCH, browser, expect, page_for, server, wait_idle, wait_js  # noqa: F401
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,4 +31,73 @@ def test_values_typed_while_the_stack_page_loads_are_kept(server: Any, page_for:
     wait_idle(page)
     expect(page.get_by_test_id("plan")).to_contain_text("7 slices")
     expect(slices).to_have_value("7")
+    assert page.errors == []
+
+
+def live_size(page: Any) -> tuple[int, int]:
+    return page.evaluate(
+        "[document.querySelector('#live-img').naturalWidth, document.querySelector('#live-img').naturalHeight]"
+    )
+
+
+def test_frame_magnify_set_start_and_end_and_use_the_plan(server: Any, page_for: Any) -> None:  # noqa: F811
+    """The whole framing flow on the focusing screen, without the Jog page."""
+    base, machine = server
+    page = page_for(TOUCH)
+    page.goto(base + "/live")
+    wait_idle(page)
+    wait_js(page, "document.querySelector('#live-img').naturalWidth > 0")
+    assert "zoom=1" in page.locator("#live-img").get_attribute("src")
+    # a tap magnifies around that point to 100 %: the rig sends the crop, not the whole frame
+    box = page.locator("#live-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
+    expect(page.get_by_test_id("zoom-tag")).to_have_text("100%")
+    src = page.locator("#live-img").get_attribute("src")
+    assert "zoom=4" in src and float(re.search(r"x=([0-9.]+)", src).group(1)) == pytest.approx(0.25, abs=0.01)
+    page.get_by_test_id("zoom-8").click()
+    wait_js(page, "document.querySelector('#live-img').src.includes('zoom=8')")
+    wait_js(page, "document.querySelector('#live-img').naturalWidth === 40")  # 320/8: sensor pixels of the crop
+    page.get_by_test_id("peaking").click()
+    expect(page.get_by_test_id("zoom-tag")).to_have_text("8× · peaking")
+    assert "peaking=1" in page.locator("#live-img").get_attribute("src")
+    page.get_by_test_id("zoom-1").click()
+    # fine and coarse moves, Set start / Set end, and the plan shown as it changes
+    start = machine.sequencer.status().position
+    page.get_by_test_id("jog-coarse-far").click()
+    expect(page.get_by_test_id("focus-position")).to_have_text(f"{start + 100:.1f} µm")
+    page.get_by_test_id("focus-set-start").click()
+    expect(page.get_by_test_id("focus-plan")).to_contain_text("Set the other end")
+    for _ in range(3):
+        page.get_by_test_id("jog-coarse-far").click()
+        wait_idle(page)
+    page.get_by_test_id("jog-fine-far").click()
+    expect(page.get_by_test_id("focus-position")).to_have_text(f"{start + 410:.1f} µm")
+    page.get_by_test_id("focus-set-end").click()
+    expect(page.get_by_test_id("focus-plan")).to_contain_text("4 slices × 100.0 µm")  # 310 um at the default step
+    page.get_by_test_id("focus-use").click()
+    page.wait_for_url(base + "/")
+    expect(page.get_by_test_id("plan")).to_contain_text("slices")
+    assert float(page.locator('[name="start_um"]').input_value()) == pytest.approx(start + 100)
+    assert float(page.locator('[name="end_um"]').input_value()) == pytest.approx(start + 410)
+    assert page.errors == []
+
+
+def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: Any) -> None:  # noqa: F811
+    base, machine = server
+    page = page_for(TOUCH)
+    page.goto(base + "/live")
+    wait_idle(page)
+    page.get_by_test_id("find-range").click()
+    expect(page.get_by_test_id("focus-plan")).to_contain_text("Finding the range")
+    wait_idle(page)
+    found = machine.sequencer.last_range()
+    assert found is not None and found.found, found
+    plan = page.get_by_test_id("focus-plan")
+    expect(plan).to_contain_text(f"{found.start:.1f} µm → {found.end:.1f} µm")
+    # the user nudges the end by eye: the plan follows
+    page.get_by_test_id("jog-coarse-far").click()
+    wait_idle(page)
+    page.get_by_test_id("focus-set-end").click()
+    at = machine.sequencer.status().position
+    expect(plan).to_contain_text(f"{found.start:.1f} µm → {at:.1f} µm")
     assert page.errors == []

@@ -96,6 +96,29 @@ def live_view_frame() -> ResponseReturnValue:
     return Response(_frame(hub, frame, view), mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+@focus.get("/live/last.jpg")
+def last_frame() -> ResponseReturnValue:
+    """The last frame the running (or last) stack saved, as a 640 px preview: what the focusing
+    screen shows while a camera's live view pauses for the run."""
+    from pathlib import Path
+
+    from rig.manifest import read_manifest
+
+    st = state()
+    folder = st.machine.sequencer.status().folder
+    if not folder:
+        raise ApiError(404, "no stack has saved a frame yet")
+    try:
+        frames = read_manifest(Path(folder)).frames or ()
+        saved = [f for f in frames if f.file]
+        if not saved:
+            raise ApiError(404, "this stack has saved no frame yet")
+        data = st.gallery.thumbnail(Path(folder) / str(saved[-1].file), 640)
+    except (OSError, RigError) as exc:
+        raise ApiError(404, f"no frame to show: {exc}") from None
+    return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
 @focus.get("/api/live")
 def live_info() -> ResponseReturnValue:
     """What the focusing screen needs to offer: the zoom steps and which one is 100 %."""

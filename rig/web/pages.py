@@ -19,7 +19,7 @@ MAX_PAIR_LINKS = 6
 NAV = (
     ("stack", "/", "Stack"),
     ("jog", "/jog", "Jog"),
-    ("live", "/live", "Live"),
+    ("live", "/live", "Focus"),
     ("gallery", "/gallery", "Gallery"),
     ("profiles", "/profiles", "Profiles"),
     ("system", "/system", "System"),

@@ -228,7 +228,7 @@ const rig = {
     es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
     es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
     es.addEventListener("merge", (e) => { this.merge = JSON.parse(e.data); this.emit("merge", this.merge); });
-    for (const kind of ["frame_saved", "run_ended", "fault", "interrupted"]) {
+    for (const kind of ["frame_saved", "run_ended", "fault", "interrupted", "range"]) {
       es.addEventListener(kind, (e) => this.emit(kind, JSON.parse(e.data)));
     }
     es.onerror = () => {
