@@ -101,3 +101,26 @@ def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: An
     at = machine.sequencer.status().position
     expect(plan).to_contain_text(f"{found.start:.1f} µm → {at:.1f} µm")
     assert page.errors == []
+
+
+def test_a_profile_with_optics_proposes_the_step_and_warns_before_the_run(server: Any, page_for: Any) -> None:  # noqa: F811
+    base, machine = server
+    from rig.config import Profile, ProfileOptics
+
+    machine.profiles.save(
+        "objective-5x", Profile(start_um=0, end_um=1500, optics=ProfileOptics(magnification=5, na=0.14))
+    )
+    page = page_for(TOUCH)
+    page.goto(base + "/")
+    wait_idle(page)
+    page.get_by_test_id("profile-pick").select_option("objective-5x")
+    optics = page.get_by_test_id("optics")
+    expect(optics).to_contain_text("Depth of field 39.5 µm: step 29.6 µm, 52 slices")
+    # the profile's 100 um default step is wider than the depth of field: said before anything moves
+    expect(page.get_by_test_id("plan-warning")).to_contain_text("exceeds the depth of field")
+    page.get_by_test_id("optics-use").click()
+    expect(page.locator('#stack-form [name="slices"]')).to_have_value("52")  # the whole range, steps <= 29.6 um
+    expect(page.get_by_test_id("plan")).to_contain_text("52 slices, step 29.41 µm")
+    expect(page.get_by_test_id("plan-warning")).to_be_hidden()
+    assert page.errors == []
+    machine.profiles.delete("objective-5x")

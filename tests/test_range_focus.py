@@ -189,3 +189,19 @@ def test_the_magnified_view_is_a_crop_never_the_full_frame(big_api: Any) -> None
     wait_for(lambda: not machine.sequencer.status().busy)
     blurred = cv2.imdecode(np.frombuffer(api.get("/live/view.jpg?zoom=2&peaking=1").data, np.uint8), 1)
     assert ((blurred[:, :, 0] > 180) & (blurred[:, :, 1] < 100) & (blurred[:, :, 2] > 180)).mean() < 0.001
+
+
+def test_rig_stack_warns_before_moving_when_the_step_exceeds_the_depth_of_field(tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "config" / "rig" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "obj.toml").write_text("slices = 2\nstep_um = 60\nsettle_s = 0\n[optics]\nmagnification = 5\nna = 0.14\n")
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+    out = str(tmp_path / "stacks" / "@GRP" / "@GCT4")
+    r = rig("stack", "--profile", "obj", "--out", out, env=env)
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("rig: warning: the step (60.0 µm) exceeds the depth of field (39.5 µm)"), r.stderr
+    r = rig("stack", "--profile", "obj", "--step-um", "25", "--out", out, env=env)
+    assert r.returncode == 0 and "warning" not in r.stderr

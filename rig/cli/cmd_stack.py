@@ -29,6 +29,21 @@ class _Interrupt(Exception):
         self.outcome = outcome
 
 
+def _coverage(machine: Any, profile: Any) -> list[str]:
+    """Where the plan would leave part of the subject never sharp (its step against the depth of
+    field of the profile's [optics]), said before anything moves. Planning errors are start's to report."""
+    from rig.coverage import coverage_warnings
+    from rig.errors import RigError
+    from rig.optics_rail import plan_optics
+
+    try:
+        plan = machine.sequencer.plan(profile)
+        dof = plan_optics(profile.optics, machine.config.rail).dof if profile.optics else None
+    except RigError:
+        return []
+    return coverage_warnings(plan.targets, plan.units, dof, None)
+
+
 def run(args: argparse.Namespace) -> int:
     from rig.config import Profile
     from rig.machine import Machine
@@ -47,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
+            for warning in _coverage(machine, profile):
+                _err(f"rig: warning: {warning}\n")
             status = machine.start_stack(profile, args.profile or "default")  # and its merge, if asked
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")

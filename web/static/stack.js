@@ -36,9 +36,13 @@
     const asked = ++planSeq;
     const box = rig.$("#plan");
     if (!form.valid()) { box.textContent = "Fix the marked fields."; box.className = "msg bad"; update(); return; }
-    const r = await rig.api("POST", "/api/plan", { profile: form.values() }, { quiet: true });
+    const body = { profile: form.values() };
+    const chosen = profiles[pick.value];
+    if (chosen && chosen.optics) body.optics = chosen.optics;  // the profile's [optics]: propose the step
+    const r = await rig.api("POST", "/api/plan", body, { quiet: true });
     if (asked !== planSeq) return;  // the fields changed meanwhile: a newer plan is on its way
-    warnings = r.ok && r.data.estimate ? r.data.estimate.warnings : [];
+    warnings = (r.ok && r.data.estimate ? r.data.estimate.warnings : []).concat(r.ok ? r.data.coverage || [] : []);
+    showOptics(r.ok ? r.data.optics : null);
     const warn = rig.$("#plan-warn");
     warn.textContent = warnings.length ? "Warning: " + warnings.join("; ") + "." : "";
     warn.classList.toggle("hidden", !warnings.length);
@@ -53,6 +57,22 @@
       box.textContent = r.status === 401 ? "Pair this device to plan and start stacks." : (r.data.error || "cannot plan");
     }
     update();
+  }
+  /* The step the optics call for, with a button that puts it in the Step field. */
+  function showOptics(o) {
+    const box = rig.$("#optics");
+    box.classList.toggle("hidden", !o);
+    if (!o) return;
+    const units = o.units === "um" ? "µm" : o.units;
+    rig.$("#optics-text").textContent = "Depth of field " + o.dof.toFixed(1) + " " + units + ": step " +
+      o.step.toFixed(1) + " " + units + (o.slices ? ", " + o.slices + " slices over this range" : "");
+    rig.$("#optics-use").onclick = () => {
+      const ranged = rig.$('#stack-form [name="end_um"]').value.trim() !== "" && o.slices;
+      // with an end: the slices that cover the whole range at no more than the proposed step
+      rig.$('#stack-form [name="slices"]').value = ranged ? String(o.slices) : rig.$('#stack-form [name="slices"]').value;
+      rig.$('#stack-form [name="step_um"]').value = ranged ? "" : String(o.step);
+      form.valid(); form.changed();
+    };
   }
   form.onchange = () => { clearTimeout(planTimer); planTimer = setTimeout(plan, 250); };
 
