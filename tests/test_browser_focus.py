@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.test_browser import TOUCH, browser, expect, page_for, server, wait_idle, wait_js  # noqa: F401
+from rig.machine import Machine
+from tests.test_browser import PHONE, TOUCH, browser, expect, page_for, server, wait_idle, wait_js  # noqa: F401
+from tests.test_web import wait_for
 
 pytestmark = [pytest.mark.browser]
 
@@ -124,3 +126,81 @@ def test_a_profile_with_optics_proposes_the_step_and_warns_before_the_run(server
     expect(page.get_by_test_id("plan-warning")).to_be_hidden()
     assert page.errors == []
     machine.profiles.delete("objective-5x")
+
+
+# ------------------------------------------------------------------ on the LAN: pairing, stops, control
+LAN_TOKEN = "kmnp-qrst-uvwx"
+
+
+@pytest.fixture(scope="module")
+def lan(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from rig.web import create_app
+    from tests.test_browser_field_kit import AsPhone, serving
+    from tests.test_web import sim_config
+
+    tmp = tmp_path_factory.mktemp("lan")
+    machine = Machine.build(sim_config(tmp / "stacks", time_scale=1.0), profiles_dir=tmp / "profiles")
+    app = create_app(machine, token=LAN_TOKEN, host="0.0.0.0", addresses=lambda: ["10.42.0.1"])
+    with serving(app, AsPhone(app)) as (kiosk, phone):
+        yield {"kiosk": kiosk, "phone": phone, "machine": machine}
+        app.extensions["rig"].shutdown()
+    machine.close()
+
+
+def long_stack(machine: Any) -> None:
+    from rig.config import Profile
+
+    machine.sequencer.start(Profile(slices=3, settle_s=60, step_um=10))
+    wait_for(lambda: machine.sequencer.status().state.value == "settling", what="the stack settling")
+
+
+def test_an_unpaired_phone_can_stop_the_rig_but_its_moves_are_inert(lan: Any, page_for: Any) -> None:  # noqa: F811
+    machine = lan["machine"]
+    phone = page_for(PHONE)
+    phone.goto(lan["phone"] + "/")
+    wait_idle(phone)
+    assert phone.locator("body").get_attribute("class") == "unpaired"
+    for test_id in ("start",):
+        assert phone.get_by_test_id(test_id).evaluate("e => getComputedStyle(e).pointerEvents") == "none"
+    long_stack(machine)
+    expect(phone.get_by_test_id("cancel")).to_be_enabled()
+    phone.get_by_test_id("cancel").click()
+    wait_for(lambda: machine.sequencer.status().state.value == "idle", what="cancelled")
+    assert machine.sequencer.status().outcome.value == "cancelled"
+    long_stack(machine)
+    phone.get_by_test_id("estop").click()
+    wait_for(lambda: machine.sequencer.status().state.value == "fault", what="e-stop")
+    machine.sequencer.reset()
+    phone.goto(lan["phone"] + "/live")
+    assert phone.get_by_test_id("jog-fine-far").evaluate("e => getComputedStyle(e).pointerEvents") == "none"
+    assert phone.errors == []
+
+
+def test_a_typed_pairing_token_ignores_case_spaces_and_dashes(lan: Any, page_for: Any) -> None:  # noqa: F811
+    phone = page_for(PHONE)
+    phone.goto(lan["phone"] + "/pair")
+    phone.locator('input[name="token"]').fill("KMNP QRST-UVWX ")
+    phone.get_by_role("button", name="Pair").click()
+    phone.wait_for_url(lan["phone"] + "/")
+    assert phone.locator("body").get_attribute("data-paired") == "1"
+
+
+def test_taking_control_is_one_tap_and_the_other_screen_is_told(lan: Any, page_for: Any) -> None:  # noqa: F811
+    machine = lan["machine"]
+    kiosk = page_for(TOUCH)
+    kiosk.goto(lan["kiosk"] + "/jog")
+    wait_idle(kiosk)
+    kiosk.get_by_role("button", name="+10", exact=True).click()  # the rig's screen takes the control lock
+    expect(kiosk.locator("#control")).to_contain_text("In control")
+    wait_idle(kiosk)
+    phone = page_for(PHONE)
+    phone.goto(lan["phone"] + f"/pair?token={LAN_TOKEN}")
+    wait_idle(phone)
+    phone.get_by_test_id("start").click()
+    expect(phone.locator("#confirm")).to_be_visible()
+    phone.locator("#confirm-yes").click()  # "Take over"
+    expect(phone.locator("#control")).to_contain_text("In control")
+    expect(phone.locator("#toasts")).to_contain_text("Press the button again")
+    assert machine.sequencer.status().state.value == "idle"  # the tap that took control started nothing
+    expect(kiosk.locator("#toasts")).to_contain_text("took control of the rig")
+    assert phone.errors == [] and kiosk.errors == []

@@ -7,6 +7,7 @@ naming the field; commands the current state forbids answer 409.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from rig.web.security import ApiError
 from rig.web.stream import event_stream
 
 api = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 MOTION_LIMIT = 1e7
 
 
@@ -151,16 +153,18 @@ def start() -> ResponseReturnValue:
 
 @api.post("/cancel")
 def cancel() -> ResponseReturnValue:
+    """Any viewer may cancel, paired or not, with control or not: a stop is always safe."""
     body(set())
-    _lock()
+    log.warning("cancel sent by %s", g.label)
     state().machine.sequencer.cancel()
     return _status_response(202)
 
 
 @api.post("/estop")
 def estop() -> ResponseReturnValue:
-    """Anyone paired may stop the rig: safety outranks the control lock."""
+    """Any viewer may stop the rig, paired or not: safety outranks pairing and the control lock."""
     body(set())
+    log.warning("e-stop sent by %s", g.label)
     state().machine.sequencer.estop()
     return _status_response()
 

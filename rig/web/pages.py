@@ -99,7 +99,9 @@ def pair() -> ResponseReturnValue:
     token = request.args.get("token")
     if token is not None and st.guard.token_ok(token):
         resp = make_response(redirect("/", code=303))
-        resp.set_cookie("rig_pair", token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict")
+        resp.set_cookie(
+            "rig_pair", st.guard.token or token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict"
+        )
         return resp
     error = "That token does not match the one on the rig's screen." if token else None
     return _page("pair.html", "pair", error=error), (401 if token else 200)

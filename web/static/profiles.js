@@ -34,7 +34,10 @@
     const slot = rig.$(".err", name.closest("label"));
     slot.textContent = n ? "" : "give the profile a name";
     if (!n || !form.valid()) return;
-    const r = await rig.api("PUT", "/api/profiles/" + encodeURIComponent(n), form.values());
+    const values = form.values();
+    const was = list.find((x) => x.name === current);
+    if (was && was.profile && was.profile.optics) values.optics = was.profile.optics;  // kept: not edited here
+    const r = await rig.api("PUT", "/api/profiles/" + encodeURIComponent(n), values);
     if (r.ok) { rig.toast("Saved " + n); await load(n); }
   });
   rig.$("#p-delete").addEventListener("click", async () => {
