@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures imported from tests.test_browser are parameters here)
 """Browser tests for framing and planning a stack (issue 13): the Stack page's fields, the
 focusing screen, the range finder. Debian's chromium through Playwright, as tests/test_browser.py."""
 
@@ -15,7 +16,7 @@ from tests.test_web import wait_for
 pytestmark = [pytest.mark.browser]
 
 
-def test_values_typed_while_the_stack_page_loads_are_kept(server: Any, page_for: Any) -> None:  # noqa: F811
+def test_values_typed_while_the_stack_page_loads_are_kept(server: Any, page_for: Any) -> None:
     base, _ = server
     page = page_for(TOUCH)
     held: list[Any] = []
@@ -42,7 +43,7 @@ def live_size(page: Any) -> tuple[int, int]:
     )
 
 
-def test_frame_magnify_set_start_and_end_and_use_the_plan(server: Any, page_for: Any) -> None:  # noqa: F811
+def test_frame_magnify_set_start_and_end_and_use_the_plan(server: Any, page_for: Any) -> None:
     """The whole framing flow on the focusing screen, without the Jog page."""
     base, machine = server
     page = page_for(TOUCH)
@@ -84,7 +85,7 @@ def test_frame_magnify_set_start_and_end_and_use_the_plan(server: Any, page_for:
     assert page.errors == []
 
 
-def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: Any) -> None:  # noqa: F811
+def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: Any) -> None:
     base, machine = server
     page = page_for(TOUCH)
     page.goto(base + "/live")
@@ -105,7 +106,7 @@ def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: An
     assert page.errors == []
 
 
-def test_a_profile_with_optics_proposes_the_step_and_warns_before_the_run(server: Any, page_for: Any) -> None:  # noqa: F811
+def test_a_profile_with_optics_proposes_the_step_and_warns_before_the_run(server: Any, page_for: Any) -> None:
     base, machine = server
     from rig.config import Profile, ProfileOptics
 
@@ -154,7 +155,7 @@ def long_stack(machine: Any) -> None:
     wait_for(lambda: machine.sequencer.status().state.value == "settling", what="the stack settling")
 
 
-def test_an_unpaired_phone_can_stop_the_rig_but_its_moves_are_inert(lan: Any, page_for: Any) -> None:  # noqa: F811
+def test_an_unpaired_phone_can_stop_the_rig_but_its_moves_are_inert(lan: Any, page_for: Any) -> None:
     machine = lan["machine"]
     phone = page_for(PHONE)
     phone.goto(lan["phone"] + "/")
@@ -176,7 +177,7 @@ def test_an_unpaired_phone_can_stop_the_rig_but_its_moves_are_inert(lan: Any, pa
     assert phone.errors == []
 
 
-def test_a_typed_pairing_token_ignores_case_spaces_and_dashes(lan: Any, page_for: Any) -> None:  # noqa: F811
+def test_a_typed_pairing_token_ignores_case_spaces_and_dashes(lan: Any, page_for: Any) -> None:
     phone = page_for(PHONE)
     phone.goto(lan["phone"] + "/pair")
     phone.locator('input[name="token"]').fill("KMNP QRST-UVWX ")
@@ -185,7 +186,7 @@ def test_a_typed_pairing_token_ignores_case_spaces_and_dashes(lan: Any, page_for
     assert phone.locator("body").get_attribute("data-paired") == "1"
 
 
-def test_taking_control_is_one_tap_and_the_other_screen_is_told(lan: Any, page_for: Any) -> None:  # noqa: F811
+def test_taking_control_is_one_tap_and_the_other_screen_is_told(lan: Any, page_for: Any) -> None:
     machine = lan["machine"]
     kiosk = page_for(TOUCH)
     kiosk.goto(lan["kiosk"] + "/jog")
@@ -204,3 +205,57 @@ def test_taking_control_is_one_tap_and_the_other_screen_is_told(lan: Any, page_f
     assert machine.sequencer.status().state.value == "idle"  # the tap that took control started nothing
     expect(kiosk.locator("#toasts")).to_contain_text("took control of the rig")
     assert phone.errors == [] and kiosk.errors == []
+
+
+SMALL = """(() => {
+  const out = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const cs = getComputedStyle(e), r = e.getBoundingClientRect();
+    if (!r.width || !r.height || cs.visibility === 'hidden') continue;
+    if (e.closest('.hidden, dialog:not([open]), [hidden]')) continue;
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (own && parseFloat(cs.fontSize) < 14) out.push('text ' + cs.fontSize + ': ' + e.textContent.trim().slice(0, 24));
+    if (!e.matches('button, a, input, select, summary')) continue;
+    const target = e.matches('input[type=checkbox]') && e.closest('label') ? e.closest('label') : e;
+    const t = target.getBoundingClientRect();
+    const what = (e.textContent || e.name || e.id).trim().slice(0, 24);
+    if (t.height < 40 || (t.width < 40 && !e.matches('a'))) out.push('target ' + t.width + 'x' + t.height + what);
+  }
+  return out;
+})()"""
+
+
+@pytest.mark.parametrize("path", ["/", "/jog", "/live", "/gallery", "/profiles", "/system"])
+def test_no_label_under_14px_or_touch_target_under_40px_on_the_touchscreen(
+    server: Any,
+    page_for: Any,
+    path: str,
+) -> None:
+    base, _ = server
+    page = page_for(TOUCH)
+    page.goto(base + path)
+    wait_idle(page)
+    if path == "/":
+        page.locator("#more summary").click()
+    assert page.evaluate(SMALL) == []
+
+
+def test_the_runs_count_and_progress_stay_in_view_on_the_touchscreen(server: Any, page_for: Any) -> None:
+    base, machine = server
+    page = page_for(TOUCH)
+    page.goto(base + "/")
+    wait_idle(page)
+    page.locator("#more summary").click()
+    page.locator('#stack-form [name="settle_s"]').fill("60")
+    expect(page.get_by_test_id("plan")).to_contain_text("20 slices")
+    page.get_by_test_id("start").click()
+    expect(page.get_by_test_id("count")).to_have_text("1 / 20")
+    page.locator('#stack-form [name="out"]').scroll_into_view_if_needed()
+    page.mouse.wheel(0, 2000)
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.scrollingElement.scrollTop") > 0  # the page did scroll
+    for sel in ("#count", "#bar"):
+        box = page.locator(sel).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= TOUCH["height"], (sel, box)
+    page.get_by_test_id("cancel").click()
+    wait_idle(page)
