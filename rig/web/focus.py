@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -22,7 +23,7 @@ from rig.range_sweep import default_span
 from rig.web.context import request_json_state, state
 from rig.web.jsonio import body, number
 from rig.web.security import ApiError
-from rig.web.stream import PreviewHub
+from rig.web.stream import LIVE_FPS, PreviewHub
 
 focus = Blueprint("focus", __name__)
 MOTION_LIMIT = 1e7
@@ -55,7 +56,18 @@ def _frame(hub: PreviewHub, frame: bytes, view: View) -> bytes:
     return render_view(frame, view)
 
 
+def _part(data: bytes) -> bytes:
+    return (
+        b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+        + str(len(data)).encode()
+        + b"\r\n\r\n"
+        + data
+        + b"\r\n"
+    )
+
+
 def _view_stream(hub: PreviewHub, view: View) -> Iterator[bytes]:
+    """Frames of the shared preview loop, cropped and peaked for this viewer."""
     seq = -1
     try:
         while not hub.closed:
@@ -64,26 +76,38 @@ def _view_stream(hub: PreviewHub, view: View) -> Iterator[bytes]:
                 continue
             seq = new_seq
             try:
-                data = _frame(hub, frame, view)
+                yield _part(_frame(hub, frame, view))
             except RigError:
                 continue  # the camera went away for a moment: the next frame says so
-            yield b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n"
-            yield data + b"\r\n"
     finally:
         hub.leave()
+
+
+def _own_stream(hub: PreviewHub, crop: Callable[[float, float, int], bytes], view: View) -> Iterator[bytes]:
+    """A magnified view the camera renders itself (thread-safe, e.g. the simulated camera): no
+    shared full-frame loop behind it, at the live view's rate."""
+    period = 1.0 / LIVE_FPS
+    try:
+        while not hub.closed:
+            t0 = time.monotonic()
+            try:
+                yield _part(render_view(crop(view.x, view.y, view.zoom), view, cropped=True))
+            except RigError:
+                pass
+            time.sleep(max(0.005, period - (time.monotonic() - t0)))
+    finally:
+        hub.leave(shared=False)
 
 
 @focus.get("/live/view.mjpg")
 def live_view() -> ResponseReturnValue:
     view = _view()
     hub = state().preview
-    if not hub.join():
+    crop = getattr(hub.machine.camera, "preview_crop", None) if hub.live_while_busy and view.zoom > 1 else None
+    if not hub.join(shared=crop is None):
         raise ApiError(503, f"live view is limited to {hub.max_viewers} viewers at a time")
-    return Response(
-        _view_stream(hub, view),
-        mimetype="multipart/x-mixed-replace; boundary=frame",
-        headers={"Cache-Control": "no-store"},
-    )
+    body = _view_stream(hub, view) if crop is None else _own_stream(hub, crop, view)
+    return Response(body, mimetype="multipart/x-mixed-replace; boundary=frame", headers={"Cache-Control": "no-store"})
 
 
 @focus.get("/live/view.jpg")
