@@ -135,7 +135,7 @@ def _smoothed(detail: np.ndarray, depth: np.ndarray) -> np.ndarray:
     r = SMOOTH_BLOCKS
     padded = np.pad(grid, r, constant_values=np.nan)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (2 * r + 1, 2 * r + 1))[detail]
-    return np.nanmedian(windows.reshape(len(depth), -1), axis=1)
+    return np.asarray(np.nanmedian(windows.reshape(len(depth), -1), axis=1), np.float64)
 
 
 def _coherent(detail: np.ndarray, best: np.ndarray) -> np.ndarray:
@@ -145,7 +145,7 @@ def _coherent(detail: np.ndarray, best: np.ndarray) -> np.ndarray:
 
     near_count = cv2.boxFilter(detail.astype(np.float32), -1, (3, 3), normalize=False)
     typical = cv2.medianBlur(np.clip(best, 0, 255).astype(np.uint8), 3).astype(np.int64)
-    return detail & (near_count >= 5) & (np.abs(best - typical) <= 1)
+    return np.asarray(detail & (near_count >= 5) & (np.abs(best - typical) <= 1), bool)
 
 
 def default_span(position: float, limits: tuple[float, float], units: str) -> tuple[float, float]:
@@ -178,7 +178,7 @@ def sweep(
     lo: float,
     hi: float,
     cancel: threading.Event,
-    progress: Callable[[int, int], None] = lambda i, n: None,
+    progress: Callable[[int, int], object] = lambda i, n: None,
     settle_s: float = SETTLE_S,
 ) -> RangeResult:
     """Two passes of preview frames from ``lo`` to ``hi``; the rail is left where the last frame was.

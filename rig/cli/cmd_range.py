@@ -10,7 +10,7 @@ from rig.cli.options import add_config_option, faults_reported_here, load_machin
 from rig.errors import UsageError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "range",
         help="find the subject's start and end from a preview sweep",
