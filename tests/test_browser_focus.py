@@ -259,3 +259,59 @@ def test_the_runs_count_and_progress_stay_in_view_on_the_touchscreen(server: Any
         assert box["y"] >= 0 and box["y"] + box["height"] <= TOUCH["height"], (sel, box)
     page.get_by_test_id("cancel").click()
     wait_idle(page)
+
+
+# ------------------------------------------------------------------ the gallery at 100 %
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    import dataclasses
+
+    from rig.config import Profile
+    from rig.web import create_app
+    from tests.test_browser_field_kit import serving
+    from tests.test_web import sim_config
+
+    tmp = tmp_path_factory.mktemp("big")
+    cfg = sim_config(tmp / "stacks")
+    cfg = dataclasses.replace(
+        cfg, camera=dataclasses.replace(cfg.camera, sim=dataclasses.replace(cfg.camera.sim, width=1600, height=1200))
+    )
+    machine = Machine.build(cfg, profiles_dir=tmp / "profiles")
+    machine.sequencer.start(Profile(slices=3, step_um=400, settle_s=0))
+    machine.sequencer.wait(60)
+    app = create_app(machine)
+    with serving(app) as (url,):
+        yield {"url": url, "machine": machine}
+        app.extensions["rig"].shutdown()
+    machine.close()
+
+
+def test_a_frame_at_100_percent_on_a_phone_is_a_crop_and_pans(big: Any, page_for: Any) -> None:
+    page = page_for(PHONE)
+    page.goto(big["url"] + "/gallery")
+    page.locator(".card").first.click()
+    wait_js(page, "document.querySelectorAll('#frames a img').length === 3")
+    page.locator("#frames a").nth(1).click()
+    inspect = page.get_by_test_id("inspect")
+    expect(inspect).to_be_visible()
+    expect(page.locator("#inspect-name")).to_contain_text("1600×1200")
+    wait_js(page, "document.querySelector('#inspect-img').naturalWidth > 0")
+    shown = page.evaluate(
+        "[document.querySelector('#inspect-img').naturalWidth, document.querySelector('#inspect-img').naturalHeight]"
+    )
+    assert shown[0] <= PHONE["width"] and shown[1] <= PHONE["height"]  # 100 %: a phone-sized crop, not the file
+    first = page.locator("#inspect-img").get_attribute("src")
+    box = page.locator("#inspect-stage").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx - 150, cy, steps=5)
+    page.mouse.up()
+    wait_js(page, f"document.querySelector('#inspect-img').src !== {first!r}")
+    x = float(re.search(r"x=([0-9.]+)", page.locator("#inspect-img").get_attribute("src")).group(1))
+    assert x == pytest.approx(0.5 + 150 / 1600, abs=0.01)  # dragged left: looking further right
+    page.get_by_test_id("inspect-200").click()
+    wait_js(page, "document.querySelector('#inspect-img').naturalWidth <= 180")
+    page.get_by_test_id("inspect-close").click()
+    expect(inspect).to_be_hidden()
+    assert page.errors == []

@@ -30,6 +30,7 @@ from rig.web.fieldkit import fieldkit_api
 from rig.web.files import files
 from rig.web.focus import focus
 from rig.web.gallery import Gallery
+from rig.web.inspect import inspect_files
 from rig.web.pages import pages
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
@@ -124,6 +125,7 @@ def create_app(
     app.register_blueprint(fieldkit_api)
     app.register_blueprint(files)
     app.register_blueprint(focus)
+    app.register_blueprint(inspect_files)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
     _install_errors(app)
