@@ -315,3 +315,33 @@ def test_a_frame_at_100_percent_on_a_phone_is_a_crop_and_pans(big: Any, page_for
     page.get_by_test_id("inspect-close").click()
     expect(inspect).to_be_hidden()
     assert page.errors == []
+
+
+def test_focus_and_inspect_screenshots(server: Any, big: Any, page_for: Any, tmp_path: Any) -> None:
+    """The focusing screen magnified with peaking (touchscreen) and a frame at 100 % (phone); written
+    to $RIG_SCREENSHOTS (docs/screenshots) when set."""
+    import os
+    from pathlib import Path
+
+    out = Path(os.environ.get("RIG_SCREENSHOTS") or tmp_path)
+    base, machine = server
+    page = page_for(TOUCH)
+    page.goto(base + "/live")
+    wait_idle(page)
+    machine.sequencer.jog(target=700)
+    wait_idle(page)
+    page.get_by_test_id("zoom-2").click()
+    page.get_by_test_id("peaking").click()
+    wait_js(page, "document.querySelector('#live-img').src.includes('peaking=1')")
+    wait_js(page, "document.querySelector('#live-img').naturalWidth > 0")
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(out / "touch-800x480-focus-magnified.png"))
+    phone = page_for(PHONE)
+    phone.goto(big["url"] + "/gallery")
+    phone.locator(".card").first.click()
+    wait_js(phone, "document.querySelectorAll('#frames a img').length === 3")
+    phone.locator("#frames a").nth(1).click()
+    wait_js(phone, "document.querySelector('#inspect-img').naturalWidth > 0")
+    phone.wait_for_timeout(300)
+    phone.screenshot(path=str(out / "phone-360x800-inspect-100.png"))
+    assert page.errors == [] and phone.errors == []
