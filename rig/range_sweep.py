@@ -5,8 +5,9 @@ moves through the sequencer and a cancel stops it like a stack. It takes at most
 :data:`MAX_FRAMES` small preview frames in three passes:
 
 1. a coarse pass of :data:`COARSE_FRAMES` frames spread evenly from ``lo`` to ``hi``;
-2. a fine pass of :data:`FINE_FRAMES` frames over what the coarse pass found (half a coarse step
-   wider on each side), or of the rest over the whole range again, offset by half a step, when it
+2. a fine pass of :data:`FINE_FRAMES` frames over what the coarse pass found (:data:`MARGIN`
+   coarse steps wider on each side: an end may lie up to a coarse step past the last frame that
+   saw it), or of the rest over the whole range again, offset by half a step, when it
    found nothing;
 3. three frames around each end found (there and a third of a fine step either side), where the
    answer matters.
@@ -41,8 +42,9 @@ from rig.motion.base import Rail
 log = logging.getLogger(__name__)
 
 MAX_FRAMES = 20
-COARSE_FRAMES = 7
-FINE_FRAMES = 7  # then 6 more: three around each end found
+COARSE_FRAMES = 8
+FINE_FRAMES = 6  # then 6 more: three around each end found
+MARGIN = 1.0  # the fine pass reaches this many coarse steps beyond what the coarse pass found
 MAX_WIDTH_PX = 320  # previews are reduced to this width before the focus measure
 BLOCK_PX = 4
 SMOOTH_BLOCKS = 1  # a block's depth is the median over (2r+1)^2 blocks
@@ -206,7 +208,7 @@ def sweep(
     if rough is None:  # maybe between two coarse frames: look again half a step further
         shoot(_nearest_first(rail, spread(lo + coarse_step / 2, hi - coarse_step / 2, MAX_FRAMES - COARSE_FRAMES)))
     else:
-        a, b = max(lo, rough[0] - coarse_step / 2), min(hi, rough[1] + coarse_step / 2)
+        a, b = max(lo, rough[0] - MARGIN * coarse_step), min(hi, rough[1] + MARGIN * coarse_step)
         shoot(_nearest_first(rail, spread(a, b, FINE_FRAMES)))
         fine_step = (b - a) / (FINE_FRAMES - 1)
         ends = locate(positions, measures) or rough
