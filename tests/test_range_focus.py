@@ -205,3 +205,40 @@ def test_rig_stack_warns_before_moving_when_the_step_exceeds_the_depth_of_field(
     assert first.startswith("rig: warning: the step (60.0 µm) exceeds the depth of field (39.5 µm)"), r.stderr
     r = rig("stack", "--profile", "obj", "--step-um", "25", "--out", out, env=env)
     assert r.returncode == 0 and "warning" not in r.stderr
+
+
+# ------------------------------------------------------------------ camera settings
+def test_camera_settings_from_the_api_change_the_picture_and_bad_ones_change_nothing(big_api: Any) -> None:
+    api, machine = big_api
+
+    def brightness() -> float:
+        return float(cv2.imdecode(np.frombuffer(api.get("/live/view.jpg").data, np.uint8), 0).mean())
+
+    names = {s["name"]: s for s in api.get("/api/camera").get_json()["settings"]}
+    assert names["exposure_ev"]["range"] == [-3.0, 3.0] and names["format"]["value"] == "jpg"
+    before = brightness()
+    r = api.post("/api/camera", {"set": {"exposure_ev": -1, "format": "png"}})
+    assert r.status_code == 200, r.get_json()
+    assert brightness() < before * 0.6  # one stop darker
+    for bad, word in (
+        ({"iso": 100}, "unknown camera setting 'iso'"),
+        ({"exposure_ev": 9, "format": "jpg"}, "from -3 to 3"),
+    ):
+        r = api.post("/api/camera", {"set": bad})
+        assert r.status_code == 400 and word in r.get_json()["error"]
+    assert {s["name"]: s["value"] for s in api.get("/api/camera").get_json()["settings"]}["format"] == "png"
+    machine.sequencer.start(Profile(slices=2, step_um=10, settle_s=0))
+    machine.sequencer.wait(30)
+    folder = Path(machine.sequencer.status().folder or "")
+    assert sorted(p.suffix for p in folder.iterdir() if p.suffix in (".png", ".jpg")) == [".png", ".png"]
+
+
+def test_rig_camera_lists_and_refuses_unknown_settings() -> None:
+    r = rig("camera", "--set", "exposure_ev=-2", "--json")
+    assert r.returncode == 0, r.stderr
+    values = {s["name"]: s["value"] for s in json.loads(r.stdout)["settings"]}
+    assert values["exposure_ev"] == "-2"
+    bad = rig("camera", "--set", "iso=100")
+    assert bad.returncode == 2 and "unknown camera setting 'iso'" in bad.stderr and "exposure_ev" in bad.stderr
+    bad = rig("camera", "--set", "exposure_ev")
+    assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr

@@ -22,6 +22,8 @@ class SimCamera:
         self._scene = None
         self._preview_scene = None
         self._crop_scenes: dict[int, Any] = {}  # scale factor -> scene, for preview_crop
+        self._exposure_ev = 0.0  # camera setting (rig.camera_settings): brightness, in stops
+        self._format = self.cfg.format
         self.preview_lag_s = 0.0  # a preview shows the rail's position at once (rig.range_sweep)
         self.preview_factor = PREVIEW_FACTOR  # the zoom at which preview_crop shows sensor pixels 1:1
         self._lock = threading.Lock()
@@ -63,15 +65,42 @@ class SimCamera:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
         factor = PREVIEW_FACTOR if preview else 1
-        return render(
-            small if preview else scene,
-            focus - self.cfg.near_um,
-            blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
-            breathing=self.cfg.breathing,
-            depth_um=self.cfg.depth_um,
-            noise=self.cfg.noise,
-            rng=rng,
+        return self._exposed(
+            render(
+                small if preview else scene,
+                focus - self.cfg.near_um,
+                blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+                breathing=self.cfg.breathing,
+                depth_um=self.cfg.depth_um,
+                noise=self.cfg.noise,
+                rng=rng,
+            )
         )
+
+    def _exposed(self, img: Any) -> Any:
+        """``img`` brighter or darker by the exposure setting (stops)."""
+        import cv2
+
+        if self._exposure_ev == 0.0:
+            return img
+        return cv2.convertScaleAbs(img, alpha=2.0**self._exposure_ev)
+
+    # -- settings (rig.camera_settings) ---------------------------------------------------
+    def settings(self) -> list[Any]:
+        from rig.camera_settings import Setting
+
+        return [
+            Setting("exposure_ev", f"{self._exposure_ev:g}", range=(-3.0, 3.0), unit="EV", help="brighter or darker"),
+            Setting("format", self._format, choices=("jpg", "png", "tiff"), help="file format of full frames"),
+        ]
+
+    def set_setting(self, name: str, value: str) -> None:
+        if name == "exposure_ev":
+            self._exposure_ev = float(value)
+        elif name == "format":
+            self._format = value
+        else:
+            raise CameraError(f"the simulated camera has no setting {name!r}")
 
     # -- Camera protocol --------------------------------------------------------------
     def capture(self) -> Frame:
@@ -86,7 +115,7 @@ class SimCamera:
             raise CameraError("capture aborted")
         img = self.render()
         self._check()
-        ext = self.cfg.format
+        ext = self._format
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == "jpg" else []
         ok, buf = cv2.imencode("." + ext, img, params)
         if not ok:
@@ -144,14 +173,16 @@ class SimCamera:
         with self._lock:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
-        img = render(
-            part,
-            self._focus() - self.cfg.near_um,
-            blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
-            breathing=0.0,
-            depth_um=self.cfg.depth_um,
-            noise=self.cfg.noise,
-            rng=rng,
+        img = self._exposed(
+            render(
+                part,
+                self._focus() - self.cfg.near_um,
+                blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+                breathing=0.0,
+                depth_um=self.cfg.depth_um,
+                noise=self.cfg.noise,
+                rng=rng,
+            )
         )
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
         if not ok:

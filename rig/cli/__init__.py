@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from rig import __version__
 from rig.errors import RigError
 
-COMMANDS = ("stack", "merge", "serve", "check", "profile", "jog", "home", "shoot", "install", "plan", "range")
+COMMANDS = ("stack", "merge", "serve", "check", "profile", "jog", "home", "shoot", "install", "plan", "range", "camera")
 
 log = logging.getLogger("rig")
 

@@ -24,6 +24,7 @@ from rig.errors import RigError
 from rig.lan import WILDCARD, is_loopback, lan_addresses
 from rig.machine import Machine
 from rig.web.api import api
+from rig.web.camera_api import camera_api
 from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
 from rig.web.fieldkit import fieldkit_api
@@ -126,6 +127,7 @@ def create_app(
     app.register_blueprint(files)
     app.register_blueprint(focus)
     app.register_blueprint(inspect_files)
+    app.register_blueprint(camera_api)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
     _install_errors(app)
