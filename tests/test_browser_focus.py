@@ -349,3 +349,23 @@ def test_focus_and_inspect_screenshots(server: Any, big: Any, page_for: Any, tmp
     phone.wait_for_timeout(300)
     phone.screenshot(path=str(out / "phone-360x800-inspect-100.png"))
     assert page.errors == [] and phone.errors == []
+
+
+def test_camera_settings_from_the_focus_page(server: Any, page_for: Any) -> None:
+    base, machine = server
+    page = page_for(TOUCH)
+    page.goto(base + "/live")
+    wait_idle(page)
+    page.locator("#camera-settings summary").click()
+    exposure = page.locator('#cam-fields [name="exposure_ev"]')
+    expect(exposure).to_have_value("0")
+    exposure.fill("-1")
+    page.get_by_test_id("cam-apply").click()
+    expect(page.locator("#toasts")).to_contain_text("Camera settings applied")
+    assert machine.camera._exposure_ev == -1.0
+    exposure.fill("9")
+    page.get_by_test_id("cam-apply").click()
+    expect(page.locator("#toasts")).to_contain_text("must be from -3 to 3")
+    assert machine.camera._exposure_ev == -1.0  # a bad value changes nothing
+    machine.camera.set_setting("exposure_ev", "0")
+    assert page.errors == []
