@@ -242,3 +242,14 @@ def test_rig_camera_lists_and_refuses_unknown_settings() -> None:
     assert bad.returncode == 2 and "unknown camera setting 'iso'" in bad.stderr and "exposure_ev" in bad.stderr
     bad = rig("camera", "--set", "exposure_ev")
     assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
+
+
+def test_a_profiles_camera_settings_are_applied_at_start_and_a_bad_one_moves_nothing(api: Api, machine: Any) -> None:
+    r = api.post("/api/start", {"profile": {"slices": 2, "settle_s": 0, "camera_settings": ["exposure_ev=-2"]}})
+    assert r.status_code == 202, r.get_json()
+    machine.sequencer.wait(30)
+    assert machine.camera._exposure_ev == -2.0
+    before = machine.rail.position()
+    r = api.post("/api/start", {"profile": {"slices": 2, "settle_s": 0, "camera_settings": ["iso=100"]}})
+    assert r.status_code == 400 and "unknown camera setting 'iso'" in r.get_json()["error"]
+    assert machine.sequencer.status().state.value == "idle" and machine.rail.position() == before

@@ -270,6 +270,7 @@ def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
         "merge",
         "description",
         "optics",
+        "camera_settings",
     }
     assert fields["slices"]["range"] == [2, 999] and fields["mode"]["choices"] == ["full", "preview-images", "preview"]
 

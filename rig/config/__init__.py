@@ -472,6 +472,9 @@ class Profile:
     optics: ProfileOptics | None = option(
         None, help="[optics] table: the lens and sensor, so the Stack page proposes the step"
     )
+    camera_settings: tuple[str, ...] = option(
+        (), help="camera settings applied at start, as NAME=VALUE (e.g. ['exposure_ev=-1']; see rig camera)"
+    )
 
     def checked(self, where: str = "profile") -> Profile:
         from rig.errors import UsageError

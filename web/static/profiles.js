@@ -36,7 +36,9 @@
     if (!n || !form.valid()) return;
     const values = form.values();
     const was = list.find((x) => x.name === current);
-    if (was && was.profile && was.profile.optics) values.optics = was.profile.optics;  // kept: not edited here
+    for (const key of ["optics", "camera_settings"]) {  // kept: not edited on this page
+      if (was && was.profile && was.profile[key]) values[key] = was.profile[key];
+    }
     const r = await rig.api("PUT", "/api/profiles/" + encodeURIComponent(n), values);
     if (r.ok) { rig.toast("Saved " + n); await load(n); }
   });
