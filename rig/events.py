@@ -27,6 +27,7 @@ class EventKind(enum.StrEnum):
     MERGE = "merge"  # payload: {folder, progress, state, error}
     INTERRUPTED = "interrupted"  # payload: {folders}
     LOG = "log"  # payload: {level, message}
+    RANGE = "range"  # payload: RangeResult.to_dict() (rig.range_sweep), when a range sweep ends
 
 
 @dataclass(frozen=True)

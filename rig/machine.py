@@ -107,7 +107,12 @@ class Machine:
         merge too, in follow mode: it merges the frames while they are captured, so the result is
         ready about a second after the last frame; a run that ends other than completed is not
         merged. The one "merge after the run" policy of ``rig stack`` and the web UI. Non-blocking;
-        ``stack_id`` names the stack in merge events (default: the run folder's name)."""
+        ``stack_id`` names the stack in merge events (default: the run folder's name). The profile's
+        ``camera_settings`` are made first (a bad one stops the start before anything moves)."""
+        if profile.camera_settings and not self.sequencer.status().busy:
+            from rig.camera_settings import apply, parse_assignments
+
+            apply(self.camera, parse_assignments(list(profile.camera_settings)))  # all checked first
         status = self.sequencer.start(profile, profile_name, specimen)
         if profile.merge and profile.mode == "full" and status.folder:
             folder = Path(status.folder)

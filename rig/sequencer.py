@@ -25,6 +25,7 @@ from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.plan import Plan
+from rig.range_sweep import SETTLE_S, RangeResult, sweep
 from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
 from rig.sequencer_checks import RunChecks
@@ -59,6 +60,7 @@ class Sequencer(RunChecks):
         self._start_check: StartCheck | None = None  # the first slice's view (closed-loop return)
         self._worker: threading.Thread | None = None
         self._run_id = 0
+        self._range: RangeResult | None = None
 
     # ------------------------------------------------------------------ status
     def status(self) -> Status:
@@ -213,6 +215,31 @@ class Sequencer(RunChecks):
             self._worker.start()
             return self._status
 
+    def find_range(self, lo: float, hi: float) -> Status:
+        """Sweep from ``lo`` to ``hi`` with preview frames to find where the subject starts and ends
+        (rig.range_sweep), then move back. Non-blocking; the answer is ``last_range()`` and a
+        ``range`` event. Cancel stops it like a stack."""
+        with self._lock:
+            self._require_idle("find the range")
+            if not getattr(self.camera, "has_live_view", True):
+                raise UsageError("finding the range needs live view, which this camera has not")
+            if lo == hi:
+                raise UsageError("the range to sweep has no length: give two different positions")
+            for value in (lo, hi):
+                try:
+                    check_target(value, self.rail.limits(), self.rail.units)
+                except RigError as exc:
+                    raise UsageError(str(exc)) from None
+            self._cancel.clear()
+            self._set(state=S.RANGING, error=None, slice=0, slices=0, eta_s=None)
+            self._worker = threading.Thread(target=self._sweep, args=(lo, hi), name="rig-range", daemon=True)
+            self._worker.start()
+            return self._status
+
+    def last_range(self) -> RangeResult | None:
+        """The answer of the last range sweep (None before the first)."""
+        return self._range
+
     def wait(self, timeout: float | None = None) -> Status:
         worker = self._worker
         if worker is not None:
@@ -241,6 +268,32 @@ class Sequencer(RunChecks):
             self._set(state=S.IDLE)
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), None)
+
+    def _sweep(self, lo: float, hi: float) -> None:
+        origin = self.rail.position()
+        try:
+            self.rail.set_enabled(True)
+            lag = float(getattr(self.camera, "preview_lag_s", SETTLE_S))  # live view trails the lens a little
+            result = sweep(
+                self.rail, self.camera, lo, hi, self._cancel, lambda i, n: self._set(slice=i, slices=n), settle_s=lag
+            )
+        except Cancelled:
+            result = RangeResult(None, None, self.rail.units, 0, (lo, hi), "range sweep cancelled")
+        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
+            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
+            return
+        try:
+            self._set(state=S.RETURNING)
+            self.rail.move_to(origin, abort=self._estop)
+            if self._estop.is_set():
+                raise Cancelled("e-stop during return")
+            self._idle_rail()
+        except Exception as exc:  # noqa: BLE001
+            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
+            return
+        self._range = result
+        self._set(state=S.IDLE, slice=0, slices=0)
+        self.bus.publish(EventKind.RANGE, result.to_dict())
 
     def _run(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
         t0 = time.monotonic()

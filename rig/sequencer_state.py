@@ -21,6 +21,7 @@ class State(enum.StrEnum):
     RETURNING = "returning"
     PAUSED = "paused"  # a slice failed its checks (on_failed_check = "pause"): resume() retakes it
     JOGGING = "jogging"
+    RANGING = "ranging"  # a preview sweep finding the subject's start and end (rig.range_sweep)
     FAULT = "fault"
 
 
@@ -33,9 +34,9 @@ class Outcome(enum.StrEnum):
 
 S = State
 RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING, S.PAUSED})
-BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
+BUSY = frozenset({S.STARTING, S.JOGGING, S.RANGING}) | RUN_PHASES
 TRANSITIONS: dict[State, frozenset[State]] = {
-    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
+    S.IDLE: frozenset({S.STARTING, S.JOGGING, S.RANGING, S.FAULT}),
     S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
     S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
@@ -43,6 +44,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.PAUSED: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.RETURNING: frozenset({S.IDLE, S.FAULT}),
     S.JOGGING: frozenset({S.IDLE, S.FAULT}),
+    S.RANGING: frozenset({S.RETURNING, S.IDLE, S.FAULT}),
     S.FAULT: frozenset({S.IDLE}),
 }
 

@@ -142,7 +142,7 @@ def test_a_16_bit_tiff_master_keeps_16_bits_and_carries_xmp(tmp_path):
 def test_the_jpeg_derivative_follows_the_profile_size_and_quality(tmp_path, config):
     from PIL import Image
 
-    full = _shoot(config, "--name", "Brooch", "--merge", "--magnification", "2.5", "--optics", "Laowa 2.5-5x")
+    full = _shoot(config, "--name", "Brooch", "--merge", "--magnification", "2.5", "--lens", "Laowa 2.5-5x")
     small = _shoot(config, "--name", "Brooch", "--merge", "--jpeg-long-edge-px", "48", "--jpeg-quality", "60")
     assert json.loads((small / "stack.json").read_text())["profile"]["jpeg_long_edge_px"] == 48
     with Image.open(full / "merged.jpg") as a, Image.open(small / "merged.jpg") as b:

@@ -166,6 +166,7 @@ def test_jog_and_plan(api: Api, machine: Machine) -> None:
     assert machine.sequencer.status().position == pytest.approx(100)
     p = api.post("/api/plan", {"profile": {"start_um": 100, "end_um": 1100, "step_um": 100}}).get_json()
     assert p.pop("estimate")["warnings"] == []  # no battery here, plenty of disk
+    assert p.pop("optics") is None and p.pop("coverage") == []  # no [optics], no range swept yet
     assert p == {"slices": 11, "step": 100.0, "start": 100.0, "end": 1100.0, "travel": 1000.0, "units": "um"}
 
 
@@ -277,9 +278,11 @@ def test_profile_schema_matches_the_profile_dataclass(api: Api) -> None:
         "merge",
         "description",
         "magnification",
-        "optics",
+        "lens",
         "jpeg_quality",
         "jpeg_long_edge_px",
+        "optics",
+        "camera_settings",
     }
     assert fields["slices"]["range"] == [2, 999] and fields["mode"]["choices"] == ["full", "preview-images", "preview"]
     assert fields["retries"]["range"] == [0, 10] and fields["settle_s"]["words"] == ["auto"]

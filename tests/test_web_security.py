@@ -113,9 +113,9 @@ def test_unpaired_lan_clients_may_watch_but_not_act(lan: Any) -> None:
     assert phone.get("/api/session").get_json()["paired"] is False
     for method, url, body in [
         ("POST", "/api/start", {}),
-        ("POST", "/api/cancel", {}),
-        ("POST", "/api/estop", {}),
         ("POST", "/api/jog", {"delta": 1}),
+        ("POST", "/api/range", {}),
+        ("POST", "/api/reset", {}),
         ("POST", "/api/control", {"action": "take"}),
         ("PUT", "/api/profiles/p", {}),
         ("DELETE", "/api/profiles/p", None),
@@ -125,6 +125,36 @@ def test_unpaired_lan_clients_may_watch_but_not_act(lan: Any) -> None:
         r = phone.call(method, url, body)
         assert r.status_code == 401, (method, url)
         assert r.get_json()["code"] == "pairing"
+
+
+def test_an_unpaired_viewer_can_cancel_and_stop_the_rig_and_is_logged(
+    lan: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop is always safe: E-STOP and Cancel work for every viewer, paired or not, lock or not."""
+    machine = lan.extensions["rig"].machine
+    screen = Api(lan)
+    start_long(screen)  # started on the rig's own screen, which holds the control lock
+    phone = _phone(lan)
+    with caplog.at_level("WARNING", logger="rig.web.api"):
+        assert phone.post("/api/cancel", {}).status_code == 202
+    idle(machine)
+    assert machine.sequencer.status().outcome.value == "cancelled"
+    assert "cancel sent by a phone at 192.0.2.10" in caplog.text
+    start_long(screen)
+    assert phone.post("/api/estop", {}).status_code == 200
+    wait_for(lambda: machine.sequencer.status().state.value == "fault", what="fault after e-stop")
+    assert phone.post("/api/reset", {}).status_code == 401  # leaving the fault stays paired-only
+    bad = phone.call("POST", "/api/estop", {}, headers={"X-CSRF-Token": "stale"})
+    assert bad.status_code == 403  # still a same-site request with this page's token
+
+
+def test_a_typed_token_ignores_case_spaces_and_dashes(lan: Any) -> None:
+    phone = _phone(lan)
+    typed = " " + TOKEN.upper().replace("-", " ") + " "
+    r = phone.get("/pair", query_string={"token": typed})
+    assert r.status_code == 303
+    assert phone.get("/api/session").get_json()["paired"] is True
+    assert _phone(lan).get("/pair", query_string={"token": TOKEN.replace("-", "")[:-1]}).status_code == 401
 
 
 def test_pairing_by_qr_url_sets_a_cookie(lan: Any) -> None:
@@ -169,14 +199,14 @@ def test_one_controller_at_a_time_with_explicit_take_over(local: Any) -> None:
     machine = local.extensions["rig"].machine
     start_long(a)
     assert a.get("/api/session").get_json()["control"]["mine"] is True
-    r = b.post("/api/cancel")
+    r = b.post("/api/jog", {"delta": 5})
     assert r.status_code == 409 and r.get_json()["code"] == "control"
     assert b.get("/api/session").get_json()["control"]["holder"] == "a browser on the rig"
     r = b.post("/api/control", {"action": "take"})
     assert r.status_code == 409 and "force" in r.get_json()["error"]
     r = b.post("/api/control", {"action": "take", "force": True})
     assert r.status_code == 200 and r.get_json()["mine"] is True
-    assert a.post("/api/cancel").get_json()["code"] == "control"
+    assert a.post("/api/reset").get_json()["code"] == "control"
     assert b.post("/api/cancel").status_code == 202
     idle(machine)
     assert b.post("/api/control", {"action": "release"}).get_json()["held"] is False

@@ -49,6 +49,11 @@ class SimCamera:
         self._shake = shake or (lambda: 0.0)  # the rail's vibration: 0 still, 1 shaking
         self._scene: Scene | None = None
         self._preview_scene: Scene | None = None
+        self._crop_scenes: dict[int, Any] = {}  # scale factor -> scene, for preview_crop
+        self._exposure_ev = 0.0  # camera setting (rig.camera_settings): brightness, in stops
+        self._format = self.cfg.format
+        self.preview_lag_s = 0.0  # a preview shows the rail's position at once (rig.range_sweep)
+        self.preview_factor = PREVIEW_FACTOR  # the zoom at which preview_crop shows sensor pixels 1:1
         self._lock = threading.Lock()
         self._captures = 0
         self._frames_rendered = 0
@@ -89,14 +94,16 @@ class SimCamera:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
         factor = PREVIEW_FACTOR if preview else 1
-        img = render(
-            small if preview else scene,
-            focus - self.cfg.near_um,
-            blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
-            breathing=self.cfg.breathing,
-            depth_um=self.cfg.depth_um,
-            noise=self.cfg.noise,
-            rng=rng,
+        img: np.ndarray = self._exposed(
+            render(
+                small if preview else scene,
+                focus - self.cfg.near_um,
+                blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+                breathing=self.cfg.breathing,
+                depth_um=self.cfg.depth_um,
+                noise=self.cfg.noise,
+                rng=rng,
+            )
         )
         shake = self._shake()
         if shake <= 0:
@@ -104,6 +111,31 @@ class SimCamera:
         swing = (1 if self._frames_rendered % 2 else -1) * float(rng.uniform(0.5, 1.0))  # to and fro
         blurred: np.ndarray = motion_blurred(img, swing)
         return blurred
+
+    def _exposed(self, img: Any) -> Any:
+        """``img`` brighter or darker by the exposure setting (stops)."""
+        import cv2
+
+        if self._exposure_ev == 0.0:
+            return img
+        return cv2.convertScaleAbs(img, alpha=2.0**self._exposure_ev)
+
+    # -- settings (rig.camera_settings) ---------------------------------------------------
+    def settings(self) -> list[Any]:
+        from rig.camera_settings import Setting
+
+        return [
+            Setting("exposure_ev", f"{self._exposure_ev:g}", range=(-3.0, 3.0), unit="EV", help="brighter or darker"),
+            Setting("format", self._format, choices=("jpg", "png", "tiff"), help="file format of full frames"),
+        ]
+
+    def set_setting(self, name: str, value: str) -> None:
+        if name == "exposure_ev":
+            self._exposure_ev = float(value)
+        elif name == "format":
+            self._format = value
+        else:
+            raise CameraError(f"the simulated camera has no setting {name!r}")
 
     # -- Camera protocol --------------------------------------------------------------
     def capture(self) -> Frame:
@@ -125,7 +157,7 @@ class SimCamera:
         if shot in self.cfg.dark_captures:
             img = (img.astype("float32") * 0.25 + 0.5).astype("uint8")  # two stops under
         self._check()
-        ext = self.cfg.format
+        ext = self._format
         params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext == "jpg" else []
         ok, buf = cv2.imencode("." + ext, img, params)
         if not ok:
@@ -153,6 +185,51 @@ class SimCamera:
         if not ok:
             raise CameraError("could not encode a preview frame")
         return buf.tobytes()
+
+    def preview_crop(self, x: float, y: float, zoom: int) -> bytes:
+        """The part of the view ``zoom`` times magnified around ``x``, ``y`` (fractions of the frame),
+        rendered from the full-resolution scene as far as it has pixels (at ``zoom`` =
+        ``PREVIEW_FACTOR`` one screen pixel is one sensor pixel: 100 %), never larger than a
+        preview frame. For the focusing screen (rig.live_view)."""
+        import cv2
+        import numpy as np
+
+        from rig.camera.scene import Scene, downscale, render
+
+        if self.closed or self.unplugged:
+            raise CameraError("camera not available")
+        full, _ = self._scenes()
+        factor = max(1, PREVIEW_FACTOR // max(1, zoom))
+        with self._lock:
+            scaled = self._crop_scenes.get(factor)
+            if scaled is None:
+                scaled = self._crop_scenes[factor] = full if factor == 1 else downscale(full, factor)
+        h, w = scaled.depth_um.shape
+        cw, ch = max(1, round(self.cfg.width / zoom / factor)), max(1, round(self.cfg.height / zoom / factor))
+        left = min(w - cw, max(0, round(x * w - cw / 2)))
+        top = min(h - ch, max(0, round(y * h - ch / 2)))
+        part = Scene(
+            texture=np.ascontiguousarray(scaled.texture[top : top + ch, left : left + cw]),
+            depth_um=np.ascontiguousarray(scaled.depth_um[top : top + ch, left : left + cw]),
+        )
+        with self._lock:
+            self._frames_rendered += 1
+            rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
+        img = self._exposed(
+            render(
+                part,
+                self._focus() - self.cfg.near_um,
+                blur_px_per_um=self.cfg.blur_px_per_mm / 1000.0 / factor,
+                breathing=0.0,
+                depth_um=self.cfg.depth_um,
+                noise=self.cfg.noise,
+                rng=rng,
+            )
+        )
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            raise CameraError("could not encode a preview frame")
+        return bytes(buf.tobytes())
 
     def release(self) -> None:
         self._released.set()

@@ -30,6 +30,8 @@ COMMANDS = (
     "shoot",
     "install",
     "plan",
+    "range",
+    "camera",
     "calibrate",
 )
 

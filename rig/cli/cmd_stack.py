@@ -14,7 +14,9 @@ from rig.cli.options import add_config_option, add_profile_options, load_machine
 if TYPE_CHECKING:
     from types import FrameType
 
+    from rig.config import Profile
     from rig.events import Subscription
+    from rig.machine import Machine
     from rig.merge.jobs import MergeManager
     from rig.sequencer import Sequencer, Status
 
@@ -40,6 +42,21 @@ class _Interrupt(KeyboardInterrupt):  # SIGTERM/SIGHUP: handled like Ctrl-C, wit
         self.outcome = outcome
 
 
+def _coverage(machine: Machine, profile: Profile) -> list[str]:
+    """Where the plan would leave part of the subject never sharp (its step against the depth of
+    field of the profile's [optics]), said before anything moves. Planning errors are start's to report."""
+    from rig.errors import RigError
+    from rig.optics_rail import plan_optics
+    from rig.plan_coverage import coverage_warnings
+
+    try:
+        plan = machine.sequencer.plan(profile)
+        dof = plan_optics(profile.optics, machine.config.rail).dof if profile.optics else None
+    except RigError:
+        return []
+    return coverage_warnings(plan.targets, plan.units, dof, None)
+
+
 def run(args: argparse.Namespace) -> int:
     from rig.config import Profile
     from rig.machine import Machine
@@ -60,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
+            for warning in _coverage(machine, profile):
+                _err(f"rig: warning: {warning}\n")
             status = machine.start_stack(
                 profile, args.profile or "default", specimen=specimen
             )  # and its merge, if asked

@@ -32,7 +32,7 @@ PROFILE_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--out", "out", str, "output template, e.g. ~/rig-stacks/@GRP/@GCT4"),
     ("--description", "description", str, "free text"),
     ("--magnification", "magnification", float, "optical magnification (into the results' metadata)"),
-    ("--optics", "optics", str, "lens or objective (into the results' metadata)"),
+    ("--lens", "lens", str, "lens or objective (into the results' metadata)"),
     ("--jpeg-quality", "jpeg_quality", int, "quality of the merged JPEG (1-100)"),
     ("--jpeg-long-edge-px", "jpeg_long_edge_px", int, "longest edge of the merged JPEG; 0 = full size"),
 )

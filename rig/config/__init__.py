@@ -465,6 +465,33 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- profiles
 @dataclass(frozen=True)
+class ProfileOptics:
+    """The lens and sensor a profile is for: the Stack page and ``POST /api/plan`` propose the step
+    from them (formulas: docs/planning.md). Bounds that exclude their end are checked below."""
+
+    magnification: float | None = option(
+        None, range=(0, 50), unit="x", help="on the sensor (0 < M <= 50); needed except on the Pi camera's lens drive"
+    )
+    f_number: float | None = option(None, range=(0.7, 128), help="the lens's f-number as set (give this or na)")
+    na: float | None = option(None, range=(0, 1.6), help="a microscope objective's numerical aperture (0 < NA < 1.6)")
+    pixel_um: float = option(4.0, range=(0.5, 20), unit="um", help="the sensor's pixel pitch")
+    overlap: float = option(0.25, range=(0, 0.9), help="fraction of each slice's depth of field shared with the next")
+    focal_mm: float | None = option(
+        None, range=(0.5, 2000), unit="mm", help="focal length; plans in dioptres on the Pi camera's lens drive"
+    )
+
+    def __post_init__(self) -> None:
+        for name, value, top in (("magnification", self.magnification, 50.0), ("na", self.na, 1.6)):
+            if value is not None and not (0 < value <= top and (name != "na" or value < top)):
+                bounds = "(0, 50]" if name == "magnification" else "(0, 1.6)"
+                raise ConfigError(f"option 'optics.{name}' = {value!r}: out of range (allowed: {bounds})")
+        if self.f_number is not None and self.na is not None:
+            raise ConfigError("[optics]: give f_number or na, not both")
+        if self.f_number is None and self.na is None:
+            raise ConfigError("[optics]: give f_number (a photographic lens) or na (a microscope objective)")
+
+
+@dataclass(frozen=True)
 class Profile:
     slices: int | None = option(None, range=(2, 999), help="number of frames (default 20 when no start/end)")
     step_um: float | None = option(
@@ -522,12 +549,21 @@ class Profile:
     merge: bool = option(False, help="merge the frames after a full run (in a child process)")
     description: str = option("", help="free text (lens, subject, lighting)")
     magnification: float | None = option(
-        None, range=(0.01, 1000), help="optical magnification, written into the results' metadata (archive)"
+        None,
+        range=(0.01, 1000),
+        help="optical magnification, written into the results' metadata (archive); default: optics.magnification",
     )
-    optics: str = option("", help="lens or objective and tube lens, written into the results' metadata (archive)")
+    lens: str = option("", help="lens or objective and tube lens, written into the results' metadata (archive)")
     jpeg_quality: int = option(92, range=(1, 100), help="quality of the merged JPEG derivative")
     jpeg_long_edge_px: int = option(
         0, range=(0, 100_000), unit="px", help="longest edge of the merged JPEG derivative; 0 = full size"
+    )
+
+    optics: ProfileOptics | None = option(
+        None, help="[optics] table: the lens and sensor, so the Stack page proposes the step"
+    )
+    camera_settings: tuple[str, ...] = option(
+        (), help="camera settings applied at start, as NAME=VALUE (e.g. ['exposure_ev=-1']; see rig camera)"
     )
 
     @property

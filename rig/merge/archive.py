@@ -73,8 +73,8 @@ def settings_for(folder: Path, files: Sequence[Path], reference: Path | None) ->
         "RangeStart": _num(positions[0]) if positions else None,
         "RangeEnd": _num(positions[-1]) if positions else None,
         "SettleSeconds": _num(profile.get("settle_s")),
-        "Magnification": _num(profile.get("magnification")),
-        "Optics": profile.get("optics") or None,
+        "Magnification": _num(profile.get("magnification")) or _num(_table(profile.get("optics")).get("magnification")),
+        "Optics": profile.get("lens") or None,
         "Profile": record.profile_name,
         "Started": record.started_utc,
     }
@@ -233,3 +233,8 @@ def write_result(
     from rig.merge import io as mio
 
     mio.atomic_write(path, tag(mio.encode_image(path, img, meta, quality), settings), overwrite)
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A profile's sub-table (``[optics]``) as a dict, or an empty one."""
+    return value if isinstance(value, dict) else {}

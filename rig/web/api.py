@@ -7,6 +7,7 @@ naming the field; commands the current state forbids answer 409.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,12 +23,14 @@ from rig.run_estimate import estimate
 from rig.web.catalogue_api import listing
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.fieldkit import system_summary
+from rig.web.focus import optics_answer
 from rig.web.gallery import used_by_run
 from rig.web.jsonio import body, boolean, number, profile_from, specimen_from, string
 from rig.web.security import ApiError
 from rig.web.stream import event_stream
 
 api = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 MOTION_LIMIT = 1e7
 
 
@@ -152,16 +155,18 @@ def start() -> ResponseReturnValue:
 
 @api.post("/cancel")
 def cancel() -> ResponseReturnValue:
+    """Any viewer may cancel, paired or not, with control or not: a stop is always safe."""
     body(set())
-    _lock()
+    log.warning("cancel sent by %s", g.label)
     state().machine.sequencer.cancel()
     return _status_response(202)
 
 
 @api.post("/estop")
 def estop() -> ResponseReturnValue:
-    """Anyone paired may stop the rig: safety outranks the control lock."""
+    """Any viewer may stop the rig, paired or not: safety outranks pairing and the control lock."""
     body(set())
+    log.warning("e-stop sent by %s", g.label)
     state().machine.sequencer.estop()
     return _status_response()
 
@@ -200,7 +205,7 @@ def home() -> ResponseReturnValue:
 def plan() -> ResponseReturnValue:
     """What a profile would do from here: slices, step, start and end, how long it takes and how
     much it writes, and warnings when the battery or the card would not last. Moves nothing."""
-    data = body({"profile"}, {"profile"})
+    data = body({"profile", "optics"}, {"profile"})
     profile = profile_from(data["profile"], "profile")
     m = state().machine
     seq = m.sequencer
@@ -208,6 +213,7 @@ def plan() -> ResponseReturnValue:
     guess = estimate(p, profile, m.config, m.rail.position(), m.battery())
     return jsonify(
         {
+            **optics_answer(data, profile, p),
             "slices": p.slices,
             "step": p.step,
             "start": p.targets[0],
@@ -236,8 +242,13 @@ def control() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- profiles
 def profile_schema() -> list[dict[str, Any]]:
+    """The profile's fields for the forms; ``shown`` is the value a field left open stands for
+    (the planner's slice count and step), which the Stack page shows as a real value."""
     import dataclasses
 
+    from rig.plan import DEFAULT_SLICES, DEFAULT_STEP_UM
+
+    planned: dict[str, float] = {"slices": DEFAULT_SLICES, "step_um": DEFAULT_STEP_UM}
     rows = []
     for f in dataclasses.fields(Profile):
         tp, optional = _resolve(Profile, f)
@@ -254,6 +265,7 @@ def profile_schema() -> list[dict[str, Any]]:
                 "unit": meta.get("unit") or "",
                 "help": meta.get("help") or "",
                 "allowed": _allowed(f),
+                "shown": planned.get(f.name, f.default),
             }
         )
     return rows

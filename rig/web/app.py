@@ -24,13 +24,16 @@ from rig.errors import RigError
 from rig.lan import WILDCARD, is_loopback, lan_addresses
 from rig.machine import Machine
 from rig.web.api import api
+from rig.web.camera_api import camera_api
 from rig.web.catalogue_api import catalogue_api
 from rig.web.checks import checks_api
 from rig.web.context import EXTENSION, WebState
 from rig.web.control import ControlConflict, ControlLock
 from rig.web.fieldkit import fieldkit_api
 from rig.web.files import files
+from rig.web.focus import focus
 from rig.web.gallery import Gallery
+from rig.web.inspect import inspect_files
 from rig.web.pages import pages
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
@@ -126,6 +129,9 @@ def create_app(
     app.register_blueprint(system_api)
     app.register_blueprint(fieldkit_api)
     app.register_blueprint(files)
+    app.register_blueprint(focus)
+    app.register_blueprint(inspect_files)
+    app.register_blueprint(camera_api)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
     _install_errors(app)

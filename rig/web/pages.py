@@ -9,6 +9,7 @@ from flask import Blueprint, g, make_response, redirect, render_template, reques
 from flask.typing import ResponseReturnValue
 
 from rig.lan import HOTSPOT_ADDRESS
+from rig.web.api import profile_schema
 from rig.web.context import pairing_urls, rail_can_home, state
 from rig.web.fieldkit import system_summary, wifi_join
 
@@ -18,7 +19,7 @@ MAX_PAIR_LINKS = 6
 NAV = (
     ("stack", "/", "Stack"),
     ("jog", "/jog", "Jog"),
-    ("live", "/live", "Live"),
+    ("live", "/live", "Focus"),
     ("gallery", "/gallery", "Gallery"),
     ("profiles", "/profiles", "Profiles"),
     ("system", "/system", "System"),
@@ -43,7 +44,9 @@ def _page(template: str, page: str, **extra: Any) -> str:
 
 @pages.get("/")
 def stack_page() -> ResponseReturnValue:
-    return _page("stack.html", "stack")
+    # the defaults as real values from the first paint (the script fills the same ones)
+    shown = {row["name"]: row["shown"] for row in profile_schema() if row["shown"] not in (None, "")}
+    return _page("stack.html", "stack", shown=shown)
 
 
 @pages.get("/jog")
@@ -96,7 +99,9 @@ def pair() -> ResponseReturnValue:
     token = request.args.get("token")
     if token is not None and st.guard.token_ok(token):
         resp = make_response(redirect("/", code=303))
-        resp.set_cookie("rig_pair", token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict")
+        resp.set_cookie(
+            "rig_pair", st.guard.token or token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict"
+        )
         return resp
     error = "That token does not match the one on the rig's screen." if token else None
     return _page("pair.html", "pair", error=error), (401 if token else 200)

@@ -50,6 +50,16 @@ class ApiError(Exception):
         self.code = code
 
 
+# A stop is always safe: every viewer that can see the rig may stop it (logged with who sent it);
+# moves and starts stay paired-only. CSRF and origin checks still apply.
+STOPS = frozenset({"/api/estop", "/api/cancel"})
+
+
+def canonical_token(text: str) -> str:
+    """A pairing token without case, white space or dashes (what a person may type differently)."""
+    return "".join(ch for ch in text.lower() if not ch.isspace() and ch not in "-\u2010\u2011\u2012\u2013\u2212")
+
+
 def new_token() -> str:
     raw = "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(12))
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
@@ -125,9 +135,13 @@ class Guard:
         return bool(header) and hmac.compare_digest(self.csrf_for(client_id), header or "")
 
     def token_ok(self, candidate: str | None) -> bool:
+        """Whether ``candidate`` is the pairing token as a person types it: case, spaces and dashes
+        do not matter (``ABCD efgh-JKMN`` pairs as ``abcd-efgh-jkmn``)."""
         if self.token is None:
             return True
-        return bool(candidate) and hmac.compare_digest(self.token.encode(), (candidate or "").strip().encode())
+        return bool(candidate) and hmac.compare_digest(
+            canonical_token(self.token).encode(), canonical_token(candidate or "").encode()
+        )
 
 
 def client_label(remote_addr: str | None, user_agent: str) -> str:
@@ -162,7 +176,7 @@ def install_request_guard(app: Flask, guard: Guard, lock: ControlLock) -> None:
         g.paired = guard.token is None or g.loopback or g.bearer or guard.token_ok(request.cookies.get("rig_pair"))
         lock.touch(cid)
         if request.method in MUTATING:
-            if not g.paired:
+            if not g.paired and request.path not in STOPS:
                 raise ApiError(
                     401,
                     "this device is not paired with the rig: scan the QR code on the rig's "

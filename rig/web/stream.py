@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 SYSTEM_S = 10.0  # how often the battery and clock summary is looked at for a change
 TICK_S = 0.25
-LIVE_FPS = 8.0
+LIVE_FPS = 18.0
 
 
 def sse_event(kind: str, data: Any, seq: int | None = None) -> str:
@@ -98,29 +98,42 @@ class PreviewHub:
         self._seq = 0
         self._error: str | None = None
         self._viewers = 0
+        self._own = 0  # viewers that grab their own frames (see join)
         self._thread: threading.Thread | None = None
         self._closed = False
         self.live_while_busy = machine.config.camera.backend == "sim"
 
     @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
+
+    @property
     def viewers(self) -> int:
         with self._cond:
-            return self._viewers
+            return self._viewers + self._own
 
-    def join(self) -> bool:
-        """Register a viewer; False when the limit is reached."""
+    def join(self, shared: bool = True) -> bool:
+        """Register a viewer; False when the limit is reached. ``shared=False``: a viewer that grabs
+        its own frames (a magnified view the camera renders itself) counts, but needs no loop."""
         with self._cond:
-            if self._closed or self._viewers >= self.max_viewers:
+            if self._closed or self._viewers + self._own >= self.max_viewers:
                 return False
+            if not shared:
+                self._own += 1
+                return True
             self._viewers += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="rig-live", daemon=True)
                 self._thread.start()
             return True
 
-    def leave(self) -> None:
+    def leave(self, shared: bool = True) -> None:
         with self._cond:
-            self._viewers = max(0, self._viewers - 1)
+            if shared:
+                self._viewers = max(0, self._viewers - 1)
+            else:
+                self._own = max(0, self._own - 1)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -150,7 +163,7 @@ class PreviewHub:
                 self._error = error
                 self._seq += 1
                 self._cond.notify_all()
-            time.sleep(max(0.02, period - (time.monotonic() - t0)))
+            time.sleep(max(0.005, period - (time.monotonic() - t0)))
 
     def grab(self) -> tuple[bytes | None, str | None]:
         if not self.live_while_busy and self.machine.sequencer.status().busy:

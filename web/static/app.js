@@ -67,10 +67,11 @@ const rig = {
       if (s && s.csrf) { this.csrf = s.csrf; return this.api(method, url, body, { ...opts, retried: true }); }
     }
     if (res.status === 409 && data.code === "control" && !opts.retried) {
+      // taking control is its own tap: the command that asked is not sent with it (press it again)
       const take = await this.confirm(data.error + ".", "Take over");
       if (take) {
         const t = await this.api("POST", "/api/control", { action: "take", force: true }, { retried: true });
-        if (t.ok) return this.api(method, url, body, { ...opts, retried: true });
+        if (t.ok) { this.setControl(t.data); this.toast("You have control now. Press the button again to do it."); }
       }
       return { ok: false, status: res.status, data };
     }
@@ -107,7 +108,9 @@ const rig = {
 
   setControl(c, fresh) {
     if (!fresh && this.older(this.control && this.control.version, c.version)) return;
+    const had = this.control && this.control.mine;
     this.control = c;
+    if (had && !c.mine && c.held) this.toast(c.holder + " took control of the rig", true);  // told, not silent
     const box = this.$("#control");
     box.replaceChildren();
     box.title = c.held ? c.holder + " has control" + (c.mine ? " (this device)" : "") : "nobody has control";
@@ -228,7 +231,7 @@ const rig = {
     es.addEventListener("status", (e) => this.setStatus(JSON.parse(e.data)));
     es.addEventListener("control", (e) => this.setControl(JSON.parse(e.data)));
     es.addEventListener("merge", (e) => { this.merge = JSON.parse(e.data); this.emit("merge", this.merge); });
-    for (const kind of ["frame_saved", "run_ended", "fault", "interrupted"]) {
+    for (const kind of ["frame_saved", "run_ended", "fault", "interrupted", "range"]) {
       es.addEventListener(kind, (e) => this.emit(kind, JSON.parse(e.data)));
     }
     es.onerror = () => {
@@ -282,3 +285,6 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("pageshow", () => { rig.leaving = false; });
   rig.connect();
 });
+/* An unpaired viewer may watch and stop (E-STOP, Cancel), nothing else: the moves and starts look
+   and are inactive here (the server refuses them anyway) instead of answering with a toast. */
+if (document.body.dataset.lan === "1" && document.body.dataset.paired === "0") document.body.classList.add("unpaired");

@@ -60,13 +60,21 @@ class ProfileForm {
     return out;
   }
 
-  fill(profile) {
+  /* Shows ``profile``'s values, and the defaults as real values (the planner's slice count and
+     step where the profile leaves them open, with ``planned``). Inputs named in ``keep`` (typed
+     into by the user while the page loaded) keep their value. */
+  fill(profile, keep, planned) {
     profile = profile || {};
     for (const input of this.inputs) {
       const f = this.schema[input.dataset.field];
       if (!f) continue;
+      if (keep && keep.has(input.name)) { this.check(input); continue; }
       let v = profile[f.name];
       if (v === undefined || v === null) v = f.default;
+      const ranged = profile.end_um !== undefined && profile.end_um !== null;
+      if (planned && (v === undefined || v === null) && f.shown !== undefined && f.shown !== null && !(ranged && f.name === "slices")) {
+        v = f.shown;  // with an end, the slice count follows from the step
+      }
       if (input.type === "checkbox") input.checked = !!v;
       else input.value = v === null || v === undefined ? "" : String(v);
       this.check(input);

@@ -8,12 +8,15 @@
   let on = false;
 
   function show(text) { msg.textContent = text; msg.classList.toggle("hidden", !text); }
-  function start() { on = true; img.src = "/live.mjpg?t=" + Date.now(); toggle.textContent = "Pause"; show(""); }
+  // the focusing screen (focus.js) asks for a magnified view with rig.liveSrc, and restarts it on a change
+  const src = () => (rig.liveSrc ? rig.liveSrc() : "/live.mjpg?") + "&t=" + Date.now();
+  function start() { on = true; img.src = src(); toggle.textContent = "Pause"; show(""); }
+  rig.liveRestart = () => { if (on) start(); };
   function stop() { on = false; img.removeAttribute("src"); toggle.textContent = "Resume"; show("Paused"); }
 
   img.addEventListener("error", async () => {
     if (!on) return;
-    const r = await fetch("/live.jpg").catch(() => null);
+    const r = await fetch(src().replace(".mjpg", ".jpg")).catch(() => null);
     let text = "No live view";
     if (r && !r.ok) text = (await r.json().catch(() => ({}))).error || text;
     show(text + " — retrying…");
@@ -27,11 +30,11 @@
   }
   document.addEventListener("visibilitychange", () => shown(document.visibilityState === "visible" && !rig.blanked));
   rig.on("blank", (blanked) => shown(!blanked && document.visibilityState === "visible"));
-  rig.$$(".live .grid2 button").forEach((b) =>
+  rig.$$(".live button[data-delta]").forEach((b) =>
     b.addEventListener("click", () => rig.api("POST", "/api/jog", { delta: Number(b.dataset.delta) })));
   rig.on("status", (s) => {
     rig.$("#live-pos").textContent = rig.fmtPos(s.position, s.units);
-    rig.$$(".live .grid2 button").forEach((b) => { b.disabled = s.busy || s.state === "fault"; });
+    rig.$$(".live button[data-delta]").forEach((b) => { b.disabled = s.busy || s.state === "fault"; });
   });
   window.addEventListener("pagehide", stop);
   start();

@@ -34,7 +34,12 @@
     const slot = rig.$(".err", name.closest("label"));
     slot.textContent = n ? "" : "give the profile a name";
     if (!n || !form.valid()) return;
-    const r = await rig.api("PUT", "/api/profiles/" + encodeURIComponent(n), form.values());
+    const values = form.values();
+    const was = list.find((x) => x.name === current);
+    for (const key of ["optics", "camera_settings"]) {  // kept: not edited on this page
+      if (was && was.profile && was.profile[key]) values[key] = was.profile[key];
+    }
+    const r = await rig.api("PUT", "/api/profiles/" + encodeURIComponent(n), values);
     if (r.ok) { rig.toast("Saved " + n); await load(n); }
   });
   rig.$("#p-delete").addEventListener("click", async () => {

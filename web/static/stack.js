@@ -2,6 +2,12 @@
 "use strict";
 
 (async function () {
+  /* Fields the user typed into before the page finished loading keep what was typed: the
+     profile and defaults filled in after the load only go into fields nobody touched. */
+  const typed = new Set();
+  const markTyped = (e) => { if (e.target && e.target.name) typed.add(e.target.name); };
+  rig.$("#stack-form").addEventListener("input", markTyped);
+  rig.$("#stack-form").addEventListener("change", markTyped);
   const form = new ProfileForm(rig.$("#stack-form"), await loadSchema());
   const pick = rig.$("#profile-pick");
   const start = rig.$("#start"), cancel = rig.$("#cancel"), estop = rig.$("#estop");
@@ -23,16 +29,20 @@
 
   pick.addEventListener("change", () => {
     localStorage.setItem("rig.profile", pick.value);
-    form.fill(profiles[pick.value] || {});
+    form.fill(profiles[pick.value] || {}, null, true);
   });
 
   async function plan() {
     const asked = ++planSeq;
     const box = rig.$("#plan");
     if (!form.valid()) { box.textContent = "Fix the marked fields."; box.className = "msg bad"; update(); return; }
-    const r = await rig.api("POST", "/api/plan", { profile: form.values() }, { quiet: true });
+    const body = { profile: form.values() };
+    const chosen = profiles[pick.value];
+    if (chosen && chosen.optics) body.optics = chosen.optics;  // the profile's [optics]: propose the step
+    const r = await rig.api("POST", "/api/plan", body, { quiet: true });
     if (asked !== planSeq) return;  // the fields changed meanwhile: a newer plan is on its way
-    warnings = r.ok && r.data.estimate ? r.data.estimate.warnings : [];
+    warnings = (r.ok && r.data.estimate ? r.data.estimate.warnings : []).concat(r.ok ? r.data.coverage || [] : []);
+    showOptics(r.ok ? r.data.optics : null);
     const warn = rig.$("#plan-warn");
     warn.textContent = warnings.length ? "Warning: " + warnings.join("; ") + "." : "";
     warn.classList.toggle("hidden", !warnings.length);
@@ -47,6 +57,22 @@
       box.textContent = r.status === 401 ? "Pair this device to plan and start stacks." : (r.data.error || "cannot plan");
     }
     update();
+  }
+  /* The step the optics call for, with a button that puts it in the Step field. */
+  function showOptics(o) {
+    const box = rig.$("#optics");
+    box.classList.toggle("hidden", !o);
+    if (!o) return;
+    const units = o.units === "um" ? "µm" : o.units;
+    rig.$("#optics-text").textContent = "Depth of field " + o.dof.toFixed(1) + " " + units + ": step " +
+      o.step.toFixed(1) + " " + units + (o.slices ? ", " + o.slices + " slices over this range" : "");
+    rig.$("#optics-use").onclick = () => {
+      const ranged = rig.$('#stack-form [name="end_um"]').value.trim() !== "" && o.slices;
+      // with an end: the slices that cover the whole range at no more than the proposed step
+      rig.$('#stack-form [name="slices"]').value = ranged ? String(o.slices) : rig.$('#stack-form [name="slices"]').value;
+      rig.$('#stack-form [name="step_um"]').value = ranged ? "" : String(o.step);
+      form.valid(); form.changed();
+    };
   }
   form.onchange = () => { clearTimeout(planTimer); planTimer = setTimeout(plan, 250); };
 
@@ -106,7 +132,7 @@
     }
     if (!run || run.run_id !== s.run_id) return;
     pick.value = run.name && run.name in profiles ? run.name : "";
-    form.fill(run.profile);
+    form.fill(run.profile, null, true);
   }
 
   rig.on("status", update);
@@ -121,10 +147,12 @@
   } else if (handoff) {
     sessionStorage.removeItem("rig.fromJog");
     pick.value = "";
-    form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)));
+    form.fill(Object.assign({}, profiles[""] || {}, JSON.parse(handoff)), null, true);
     rig.$("#more").open = true;
   } else {
-    form.fill(profiles[pick.value] || {});
+    form.fill(profiles[pick.value] || {}, typed, true);
   }
+  rig.$("#stack-form").removeEventListener("input", markTyped);
+  rig.$("#stack-form").removeEventListener("change", markTyped);
   update();
 })();
