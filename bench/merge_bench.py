@@ -144,16 +144,24 @@ def gen(work: Path, name: str) -> Path:
     return out
 
 
-def evaluate(stack: Path, fused: Path, frame: str = "auto") -> dict:
-    r = subprocess.run(
-        [sys.executable, str(SYNTH), "eval", str(stack), str(fused), "--json", "--frame", frame, "--oracle"],
-        capture_output=True,
-        text=True,
-    )
-    try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {}
+def evaluate(stack: Path, fused: Path) -> dict:
+    """PSNR/SSIM in the frame ``synth_stack.py eval`` detects and in the reference (middle) slice's
+    frame, which rig and focus-stack both use by default; the better of the two counts (the
+    detection is unreliable on dark, low-texture outputs)."""
+    best: dict = {}
+    for frame in ("auto", "ref"):
+        r = subprocess.run(
+            [sys.executable, str(SYNTH), "eval", str(stack), str(fused), "--json", "--frame", frame, "--oracle"],
+            capture_output=True,
+            text=True,
+        )
+        try:
+            got = json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            continue
+        if got.get("psnr", -1) > best.get("psnr", -1):
+            best = got
+    return best
 
 
 def run_rig(slices: Path, out: Path) -> tuple[float, float, int, str]:
