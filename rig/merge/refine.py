@@ -26,6 +26,7 @@ from rig.merge.focus import gaussian
 LOW, HIGH = 1.0, 2.2  # agreement window: full weight below LOW x the noise, none above HIGH x
 BAND = 256  # rows per band (bounded memory at any image size)
 BINS = 16  # brightness bands of the noise model
+MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: mean of the three channels
 
 
 def difference_noise(a: np.ndarray, b: np.ndarray, sigma: float, in_max: float) -> tuple[np.ndarray, np.ndarray]:
@@ -87,14 +88,15 @@ class AgreementAverager:
             y1 = min(h, y0 + BAND)
             py0, py1 = max(0, y0 - m), min(h, y1 + m)
             part = warp_box(img, affine, gain, (0, py0, w, py1))
-            diff = part - self.guide[py0:py1]
+            diff = cv2.subtract(part, self.guide[py0:py1])
             cv2.multiply(diff, diff, dst=diff)
-            d = gaussian(diff.sum(axis=2) * np.float32(1.0 / 3.0), self.sigma)[y0 - py0 : y1 - py0]
-            r = d / self.var[y0:y1]
-            wt = np.clip((HIGH - r) * np.float32(1.0 / (HIGH - LOW)), 0.0, 1.0)
+            d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[y0 - py0 : y1 - py0]
+            # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
+            wt = cv2.divide(d, self.var[y0:y1], scale=-1.0 / (HIGH - LOW))
+            wt += np.float32(HIGH / (HIGH - LOW))
+            np.clip(wt, 0.0, 1.0, out=wt)
             part = part[y0 - py0 : y1 - py0]
-            part *= wt[..., None]
-            self.acc[y0:y1] += part
+            self.acc[y0:y1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
             self.wsum[y0:y1] += wt
 
     def result(self, dtype: np.dtype, in_max: float) -> np.ndarray:
