@@ -18,7 +18,7 @@ import numpy as np
 
 RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
-PRE_BLUR = 1.0  # px: Gaussian before the Laplacian (sensor noise and JPEG artefacts live at the finest scale)
+PRE_BLUR = 0.6  # px: Gaussian before the Laplacian (sensor noise and JPEG artefacts live at the finest scale)
 
 
 def gaussian(img: np.ndarray, sigma: float) -> np.ndarray:

@@ -27,7 +27,7 @@ from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
-from rig.merge.refine import AgreementAverager, difference_noise, warp_box
+from rig.merge.refine import AgreementAverager, noise_model
 
 log = logging.getLogger(__name__)
 
@@ -266,14 +266,15 @@ def _refine(
     h, w = shape
     n = len(files)
     sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
-    # noise model from two neighbouring slices, on the central quarter of the frame
-    box = (w // 4, h // 4, w // 4 + max(1, w // 2), h // 4 + max(1, h // 2))
-    pair = []
-    for k in (n // 2 - 1, n // 2) if n > 2 else (0, 1):
-        img = mio.read_image(files[k], False)
-        pair.append(warp_box(img, transforms[k].affine, _gain(transforms[k], deep, img), box))
-    noise = difference_noise(pair[0], pair[1], sigma, in_max)
-    del pair, img
+
+    # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
+    def pairs() -> Iterator[tuple]:
+        for k in sorted({0, max(0, n // 2 - 1), max(0, n - 2)}):
+            a, b = (mio.read_image(files[j], False) for j in (k, k + 1))
+            tr_a, tr_b = transforms[k], transforms[k + 1]
+            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
+
+    noise = noise_model(pairs(), sigma, in_max)
     avg = AgreementAverager(blender.normalised(), noise, sigma)
     blender.acc = blender.wsum = None  # the guide lives on in the averager only
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in range(n)], False)):
