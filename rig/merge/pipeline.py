@@ -234,7 +234,7 @@ def merge(
         bits = 8
     dtype = np.uint16 if bits == 16 else np.uint8
     if opt.refine:
-        merged = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report)
+        merged = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth)
     else:
         merged = blender.result(dtype, in_max)
     del blender
@@ -261,6 +261,7 @@ def _refine(
     first: Path,
     dtype: np.dtype,
     report: Progress,
+    depth: np.ndarray,
 ) -> np.ndarray:
     """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge."""
     h, w = shape
@@ -275,13 +276,14 @@ def _refine(
             yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
 
     noise = noise_model(pairs(), sigma, in_max)
-    avg = AgreementAverager(blender.normalised(), noise, sigma)
+    avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n)
     blender.acc = blender.wsum = None  # the guide lives on in the averager only
-    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in range(n)], False)):
+    near = [k for k in range(n) if avg.reaches(k)]
+    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
         _check_size(files[k], img, (h, w), first)
-        avg.add(img, transforms[k].affine, _gain(transforms[k], deep, img))
+        avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
-        report(0.85 + 0.15 * (step + 1) / (n + 1), f"refine {step + 1}/{n}")
+        report(0.85 + 0.15 * (step + 1) / (len(near) + 1), f"refine {step + 1}/{len(near)}")
     return avg.result(dtype, in_max)
 
 

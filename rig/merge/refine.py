@@ -26,6 +26,7 @@ import numpy as np
 from rig.merge.focus import gaussian
 
 LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured noise, none above HIGH x
+REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
 BAND = 256  # rows per band (bounded memory at any image size)
 BINS = 16  # brightness bands of the noise model
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
@@ -91,18 +92,28 @@ def warp_box(img: np.ndarray, affine: np.ndarray, gain: float, box: tuple[int, i
 class AgreementAverager:
     """Accumulates the first merge (weight 1) and every slice where it agrees with it."""
 
-    def __init__(self, guide: np.ndarray, noise: tuple[np.ndarray, np.ndarray], sigma: float) -> None:
+    def __init__(
+        self, guide: np.ndarray, noise: tuple[np.ndarray, np.ndarray], sigma: float, depth: np.ndarray, n: int
+    ) -> None:
         self.guide = guide  # H x W x 3 float32, input scale
+        self.depth = depth  # slice index per pixel (the depth map)
+        self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
+        h = depth.shape[0]
+        self.bands = [(y0, min(h, y0 + BAND)) for y0 in range(0, h, BAND)]
+        self.span = [(float(depth[a:b].min()), float(depth[a:b].max())) for a, b in self.bands]
         self.var = np.interp(guide.mean(axis=2), *noise).astype(np.float32)  # of a difference of two
         self.sigma = sigma
         self.acc = guide.copy()
         self.wsum = np.ones(guide.shape[:2], np.float32)
 
-    def add(self, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
+    def reaches(self, k: int) -> list[tuple[int, int]]:
+        """The bands (row ranges) where slice ``k`` is within reach of the depth map."""
+        return [b for b, (lo, hi) in zip(self.bands, self.span, strict=True) if lo - self.reach < k < hi + self.reach]
+
+    def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
         h, w = self.wsum.shape
         m = int(np.ceil(3 * self.sigma)) + 1
-        for y0 in range(0, h, BAND):
-            y1 = min(h, y0 + BAND)
+        for y0, y1 in self.reaches(k):
             py0, py1 = max(0, y0 - m), min(h, y1 + m)
             part = warp_box(img, affine, gain, (0, py0, w, py1))
             diff = cv2.subtract(part, self.guide[py0:py1])
@@ -112,6 +123,9 @@ class AgreementAverager:
             wt = cv2.divide(d, self.var[y0:y1], scale=-1.0 / (HIGH - LOW))
             wt += np.float32(HIGH / (HIGH - LOW))
             np.clip(wt, 0.0, 1.0, out=wt)
+            # fading with the distance from the depth: far slices lose faint detail (paper grain)
+            near = cv2.absdiff(self.depth[y0:y1], float(k))
+            wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
             part = part[y0 - py0 : y1 - py0]
             self.acc[y0:y1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
             self.wsum[y0:y1] += wt
