@@ -27,7 +27,7 @@ from rig.merge.focus import gaussian
 
 LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured noise, none above HIGH x
 REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
-BAND = 256  # rows per band (bounded memory at any image size)
+TILE = 256  # px: pass 3 works tile by tile and skips tiles out of a slice's reach
 BINS = 16  # brightness bands of the noise model
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
 MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: mean of the three channels
@@ -98,37 +98,40 @@ class AgreementAverager:
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
         self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
-        h = depth.shape[0]
-        self.bands = [(y0, min(h, y0 + BAND)) for y0 in range(0, h, BAND)]
-        self.span = [(float(depth[a:b].min()), float(depth[a:b].max())) for a, b in self.bands]
+        h, w = depth.shape
+        self.tiles = [
+            (x0, y0, min(w, x0 + TILE), min(h, y0 + TILE)) for y0 in range(0, h, TILE) for x0 in range(0, w, TILE)
+        ]
+        self.span = [(float(depth[b:d, a:c].min()), float(depth[b:d, a:c].max())) for a, b, c, d in self.tiles]
         self.var = np.interp(guide.mean(axis=2), *noise).astype(np.float32)  # of a difference of two
         self.sigma = sigma
         self.acc = guide.copy()
         self.wsum = np.ones(guide.shape[:2], np.float32)
 
-    def reaches(self, k: int) -> list[tuple[int, int]]:
-        """The bands (row ranges) where slice ``k`` is within reach of the depth map."""
-        return [b for b, (lo, hi) in zip(self.bands, self.span, strict=True) if lo - self.reach < k < hi + self.reach]
+    def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
+        """The tiles (x0, y0, x1, y1) where slice ``k`` is within reach of the depth map."""
+        return [t for t, (lo, hi) in zip(self.tiles, self.span, strict=True) if lo - self.reach < k < hi + self.reach]
 
     def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
         h, w = self.wsum.shape
         m = int(np.ceil(3 * self.sigma)) + 1
-        for y0, y1 in self.reaches(k):
-            py0, py1 = max(0, y0 - m), min(h, y1 + m)
-            part = warp_box(img, affine, gain, (0, py0, w, py1))
-            diff = cv2.subtract(part, self.guide[py0:py1])
+        for x0, y0, x1, y1 in self.reaches(k):
+            px0, py0, px1, py1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+            part = warp_box(img, affine, gain, (px0, py0, px1, py1))
+            diff = cv2.subtract(part, self.guide[py0:py1, px0:px1])
             cv2.multiply(diff, diff, dst=diff)
-            d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[y0 - py0 : y1 - py0]
+            inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
+            d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[inner]
             # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
-            wt = cv2.divide(d, self.var[y0:y1], scale=-1.0 / (HIGH - LOW))
+            wt = cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW))
             wt += np.float32(HIGH / (HIGH - LOW))
             np.clip(wt, 0.0, 1.0, out=wt)
             # fading with the distance from the depth: far slices lose faint detail (paper grain)
-            near = cv2.absdiff(self.depth[y0:y1], float(k))
+            near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))
             wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
-            part = part[y0 - py0 : y1 - py0]
-            self.acc[y0:y1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
-            self.wsum[y0:y1] += wt
+            part = part[inner]
+            self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
+            self.wsum[y0:y1, x0:x1] += wt
 
     def result(self, dtype: np.dtype, in_max: float) -> np.ndarray:
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
