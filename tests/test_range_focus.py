@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,10 @@ def test_post_api_range_then_the_plan_warns_when_the_range_misses_the_subject(bi
     # a plan that stops half-way through the subject says so before anything moves
     plan = api.post("/api/plan", {"profile": {"start_um": 2000, "end_um": 2400, "step_um": 50}}).get_json()
     assert any("far side" in w for w in plan["coverage"]), plan
-    plan = api.post("/api/plan", {"profile": {"start_um": found["start_um"], "end_um": found["end_um"], "step_um": 50}})
+    # the found range itself, shot to its end (slices, so the last slice lands on the end)
+    slices = math.ceil(abs(found["end_um"] - found["start_um"]) / 50) + 1
+    profile = {"start_um": found["start_um"], "end_um": found["end_um"], "slices": slices}
+    plan = api.post("/api/plan", {"profile": profile})
     assert plan.get_json()["coverage"] == []
 
 

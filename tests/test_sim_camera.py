@@ -75,3 +75,21 @@ def test_formats_preview_and_faults():
     assert cam.health()["ok"] is False
     cam.close()
     cam.close()  # idempotent
+
+
+def test_defocused_near_edge_glows_over_the_background():
+    """Like a real lens: focused on the far background, the defocused coin spreads its colour
+    over the background just outside its rim (the halo a merge must avoid); focused on the
+    coin's rim, the background there keeps its own colour."""
+    cam, _ = camera(noise=0.0, breathing=0.0)
+    scene = make_scene("coin", 320, 240, 1500.0, 1)
+    yy, xx = np.mgrid[0:240, 0:320]
+    r = np.hypot(xx - 160, yy - 120) / (0.42 * 240)
+    ring = (r > 1.04) & (r < 1.10)  # just outside the rim: background in the all-in-focus truth
+    far = r > 1.35
+    assert np.all(scene.depth_um[ring] > 1300)
+    red = lambda img, m: float(img[..., 2][m].mean())  # noqa: E731  (the coin is gold: red-rich)
+    back = cam.render(1450.0)  # background in focus, the coin's near rim far out of focus
+    assert red(back, ring) > red(back, far) + 12
+    rim = cam.render(float(scene.depth_um[(r > 0.95) & (r < 0.99) & (yy > 120)].mean()))
+    assert red(back, ring) > red(rim, ring) + 6

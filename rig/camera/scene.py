@@ -1,9 +1,15 @@
 """A procedural 3-D subject and a thin-lens depth-of-field renderer for the simulated camera.
 
 The subject has an all-in-focus texture and a true depth map (micrometres from its nearest
-point). A frame focused at rail position ``f`` blurs each pixel with a Gaussian whose sigma
-grows linearly with ``|depth - f|`` (the thin-lens circle of confusion for small defocus),
-then applies focus breathing (magnification that changes with focus) and sensor noise.
+point). A frame focused at rail position ``f`` blurs with a Gaussian whose sigma grows linearly
+with ``|depth - f|`` (the thin-lens circle of confusion for small defocus), then applies focus
+breathing (magnification that changes with focus) and sensor noise.
+
+Occlusion is rendered as a lens does: the scene is two layers, the background card and the
+subject in front of it (coverage ``alpha``). Each layer is defocused at its own depth (the
+subject's premultiplied colour and its coverage together) and the subject is composited "over"
+the background, so a defocused near edge spreads its glow over the background behind it and
+partly hides it, as in a real macro stack (the halo a merge has to avoid).
 """
 
 from __future__ import annotations
@@ -20,8 +26,36 @@ LEVELS = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.5, 7.5, 10.0, 14.0, 20.0
 
 @dataclass(frozen=True)
 class Scene:
-    texture: np.ndarray  # H x W x 3 float32, 0..1, BGR
-    depth_um: np.ndarray  # H x W float32, 0 = nearest point of the subject
+    texture: np.ndarray  # H x W x 3 float32, 0..1, BGR: all in focus
+    depth_um: np.ndarray  # H x W float32, 0 = nearest point of the subject (what is seen at each pixel)
+    back: np.ndarray | None = None  # background layer texture (also where the subject hides it)
+    back_depth_um: np.ndarray | None = None
+    front: np.ndarray | None = None  # subject layer: premultiplied BGR + coverage (H x W x 4)
+    front_depth_um: np.ndarray | None = None  # subject depth, extended beyond its edge (nearest point)
+
+
+def _layered(back: np.ndarray, back_depth: np.ndarray, colour: np.ndarray, inside: np.ndarray, depth: np.ndarray):
+    """The background and the subject (coverage ``inside``, anti-aliased) as two layers."""
+    alpha = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.7)
+    hidden = (alpha < 0.999).astype(np.uint8)
+    # the subject's depth beyond its edge: that of its nearest pixel (the edge's defocus spreads at it)
+    _, labels = cv2.distanceTransformWithLabels(hidden, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(hidden == 0)
+    lut = np.zeros(labels.max() + 1, np.float32)
+    lut[labels[ys, xs]] = depth[ys, xs]
+    front_depth = lut[labels] if ys.size else np.full_like(depth, float(depth.mean()))
+    front = np.concatenate([colour * alpha[..., None], alpha[..., None]], axis=-1).astype(np.float32)
+    a = alpha[..., None]
+    texture = np.clip(colour * a + back * (1 - a), 0.0, 1.0).astype(np.float32)
+    seen = np.where(alpha > 0.5, depth, back_depth).astype(np.float32)
+    return Scene(
+        texture=np.ascontiguousarray(texture),
+        depth_um=np.ascontiguousarray(seen),
+        back=np.ascontiguousarray(back.astype(np.float32)),
+        back_depth_um=np.ascontiguousarray(back_depth.astype(np.float32)),
+        front=np.ascontiguousarray(front),
+        front_depth_um=np.ascontiguousarray(front_depth.astype(np.float32)),
+    )
 
 
 def _fine_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -44,6 +78,9 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
     # background: a far, slightly tilted card with its own texture
     depth = np.full((height, width), depth_um, np.float32) - 0.05 * depth_um * (yy / height)
     base = np.stack([0.35 + 0.05 * grain, 0.38 + 0.06 * grain, 0.42 + 0.05 * grain], axis=-1)
+    if subject == "blank":  # nothing to focus on (calibration refuses it)
+        flat = np.full((height, width, 3), 0.5, np.float32)
+        return Scene(texture=flat, depth_um=np.full((height, width), depth_um / 2, np.float32))
     if subject == "coin":
         r = np.hypot(xx - cx, yy - cy) / (0.42 * scale)
         inside = r < 1.0
@@ -54,8 +91,7 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
         coin_depth = depth_um * (0.62 * np.clip(tilt, 0, 1) + 0.12 * (1.0 - relief))
         shade = 0.75 + 0.25 * np.clip(np.gradient(relief, axis=1) * 6.0, -1, 1)
         gold = np.stack([0.25 * shade, 0.62 * shade, 0.85 * shade], axis=-1) * (1 + 0.15 * grain[..., None])
-        depth = np.where(inside, coin_depth, depth)
-        base = np.where(inside[..., None], gold, base)
+        return _layered(base, depth, np.clip(gold, 0, 1), inside, coin_depth.astype(np.float32))
     else:  # "bug": an ellipsoid body with a head, segments and legs
         ex, ey = (xx - cx) / (0.22 * scale), (yy - cy) / (0.38 * scale)
         body = ex**2 + ey**2
@@ -75,25 +111,22 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
         legs_b = legs.astype(bool) & ~inside
         colour = np.stack([0.10 + 0.1 * seg, 0.25 + 0.25 * seg, 0.15 + 0.1 * seg], axis=-1)
         colour = colour * (1 + 0.25 * grain[..., None])
-        depth = np.where(inside, body_depth, depth)
-        depth = np.where(head, depth_um * 0.35, depth)
-        depth = np.where(legs_b, depth_um * 0.55 + 0.3 * depth_um * (np.abs(xx - cx) / (0.45 * scale)), depth)
-        base = np.where((inside | head)[..., None], colour, base)
-        base = np.where(legs_b[..., None], np.array([0.08, 0.1, 0.12], np.float32) * (1 + 0.3 * grain[..., None]), base)
-    if subject == "blank":  # nothing to focus on (calibration refuses it)
-        base = np.full((height, width, 3), 0.5, np.float32)
-        depth = np.full((height, width), depth_um / 2, np.float32)
-    texture = np.clip(base, 0.0, 1.0).astype(np.float32)
-    return Scene(texture=np.ascontiguousarray(texture), depth_um=np.ascontiguousarray(depth.astype(np.float32)))
+        sub_depth = np.where(head, depth_um * 0.35, body_depth)
+        sub_depth = np.where(legs_b, depth_um * 0.55 + 0.3 * depth_um * (np.abs(xx - cx) / (0.45 * scale)), sub_depth)
+        leg_colour = np.array([0.08, 0.1, 0.12], np.float32) * (1 + 0.3 * grain[..., None])
+        colour = np.where(legs_b[..., None], leg_colour, colour)
+        inside = inside | head | legs_b
+        return _layered(base, depth, np.clip(colour, 0, 1), inside, sub_depth.astype(np.float32))
 
 
 def downscale(scene: Scene, factor: int) -> Scene:
     h, w = scene.depth_um.shape
     size = (max(1, w // factor), max(1, h // factor))
-    return Scene(
-        cv2.resize(scene.texture, size, interpolation=cv2.INTER_AREA),
-        cv2.resize(scene.depth_um, size, interpolation=cv2.INTER_AREA),
-    )
+
+    def small(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+    return Scene(*(small(getattr(scene, f)) for f in Scene.__dataclass_fields__))
 
 
 def render(
@@ -107,17 +140,14 @@ def render(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR."""
-    # OpenCV takes a number for an array argument (a Scalar); cv2's stubs list arrays only
-    sigma = cv2.absdiff(scene.depth_um, float(focus_um)) * np.float32(blur_px_per_um)  # type: ignore[call-overload]
-    level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
-    out = np.zeros_like(scene.texture)
-    lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
-    for k in range(lo, hi + 1):
-        # tent weight: 1 at level k, falling to 0 at the neighbouring levels
-        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)  # type: ignore[call-overload]  # a Scalar, as above
-        if not cv2.countNonZero(weight):
-            continue
-        out += cv2.multiply(_blurred(scene.texture, float(LEVELS[k])), cv2.merge([weight, weight, weight]))
+    if scene.front is None or scene.back is None:
+        out = _defocus(scene.texture, scene.depth_um, focus_um, blur_px_per_um)
+    else:  # background, then the defocused subject "over" it
+        out = _defocus(scene.back, scene.back_depth_um, focus_um, blur_px_per_um)
+        front = _defocus(scene.front, scene.front_depth_um, focus_um, blur_px_per_um)
+        cover = np.clip(front[..., 3], 0.0, 1.0)
+        out *= cv2.merge([1.0 - cover] * 3)
+        out += front[..., :3]
     if breathing:
         mag = 1.0 + breathing * (focus_um / max(depth_um, 1e-6) - 0.5)
         h, w = out.shape[:2]
@@ -126,6 +156,22 @@ def render(
     if noise:
         out += rng.standard_normal(out.shape, dtype=np.float32) * noise
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _defocus(img: np.ndarray, depth_um: np.ndarray, focus_um: float, blur_px_per_um: float) -> np.ndarray:
+    """``img`` blurred per pixel by a Gaussian of sigma ``blur_px_per_um * |depth - focus|``
+    (interpolated between the pre-set blur levels)."""
+    sigma = cv2.absdiff(depth_um, float(focus_um)) * np.float32(blur_px_per_um)
+    level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
+    out = np.zeros_like(img)
+    lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
+    for k in range(lo, hi + 1):
+        # tent weight: 1 at level k, falling to 0 at the neighbouring levels
+        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)
+        if not cv2.countNonZero(weight):
+            continue
+        out += cv2.multiply(_blurred(img, float(LEVELS[k])), cv2.merge([weight] * img.shape[2]))
+    return out
 
 
 def _blurred(img: np.ndarray, sigma: float) -> np.ndarray:

@@ -114,6 +114,11 @@ class Blender:
         self.acc[y0:y1, x0:x1] += part
         self.wsum[y0:y1, x0:x1] += weight
 
+    def normalised(self) -> np.ndarray:
+        """The weighted mean in the input scale (float32, computed in place: the blender is spent)."""
+        self.acc /= np.maximum(self.wsum, 1e-6)[..., None]
+        return self.acc
+
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         """Normalised output converted to ``dtype`` (input values scaled from ``in_max``)."""
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0

@@ -13,13 +13,12 @@ confident neighbours by push-pull normalised convolution over a pyramid.
 
 from __future__ import annotations
 
-from typing import cast
-
 import cv2
 import numpy as np
 
 RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
+PRE_BLUR = 0.6  # px: Gaussian before the Laplacian (sensor noise and JPEG artefacts live at the finest scale)
 
 
 def gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -38,6 +37,8 @@ def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple
     g = gray.astype(np.float32)
     if gray.dtype == np.uint16:
         g *= 1.0 / 257.0
+    if PRE_BLUR > 0:  # the finest pixel-to-pixel changes are mostly noise and JPEG artefacts
+        g = cv2.GaussianBlur(g, (5, 5), PRE_BLUR)
     lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
     cv2.multiply(lap, lap, dst=lap)
     h, w = lap.shape
@@ -114,17 +115,22 @@ def regularise(acc: DepthAccumulator, median: int = 5, index: np.ndarray | None 
     ``index``: :func:`median_index` of ``acc`` if the caller has it already."""
     h, w = acc.index.shape
     dm = (median_index(acc, median) if index is None else index).astype(np.float32)
-    # confidence: how much the best slice stands out of the mean of the focus curve
-    mean = acc.total / max(acc.count, 1)
-    floor = float(np.percentile(mean, 5)) + 1e-3  # noise floor of the energy
-    conf = (acc.best - mean) / (mean + floor)
-    np.clip(conf, 0.0, 4.0, out=conf)
-    conf = cast("np.ndarray", cv2.medianBlur(conf, 5))  # cv2: the input's dtype
+    conf = peak_confidence(acc)
     # a flat area next to strong edges only sees the edges' defocus ramps: weak compared to
     # the detail around it. Scale confidence by the energy relative to its neighbourhood's.
     conf *= _relative_to_neighbourhood(acc.best, max(8, round(RELATIVE_RADIUS * max(h, w) / 1600)))
     conf *= conf
     return push_pull(dm, conf, c0=0.1)
+
+
+def peak_confidence(acc: DepthAccumulator) -> np.ndarray:
+    """How far the best slice's energy stands above the mean of the focus curve, relative to the
+    mean plus the energy's noise floor (0..4, median-filtered). Noise alone gives well under 1."""
+    mean = acc.total / max(acc.count, 1)
+    floor = float(np.percentile(mean, 5)) + 1e-3  # noise floor of the energy
+    conf = (acc.best - mean) / (mean + floor)
+    np.clip(conf, 0.0, 4.0, out=conf)
+    return cv2.medianBlur(conf, 5)
 
 
 def _relative_to_neighbourhood(best: np.ndarray, radius: int) -> np.ndarray:

@@ -29,6 +29,7 @@ from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
+from rig.merge.refine import AgreementAverager, noise_model
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class MergeOptions:
     follow_timeout: float = 600.0  # s without a new frame before giving up (follow mode)
     kind: str | None = None  # merge only files of this type, e.g. "nef" (RAW+JPEG shots)
     crop: tuple[int, int, int, int] | None = None  # x, y, w, h of the results; default: stack.json's crop
+    refine: bool = True  # pass 3: average the slices that agree with the merge within the noise
 
 
 @dataclass
@@ -169,6 +171,7 @@ def merge(
             log.info("slice %d %s: %s", k, files[k].name, transforms[k].describe())
 
     deep = False
+    span = 0.85 if opt.refine else 1.0  # share of the progress before pass 3
     acc = acc_c = None
     for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
         h, w = state["shape"]
@@ -191,7 +194,7 @@ def merge(
         acc_c.add(k, coarse)
         del energy, coarse
         n_known = max(len(files), 1)
-        report(min(0.5, (step + 1) / (2 * n_known + 1)), f"focus {step + 1}/{n_known}")
+        report(min(0.5, (step + 1) / (2 * n_known + 1)) * span, f"focus {step + 1}/{n_known}")
     n = len(files)
     if n < 2 or acc is None or acc_c is None:
         raise MergeError(f"{input_dir}: {n} usable slice(s); a merge needs at least 2")
@@ -229,12 +232,16 @@ def merge(
             if wk.any():
                 blender.add(img, transforms[k].affine, gain, wk, box)
         del img
-        report((n + step + 1) / total_steps, f"blend {step + 1}/{len(used)}")
+        report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
 
     bits = opt.bits or (16 if deep else 8)
     if out.suffix.lower() in mio.JPEG_EXT:
         bits = 8
-    merged = blender.result(np.uint16 if bits == 16 else np.uint8, in_max)
+    dtype = np.uint16 if bits == 16 else np.uint8
+    if opt.refine:
+        merged = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth)
+    else:
+        merged = blender.result(dtype, in_max)
     del blender
     meta = mio.read_metadata(files[ref])
     settings = archive.settings_for(Path(input_dir), files, files[ref])
@@ -250,6 +257,47 @@ def merge(
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
     return MergeResult(out, n, w, h, bits, seconds, [transforms[k] for k in range(n)], len(used))
+
+
+def _refine(
+    blender: Blender,
+    files: list[Path],
+    transforms: dict[int, Transform],
+    deep: bool,
+    in_max: float,
+    shape: tuple[int, int],
+    first: Path,
+    dtype: np.dtype,
+    report: Progress,
+    depth: np.ndarray,
+) -> np.ndarray:
+    """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge."""
+    h, w = shape
+    n = len(files)
+    sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
+
+    # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
+    def pairs() -> Iterator[tuple]:
+        for k in sorted({0, max(0, n // 2 - 1), max(0, n - 2)}):
+            a, b = (mio.read_image(files[j], False) for j in (k, k + 1))
+            tr_a, tr_b = transforms[k], transforms[k + 1]
+            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
+
+    noise = noise_model(pairs(), sigma, in_max)
+    avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n)
+    blender.acc = blender.wsum = None  # the guide lives on in the averager only
+    near = [k for k in range(n) if avg.reaches(k)]
+    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
+        _check_size(files[k], img, (h, w), first)
+        avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
+        del img
+        report(0.85 + 0.15 * (step + 1) / (len(near) + 1), f"refine {step + 1}/{len(near)}")
+    return avg.result(dtype, in_max)
+
+
+def _gain(tr: Transform, deep: bool, img: np.ndarray) -> float:
+    """Exposure gain of a slice; an 8-bit slice in a 16-bit stack is brought to the 16-bit scale."""
+    return tr.gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
 
 
 def slice_centroids(depth: np.ndarray, n: int, step: int = 8) -> dict[int, tuple[float, float]]:
