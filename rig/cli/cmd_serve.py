@@ -80,7 +80,6 @@ def load_or_create_token(path: Path | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     import waitress  # noqa: F401 - fail early with a clear ImportError
-    from waitress.server import create_server
 
     from rig.config import load_config
     from rig.errors import UsageError
@@ -107,18 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
         hotspot = Path(args.config).parent / HOTSPOT_FILE if args.config and not args.sim else None
         app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot)
-        try:
-            server = create_server(
-                app,
-                host=host,
-                port=port,
-                threads=cfg.web.threads,
-                ident="rig",
-                channel_timeout=120,
-                clear_untrusted_proxy_headers=True,
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        server = make_server(app, host, port, cfg.web.threads)
         real_port = server.effective_port  # type: ignore[union-attr]
         st = state_of(app)
         st.port = real_port
@@ -140,6 +128,30 @@ def run(args: argparse.Namespace) -> int:
         return _serve(server, machine, st, f"serving on http://{local}:{real_port}/")
     finally:
         machine.close()
+
+
+def make_server(app: Any, host: str, port: int, threads: int) -> Any:
+    """waitress over ``app``, listening. Request bodies beyond rig.web.jsonio.MAX_BODY are
+    refused by waitress itself (413) before it buffers them, so no client can fill the disk
+    that holds the frames (waitress's own default is 1 GiB, spooled to a temporary file)."""
+    from waitress.server import create_server
+
+    from rig.errors import UsageError
+    from rig.web.jsonio import MAX_BODY
+
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="rig",
+            channel_timeout=120,
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=MAX_BODY,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _print_qr(url: str | None) -> None:

@@ -12,7 +12,9 @@ import io
 import logging
 import os
 import struct
+import sys
 import tempfile
+import threading
 import zlib
 from pathlib import Path
 
@@ -47,6 +49,55 @@ def _check_jpeg(path: Path, data: bytes) -> None:
     tail = data[-64:].rstrip(b"\x00\r\n\t ")
     if not tail.endswith(b"\xff\xd9"):
         raise MergeError(f"{path}: truncated or corrupt JPEG (no end-of-image marker)")
+
+
+MIN_SIDE_PX = 16  # smaller slices cannot be aligned or focus-measured
+_STDERR_LOCK = threading.Lock()
+# libjpeg's warnings for missing scan data (other warnings, e.g. extraneous bytes, pass through)
+LIBJPEG_CORRUPT = (b"Corrupt JPEG data: premature end of data segment", b"Premature end of JPEG file")
+
+
+def _decode_capturing_stderr(data: bytes, flag: int) -> tuple[np.ndarray | None, bytes]:
+    """``cv2.imdecode`` with what libjpeg writes to file descriptor 2 captured: libjpeg reports
+    a truncated scan ("Corrupt JPEG data: premature end of data segment") only as a warning on
+    stderr and hands back an image padded with flat blocks. Other lines written meanwhile are
+    passed on to stderr."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            try:
+                img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+            finally:
+                os.dup2(saved, 2)
+        finally:
+            os.close(saved)
+        sink.seek(0)
+        text = sink.read()
+    kept = b"".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(LIBJPEG_CORRUPT))
+    if kept:
+        os.write(2, kept)
+    return img, text
+
+
+def _decode(path: Path, data: bytes, flag: int, jpeg: bool) -> np.ndarray:
+    if not data:
+        raise MergeError(f"{path}: empty file (0 bytes)")
+    try:
+        if jpeg:
+            img, warnings = _decode_capturing_stderr(data, flag)
+            for line in warnings.splitlines():
+                if line.startswith(LIBJPEG_CORRUPT):
+                    why = line.decode("ascii", "replace").strip()
+                    raise MergeError(f"{path}: truncated or corrupt JPEG ({why})")
+        else:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        raise MergeError(f"{path}: unreadable or corrupt image ({str(exc).strip().splitlines()[-1]})") from None
+    if img is None:
+        raise MergeError(f"{path}: unreadable or corrupt image")
+    return img
 
 
 def _read_raw(path: Path) -> np.ndarray:
@@ -104,13 +155,16 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
         flag = cv2.IMREAD_UNCHANGED
         if gray and ext in JPEG_EXT:
             flag = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-        if img is None:
-            raise MergeError(f"{path}: unreadable or corrupt image")
+        img = _decode(path, data, flag, jpeg=data.startswith(b"\xff\xd8"))
         if img.dtype not in (np.uint8, np.uint16):
             raise MergeError(f"{path}: unsupported sample type {img.dtype}")
         if img.ndim == 3 and img.shape[2] == 4:
             img = img[..., :3]
+    if min(img.shape[:2]) < MIN_SIDE_PX:
+        h, w = img.shape[:2]
+        raise MergeError(
+            f"{path}: slice is {w}x{h} pixels; a merge needs slices of at least {MIN_SIDE_PX}x{MIN_SIDE_PX}"
+        )
     if gray and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if not gray and img.ndim == 2:

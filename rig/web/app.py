@@ -29,6 +29,7 @@ from rig.web.control import ControlConflict, ControlLock
 from rig.web.fieldkit import fieldkit_api
 from rig.web.files import files
 from rig.web.gallery import Gallery
+from rig.web.jsonio import MAX_BODY
 from rig.web.pages import pages
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
@@ -85,7 +86,7 @@ def create_app(
         "rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"), static_url_path="/static"
     )
     app.config.update(
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY,
         JSON_SORT_KEYS=False,
         SECRET_KEY=secrets.token_bytes(32),
         TEMPLATES_AUTO_RELOAD=False,
@@ -156,6 +157,11 @@ def _install_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         return _error(exc.code or 400, exc.description or exc.name, None)
+
+    @app.errorhandler(OSError)
+    def _os(exc: OSError) -> ResponseReturnValue:
+        log.warning("%s %s: file system error: %s", request.method, request.path, exc)
+        return _error(503, f"the rig cannot read or write a file: {exc.strerror or exc}", "storage")
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> ResponseReturnValue:
