@@ -323,7 +323,11 @@ class Sequencer:
                     raise Cancelled("e-stop during return")
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
+            reason = _describe(exc) if not self._estop.is_set() else "e-stop pressed"
+            if outcome == Outcome.COMPLETED:
+                self._return_failed(reason, storage)
+            else:
+                self._safe_state(reason, storage, outcome=outcome)
             return
         if storage:
             storage.finish(outcome.value, error)
@@ -354,8 +358,26 @@ class Sequencer:
         if self.config.rail.disable_when_idle:
             self.rail.set_enabled(False)
 
-    def _safe_state(self, reason: str, storage: RunStorage | None, outcome: Outcome = Outcome.FAILED) -> None:
-        """The one path every fault takes."""
+    def _return_failed(self, reason: str, storage: RunStorage | None) -> None:
+        """Every frame was shot but the move back failed: the stack is ``completed`` (and so
+        merged), with the reason noted; the rig itself still takes the safe-state path."""
+        error = f"every frame was saved, but the return to the start failed: {reason}"
+        if storage:
+            try:
+                storage.finish(Outcome.COMPLETED.value, error)
+            except Exception:
+                log.exception("return failed: could not update the manifest")
+        self._safe_state(reason, None, run_outcome=Outcome.COMPLETED)
+
+    def _safe_state(
+        self,
+        reason: str,
+        storage: RunStorage | None,
+        outcome: Outcome = Outcome.FAILED,
+        run_outcome: Outcome = Outcome.FAILED,
+    ) -> None:
+        """The one path every fault takes. ``outcome`` goes in the manifest (failed, or
+        interrupted), ``run_outcome`` in the status and the run-ended event."""
         log.error("fault: %s", reason)
         for action in (self.rail.stop, self.camera.release, lambda: self.rail.set_enabled(False)):
             try:
@@ -367,9 +389,10 @@ class Sequencer:
                 storage.finish(Outcome.FAILED.value if outcome != Outcome.INTERRUPTED else outcome.value, reason)
             except Exception:
                 log.exception("safe state: could not update the manifest")
-        self._set(state=S.FAULT, outcome=Outcome.FAILED, error=reason, eta_s=None)
+        self._set(state=S.FAULT, outcome=run_outcome, error=reason, eta_s=None)
         self.bus.publish(EventKind.FAULT, {"error": reason})
-        self.bus.publish(EventKind.RUN_ENDED, {"outcome": "failed", "folder": self._status.folder, "error": reason})
+        ended = {"outcome": run_outcome.value, "folder": self._status.folder, "error": reason}
+        self.bus.publish(EventKind.RUN_ENDED, ended)
 
 
 def _describe(exc: BaseException) -> str:
