@@ -25,6 +25,7 @@ from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
+from rig.pause import PauseGate
 from rig.plan import Plan
 from rig.run_storage import RunStorage
 
@@ -38,6 +39,7 @@ class State(enum.StrEnum):
     SETTLING = "settling"
     CAPTURING = "capturing"
     RETURNING = "returning"
+    PAUSED = "paused"  # between slices, holding position, until resumed (rig.pause)
     JOGGING = "jogging"
     FAULT = "fault"
 
@@ -50,14 +52,15 @@ class Outcome(enum.StrEnum):
 
 
 S = State
-RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING})
+RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.PAUSED, S.RETURNING})
 BUSY = frozenset({S.STARTING, S.JOGGING}) | RUN_PHASES
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.IDLE: frozenset({S.STARTING, S.JOGGING, S.FAULT}),
-    S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
+    S.STARTING: frozenset({S.MOVING, S.PAUSED, S.IDLE, S.FAULT}),
     S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.CAPTURING: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.PAUSED, S.RETURNING, S.IDLE, S.FAULT}),
+    S.CAPTURING: frozenset({S.MOVING, S.PAUSED, S.RETURNING, S.IDLE, S.FAULT}),
+    S.PAUSED: frozenset({S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
     S.RETURNING: frozenset({S.IDLE, S.FAULT}),
     S.JOGGING: frozenset({S.IDLE, S.FAULT}),
     S.FAULT: frozenset({S.IDLE}),
@@ -119,6 +122,7 @@ class Sequencer:
         self._cancel_outcome = Outcome.CANCELLED
         self._worker: threading.Thread | None = None
         self._run_id = 0
+        self._pause = PauseGate()
 
     # ------------------------------------------------------------------ status
     def status(self) -> Status:
@@ -168,6 +172,7 @@ class Sequencer:
                 )
             self._cancel.clear()
             self._estop.clear()
+            self._pause.clear()
             self._cancel_outcome = Outcome.CANCELLED
             self._run_id += 1
             self._set(
@@ -202,6 +207,7 @@ class Sequencer:
                 return self._status  # already on its way back; e-stop is the way to halt it
             self._cancel_outcome = outcome
             self._cancel.set()
+        self._pause.wake()
         self.rail.stop()
         return self.status()
 
@@ -209,6 +215,7 @@ class Sequencer:
         """Stop at once, disable the driver, release the shutter; the rig goes to FAULT."""
         self._estop.set()
         self._cancel.set()
+        self._pause.wake()
         for action in (self.rail.estop, self.camera.release):
             try:
                 action()
@@ -293,6 +300,7 @@ class Sequencer:
             self.rail.set_enabled(True)
             for i, target in enumerate(plan.targets, start=1):
                 self._check_cancel()
+                self._hold_if_paused()
                 self._set(state=S.MOVING, slice=i)
                 self.rail.move_to(target, abort=self._cancel)
                 self._check_cancel()
@@ -333,6 +341,37 @@ class Sequencer:
             storage.finish(outcome.value, error)
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
         self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
+
+    # ------------------------------------------------------------------ pause (rig.pause)
+    def pause(self) -> Status:
+        """Stop the running stack before its next slice and hold position. Non-blocking."""
+        with self._lock:
+            if self._status.state not in RUN_PHASES | {S.STARTING} or self._status.state == S.RETURNING:
+                raise StateError(f"nothing to pause: the rig is {self._status.state.value}")
+            self._pause.request()
+        return self.status()
+
+    def resume_run(self) -> Status:
+        """Go on with a paused (or pausing) stack from the slice where it stopped. Non-blocking."""
+        with self._lock:
+            if not self._pause.requested or self._status.state not in RUN_PHASES | {S.STARTING}:
+                raise StateError(f"nothing to resume: the rig is {self._status.state.value}, not paused")
+            self._pause.release()
+        return self.status()
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause.requested
+
+    def _hold_if_paused(self) -> None:
+        """On the worker thread, between slices: wait while paused (the rail holds position)."""
+        if not self._pause.requested:
+            return
+        before = self._status.state
+        self._set(state=S.PAUSED, eta_s=None)
+        log.info("paused after slice %d (was %s)", self._status.slice, before.value)
+        self._pause.hold(self._cancel)
+        log.info("resumed at slice %d", self._status.slice + 1)
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():

@@ -31,6 +31,7 @@ from rig.web.files import files
 from rig.web.gallery import Gallery
 from rig.web.jsonio import MAX_BODY
 from rig.web.pages import pages
+from rig.web.runcontrol import run_control
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
 from rig.web.sysinfo import system_api
@@ -122,6 +123,7 @@ def create_app(
     app.register_blueprint(api)
     app.register_blueprint(system_api)
     app.register_blueprint(fieldkit_api)
+    app.register_blueprint(run_control)
     app.register_blueprint(files)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
