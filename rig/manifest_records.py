@@ -68,6 +68,7 @@ class FrameRecord:
     preview: bool = False
     stored: str | None = None
     companions: tuple[FrameFile, ...] = ()
+    recovered: bool = False  # adopted at startup: on disk and whole, but not listed (crash after the save)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def files(self) -> tuple[FrameFile, ...]:
@@ -90,6 +91,8 @@ class FrameRecord:
             out["stored"] = self.stored
         if self.companions:
             out["companions"] = [c.to_json() for c in self.companions]
+        if self.recovered:
+            out["recovered"] = True
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -108,16 +111,18 @@ class FrameRecord:
             "sha256": _str(data.get("sha256")),
             "preview": data.get("preview") is True,
             "stored": _str(data.get("stored")),
+            "recovered": data.get("recovered") is True,
         }
-        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions"}
+        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions", "recovered"}
         extra = {k: v for k, v in data.items() if k not in known}
         for k in ("index", "time", "file", "bytes", "sha256", "stored"):  # wrong types: kept as they were
             if data.get(k) is not None and typed[k] is None:
                 extra[k] = data[k]
         if data.get(key) is not None and typed["position"] is None:
             extra[key] = data[key]
-        if "preview" in data and data["preview"] is not True:
-            extra["preview"] = data["preview"]
+        for flag in ("preview", "recovered"):
+            if flag in data and data[flag] is not True:
+                extra[flag] = data[flag]
         well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
         if raw_companions is not None and not well_formed:  # written back as it was
             extra["companions"] = raw_companions
@@ -152,6 +157,43 @@ class MergeRecord:
         return cls(data["state"], names, _str(data.get("error")), _str(data.get("started")), _str(data.get("finished")))
 
 
+@dataclass(frozen=True)
+class ResumeRecord:
+    """One entry of ``resumes``: a resumed run (``rig stack --resume``, the gallery's Resume).
+    ``from_slice`` is the first slice shot again; ``position`` how the rail's position was
+    known (``homed`` or ``confirmed`` by the user); ``dropped`` the frames no longer listed
+    because their file was missing or did not match its sha256 (``{index, file, why}``; the
+    files themselves are left where they were); ``previous_outcome`` how the run had ended."""
+
+    at: str
+    from_slice: int
+    position: str
+    previous_outcome: str | None = None
+    dropped: tuple[Mapping[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "from_slice": self.from_slice,
+            "position": self.position,
+            "previous_outcome": self.previous_outcome,
+            "dropped": [dict(d) for d in self.dropped],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResumeRecord | None:
+        if not isinstance(data, dict) or not isinstance(data.get("at"), str) or type(data.get("from_slice")) is not int:
+            return None
+        dropped = data.get("dropped")
+        return cls(
+            data["at"],
+            data["from_slice"],
+            _str(data.get("position")) or "unknown",
+            _str(data.get("previous_outcome")),
+            tuple(d for d in dropped if isinstance(d, dict)) if isinstance(dropped, list) else (),
+        )
+
+
 _TOP_KEYS = (
     "format",
     "rig_version",
@@ -169,6 +211,7 @@ _TOP_KEYS = (
     "ended",
     "frames",
     "merge",
+    "resumes",
 )
 
 
@@ -192,6 +235,7 @@ class StackManifest:
     ended: str | None = None
     frames: tuple[FrameRecord, ...] | None = ()
     merge: MergeRecord | None = None
+    resumes: tuple[ResumeRecord, ...] = ()  # each resume of this run, oldest first
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
 
     @property
@@ -217,6 +261,8 @@ class StackManifest:
             "frames": None if self.frames is None else [f.to_json(self.units) for f in self.frames],
             "merge": self.merge.to_json() if self.merge else None,
         }
+        if self.resumes:
+            out["resumes"] = [r.to_json() for r in self.resumes]
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -259,12 +305,21 @@ class StackManifest:
         merge = MergeRecord.from_json(data.get("merge"))
         if data.get("merge") is not None and merge is None:
             extra["merge"] = data["merge"]
+        raw_resumes = data.get("resumes")
+        resumes = (
+            tuple(r for r in (ResumeRecord.from_json(x) for x in raw_resumes or ()) if r)
+            if isinstance(raw_resumes, list)
+            else ()
+        )
+        if raw_resumes is not None and (not isinstance(raw_resumes, list) or len(resumes) != len(raw_resumes)):
+            extra["resumes"] = raw_resumes  # written back as it was
         return cls(
             **typed,
             units=units,
             planned_positions=tuple(_number(p) for p in planned or ()),
             frames=None if frames is None else tuple(FrameRecord.from_json(f, units) for f in frames),
             merge=merge,
+            resumes=resumes,
             extra=extra,
         )
 

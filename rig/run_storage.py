@@ -17,8 +17,9 @@ from rig.camera.base import Frame
 from rig.config import OutputConfig, Profile
 from rig.errors import UsageError
 from rig.frame_store import save_frame
-from rig.manifest import Manifest
+from rig.manifest import Manifest, ResumeRecord, now_iso
 from rig.paths import Template, free_mb, make_run_folder
+from rig.resume import ResumeSetup
 
 PREVIEW_FOLDER = "preview"  # the preview-images mode's frames, inside the run folder
 
@@ -76,6 +77,25 @@ class RunStorage:
         )
         return cls(template, manifest, profile_name)
 
+    @classmethod
+    def reopen(cls, setup: ResumeSetup, position: str) -> RunStorage:
+        """The storage of a stack being resumed (rig.resume): its ``stack.json`` says ``running``
+        again, keeps the verified frames and records the resume; new frames are numbered on
+        from the first free counter (files of dropped frames are never overwritten)."""
+        manifest = Manifest.load(setup.folder)
+        resume = ResumeRecord(
+            at=now_iso(),
+            from_slice=setup.first_slice,
+            position=position,
+            previous_outcome=setup.previous_outcome,
+            dropped=setup.dropped,
+        )
+        manifest.reopen(setup.keep, resume)
+        storage = cls(setup.template, manifest, setup.profile_name)
+        frames_dir = setup.folder / PREVIEW_FOLDER if setup.profile.mode == "preview-images" else setup.folder
+        storage.counter = _free_counter(frames_dir, setup.template, setup.profile_name, setup.files_kept + 1)
+        return storage
+
     def save(self, frame: Frame | None, *, index: int, position: float, preview: bool = False) -> str | None:
         """Save one shot and record it; returns its file name relative to the run folder, or
         None for a shot kept on the camera's card (``frame`` None)."""
@@ -93,6 +113,18 @@ class RunStorage:
 
     def finish(self, outcome: str, error: str | None = None) -> None:
         self.manifest.finish(outcome, error)
+
+
+def _free_counter(frames_dir: Path, template: Template, profile_name: str, start: int) -> int:
+    """The first counter from ``start`` on whose file name is not taken (by any extension)."""
+    try:
+        names = {p.name for p in frames_dir.iterdir()} if frames_dir.is_dir() else set()
+    except OSError:
+        names = set()
+    counter = start
+    while any(n.startswith(template.file_name(counter, profile_name, "") + ".") for n in names):
+        counter += 1
+    return counter
 
 
 def _profile_table(profile: Profile) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.pause import PauseGate
 from rig.plan import Plan
+from rig.resume import ResumeSetup
 from rig.run_storage import RunStorage
 
 log = logging.getLogger(__name__)
@@ -290,15 +291,21 @@ class Sequencer:
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
             self._safe_state(_describe(exc), None)
 
-    def _run(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
+    def _run(
+        self, plan: Plan, profile: Profile, storage: RunStorage | None, first: int = 1, home_first: bool = False
+    ) -> None:
         t0 = time.monotonic()
         try:
+            if home_first:  # a resume on a rail with a home switch: find the position again
+                self.rail.set_enabled(True)
+                self.rail.home(abort=self._cancel)
+                self._check_cancel()
             if profile.mode == "preview-images":  # a body whose live view fails: say so before moving
                 self.camera.preview()
             if profile.mode != "preview":
                 notify_stack_started(self.camera)  # e.g. the Pi camera meters afresh, then locks exposure
             self.rail.set_enabled(True)
-            for i, target in enumerate(plan.targets, start=1):
+            for i, target in enumerate(plan.targets[first - 1 :], start=first):
                 self._check_cancel()
                 self._hold_if_paused()
                 self._set(state=S.MOVING, slice=i)
@@ -313,7 +320,7 @@ class Sequencer:
                     if profile.exposure_s and self._cancel.wait(profile.exposure_s):
                         raise Cancelled("cancelled during the exposure wait")
                 done = time.monotonic() - t0
-                self._set(eta_s=round(done / i * (plan.slices - i), 1))
+                self._set(eta_s=round(done / (i - first + 1) * (plan.slices - i), 1))
             outcome, error = Outcome.COMPLETED, None
         except Cancelled:
             outcome, error = self._cancel_outcome, None
@@ -341,6 +348,52 @@ class Sequencer:
             storage.finish(outcome.value, error)
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
         self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
+
+    # ------------------------------------------------------------------ resume (rig.resume)
+    def start_resumed(self, setup: ResumeSetup, *, home_first: bool) -> Status:
+        """Go on with a stack that did not finish (checked by :func:`rig.resume.prepare_resume`):
+        same plan, same folder, from ``setup.first_slice``. ``home_first``: the rail re-homes
+        before the first move; otherwise the user has confirmed its position. Non-blocking."""
+        clock_ok = self.clock_synchronized() if self.clock_synchronized else None
+        with self._lock:
+            self._require_idle("resume a stack")
+            step = setup.targets[1] - setup.targets[0] if len(setup.targets) > 1 else 0.0
+            plan = Plan(targets=setup.targets, step=step, units=self.rail.units)
+            for target in plan.targets[setup.first_slice - 1 :]:
+                try:
+                    check_target(target, self.rail.limits(), self.rail.units)
+                except RigError as exc:
+                    raise StateError(f"cannot resume {setup.folder}: {exc}") from None
+            storage = RunStorage.reopen(setup, "homed" if home_first else "confirmed")
+            if clock_ok is False:
+                log.warning("resuming %s with an unsynchronised clock", setup.folder)
+            self._cancel.clear()
+            self._estop.clear()
+            self._pause.clear()
+            self._cancel_outcome = Outcome.CANCELLED
+            self._run_id += 1
+            self._set(
+                state=S.STARTING,
+                slice=setup.first_slice - 1,
+                slices=plan.slices,
+                mode=setup.profile.mode,
+                profile=setup.profile_name,
+                folder=str(storage.folder),
+                frames_saved=setup.keep,
+                outcome=None,
+                error=None,
+                started=time.time(),
+                eta_s=None,
+                run_id=self._run_id,
+            )
+            self._worker = threading.Thread(
+                target=self._run,
+                args=(plan, setup.profile, storage, setup.first_slice, home_first),
+                name="rig-sequencer",
+                daemon=True,
+            )
+            self._worker.start()
+            return self._status
 
     # ------------------------------------------------------------------ pause (rig.pause)
     def pause(self) -> Status:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
+from rig.errors import StateError
 from rig.web.context import request_json_state, state
 from rig.web.jsonio import body, boolean
 
@@ -42,6 +43,8 @@ def resume_stack(sid: str) -> ResponseReturnValue:
     data = body({"position_confirmed"})
     confirmed = boolean(data, "position_confirmed", False)
     folder = st.gallery.folder(sid)
+    if st.merges.running_for(folder):
+        raise StateError("this stack is being merged; cancel the merge first")
     _lock()
-    st.machine.resume_stack(folder, position_confirmed=confirmed)
+    st.machine.resume_stack(folder, position_confirmed=confirmed, stack_id=st.gallery.stack_id)
     return request_json_state(), 202
