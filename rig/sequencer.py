@@ -345,7 +345,13 @@ class Sequencer:
                 self._safe_state(reason, storage, outcome=outcome)
             return
         if storage:
-            storage.finish(outcome.value, error)
+            try:
+                storage.finish(outcome.value, error)
+            except Exception as exc:  # noqa: BLE001 - stack.json cannot be written even without the reserve
+                self._safe_state(
+                    f"the stack's outcome could not be recorded: {_describe(exc)}", None, run_outcome=outcome
+                )
+                return
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
         self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
 
@@ -364,7 +370,8 @@ class Sequencer:
                     check_target(target, self.rail.limits(), self.rail.units)
                 except RigError as exc:
                     raise StateError(f"cannot resume {setup.folder}: {exc}") from None
-            storage = RunStorage.reopen(setup, "homed" if home_first else "confirmed")
+            position = "homed" if home_first else "confirmed"
+            storage = RunStorage.reopen(setup, position, self.config.output.min_free_mb)
             if clock_ok is False:
                 log.warning("resuming %s with an unsynchronised clock", setup.folder)
             self._cancel.clear()

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from rig.events import EventKind
     from rig.lan import is_loopback
     from rig.machine import Machine
-    from rig.manifest import mark_interrupted
+    from rig.recovery import reconcile
     from rig.web.app import create_app
     from rig.web.context import pairing_urls, state_of
 
@@ -98,14 +98,22 @@ def run(args: argparse.Namespace) -> int:
     lan = not is_loopback(host) and host != "localhost"
     token = load_or_create_token() if lan else None
 
-    root = Path(cfg.output.root).expanduser()
-    interrupted = [str(p) for p in mark_interrupted(root)] if root.is_dir() else []
+    report = reconcile(Path(cfg.output.root))  # never raises: a full disk must not stop the UI
+    interrupted = report.interrupted
     machine = Machine.build(cfg)
     try:
         from rig.hotspot import HOTSPOT_FILE
 
         hotspot = Path(args.config).parent / HOTSPOT_FILE if args.config and not args.sim else None
-        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot)
+        app = create_app(
+            machine,
+            token=token,
+            host=host,
+            port=port,
+            interrupted=interrupted,
+            not_updated=report.not_updated,
+            hotspot_file=hotspot,
+        )
         server = make_server(app, host, port, cfg.web.threads)
         real_port = server.effective_port  # type: ignore[union-attr]
         st = state_of(app)
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         if interrupted:
             machine.bus.publish(EventKind.INTERRUPTED, {"folders": interrupted})
             print(f"rig: {len(interrupted)} stack(s) left running by an earlier crash were marked interrupted")
+        _print_reconciled(report)
         local = host if not lan else "127.0.0.1"
         if ":" in local:
             local = f"[{local}]"
@@ -152,6 +161,17 @@ def make_server(app: Any, host: str, port: int, threads: int) -> Any:
         )
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _print_reconciled(report: Any) -> None:
+    if report.recovered:
+        print(f"rig: {len(report.recovered)} whole frame file(s) saved just before the crash were adopted (recovered)")
+    if report.removed:
+        print(f"rig: {len(report.removed)} stale temporary file(s) removed")
+    for path in report.unlisted:
+        print(f"rig: {path}: not listed in its stack.json; left as it is")
+    for item in report.not_updated:
+        print(f"rig: {item['folder']}: its stack.json could not be updated ({item['error']}); shown as such")
 
 
 def _print_qr(url: str | None) -> None:

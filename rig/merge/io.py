@@ -12,9 +12,7 @@ import io
 import logging
 import os
 import struct
-import sys
 import tempfile
-import threading
 import zlib
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import cv2
 import numpy as np
 
 from rig.errors import MergeError, StorageError
+from rig.image_check import decode_jpeg
 from rig.merge import exif
 from rig.merge.exif import Metadata
 from rig.merge.inputs import RAW_EXT
@@ -52,33 +51,6 @@ def _check_jpeg(path: Path, data: bytes) -> None:
 
 
 MIN_SIDE_PX = 16  # smaller slices cannot be aligned or focus-measured
-_STDERR_LOCK = threading.Lock()
-# libjpeg's warnings for missing scan data (other warnings, e.g. extraneous bytes, pass through)
-LIBJPEG_CORRUPT = (b"Corrupt JPEG data: premature end of data segment", b"Premature end of JPEG file")
-
-
-def _decode_capturing_stderr(data: bytes, flag: int) -> tuple[np.ndarray | None, bytes]:
-    """``cv2.imdecode`` with what libjpeg writes to file descriptor 2 captured: libjpeg reports
-    a truncated scan ("Corrupt JPEG data: premature end of data segment") only as a warning on
-    stderr and hands back an image padded with flat blocks. Other lines written meanwhile are
-    passed on to stderr."""
-    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            os.dup2(sink.fileno(), 2)
-            try:
-                img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-            finally:
-                os.dup2(saved, 2)
-        finally:
-            os.close(saved)
-        sink.seek(0)
-        text = sink.read()
-    kept = b"".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(LIBJPEG_CORRUPT))
-    if kept:
-        os.write(2, kept)
-    return img, text
 
 
 def _decode(path: Path, data: bytes, flag: int, jpeg: bool) -> np.ndarray:
@@ -86,11 +58,9 @@ def _decode(path: Path, data: bytes, flag: int, jpeg: bool) -> np.ndarray:
         raise MergeError(f"{path}: empty file (0 bytes)")
     try:
         if jpeg:
-            img, warnings = _decode_capturing_stderr(data, flag)
-            for line in warnings.splitlines():
-                if line.startswith(LIBJPEG_CORRUPT):
-                    why = line.decode("ascii", "replace").strip()
-                    raise MergeError(f"{path}: truncated or corrupt JPEG ({why})")
+            img, warning = decode_jpeg(data, flag)
+            if warning:
+                raise MergeError(f"{path}: truncated or corrupt JPEG ({warning})")
         else:
             img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     except cv2.error as exc:

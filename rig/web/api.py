@@ -94,6 +94,7 @@ def events() -> ResponseReturnValue:
             "merge": st.merges.status(),
             "run": running_settings(st, status),
             "interrupted": st.interrupted,
+            "not_updated": st.not_updated,
             "boot": st.boot,
             "system": system_summary(st),
         }
@@ -315,6 +316,7 @@ def stacks() -> ResponseReturnValue:
             "root": str(st.gallery.root),
             "stacks": st.gallery.stacks(),
             "interrupted": st.interrupted,
+            "not_updated": st.not_updated,
             "merge": st.merges.status(),
         }
     )

@@ -67,6 +67,7 @@ def create_app(
     allowed_hosts: tuple[str, ...] | None = None,
     pair_url: str | None = None,
     interrupted: list[str] | None = None,
+    not_updated: list[dict[str, str]] | None = None,
     web_dir: Path | None = None,
     lock_timeout_s: float = 15.0,
     addresses: Callable[[], list[str]] | None = None,
@@ -115,6 +116,7 @@ def create_app(
         port=port,
         addresses=addresses,
         interrupted=list(interrupted or []),
+        not_updated=list(not_updated or []),
         sse_limit=max(2, cfg.web.threads - 8),
         hotspot_file=hotspot_file,
     )

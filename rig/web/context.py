@@ -51,6 +51,7 @@ class WebState:
     port: int = 8080  # the listening port (rig serve sets the real one when given port 0)
     addresses: Callable[[], list[str]] = lan_addresses
     interrupted: list[str] = field(default_factory=list)
+    not_updated: list[dict[str, str]] = field(default_factory=list)  # {folder, error}: stack.json unwritable at start
     stopping: threading.Event = field(default_factory=threading.Event)
     can_home: bool | None = None  # cached by rail_can_home()
     last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
