@@ -79,6 +79,9 @@ def load_or_create_token(path: Path | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rig.heap import return_large_buffers
+
+    return_large_buffers()  # before any thread starts: frame buffers go back to the system when freed
     import waitress  # noqa: F401 - fail early with a clear ImportError
 
     from rig.config import load_config
