@@ -29,6 +29,6 @@ def return_large_buffers(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    ok = mallopt(M_MMAP_THRESHOLD, threshold) == 1
+    ok = bool(mallopt(M_MMAP_THRESHOLD, threshold) == 1)
     log.debug("mallopt(M_MMAP_THRESHOLD, %d): %s", threshold, ok)
     return ok

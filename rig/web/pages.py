@@ -98,8 +98,8 @@ def pair() -> ResponseReturnValue:
     client = request.remote_addr or "?"
     wait_s = st.pair_failures.retry_after_s(client) if token is not None else 0.0
     if wait_s > 0:
-        error = f"Too many wrong tokens from this device; try again in {math.ceil(wait_s)} s."
-        return _page("pair.html", "pair", error=error), 429, {"Retry-After": str(math.ceil(wait_s))}
+        refused = f"Too many wrong tokens from this device; try again in {math.ceil(wait_s)} s."
+        return _page("pair.html", "pair", error=refused), 429, {"Retry-After": str(math.ceil(wait_s))}
     if token is not None and st.guard.token_ok(token):
         resp = make_response(redirect("/", code=303))
         resp.set_cookie("rig_pair", token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict")
