@@ -26,6 +26,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/bandit -q -c pyproject.toml -r rig -ll
+	$(VENV)/bin/pip-audit --skip-editable --progress-spinner off
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -114,6 +114,37 @@ class Machine:
 
             apply(self.camera, parse_assignments(list(profile.camera_settings)))  # all checked first
         status = self.sequencer.start(profile, profile_name, specimen)
+        self._merge_following(status, profile, stack_id)
+        return status
+
+    def resume_stack(
+        self,
+        folder: Path | str,
+        *,
+        position_confirmed: bool = False,
+        stack_id: Callable[[str], str | None] | None = None,
+    ) -> Status:
+        """Go on with an interrupted, cancelled or failed stack (rig.resume): checks first
+        (StateError, nothing moved or changed), then the rail re-homes, or, without a home
+        switch, ``position_confirmed`` says the user has confirmed where the rail is; then the
+        run continues from the first missing or unverified slice into the same folder, merged
+        like a new one when its profile asks. Non-blocking; never called without a user's action."""
+        from rig.errors import StateError
+        from rig.motion import can_home
+        from rig.resume import prepare_resume
+
+        setup = prepare_resume(folder, self.config)
+        homes = can_home(self.rail, self.config.rail)
+        if not homes and not position_confirmed:
+            raise StateError(
+                f"cannot resume {setup.folder}: this rail has no home switch; check that it is where it says "
+                f"({self.rail.position():g} {self.rail.units}), then confirm the position to resume"
+            )
+        status = self.sequencer.start_resumed(setup, home_first=homes)
+        self._merge_following(status, setup.profile, stack_id)
+        return status
+
+    def _merge_following(self, status: Status, profile: Profile, stack_id: Callable[[str], str | None] | None) -> None:
         if profile.merge and profile.mode == "full" and status.folder:
             folder = Path(status.folder)
             run_id = status.run_id
@@ -126,7 +157,6 @@ class Machine:
                 )
             except RigError as exc:
                 log.warning("automatic merge of %s not started: %s", folder, exc)
-        return status
 
     def _run_outcome(self, run_id: int, folder: Path) -> str | None:
         """How run ``run_id`` ended (``completed``, ``cancelled``...), None while it runs."""

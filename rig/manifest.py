@@ -31,6 +31,7 @@ from rig.manifest_records import (
     FrameRecord,
     MergeRecord,
     RejectedShot,
+    ResumeRecord,
     ReturnCheckRecord,
     SavedFrame,
     StackManifest,
@@ -56,6 +57,7 @@ __all__ = [
     "MergeRecord",
     "RejectedShot",
     "ReturnCheckRecord",
+    "ResumeRecord",
     "SavedFrame",
     "StackManifest",
     "UnreadableManifest",
@@ -196,6 +198,32 @@ class Manifest:
         )
         with self._lock:
             self._record = replace(self._record, frames=(*(self._record.frames or ()), entry))
+            self._write()
+
+    def reopen(self, keep: int, resume: ResumeRecord) -> None:
+        """Make the run ``running`` again for a resume: keep the first ``keep`` frames, record
+        ``resume`` in ``resumes``; outcome, error and end time are cleared."""
+        with self._lock:
+            rec = self._record
+            extra = {k: v for k, v in rec.extra.items() if k not in ("outcome", "error", "ended", "resumes")}
+            frames = (rec.frames or ())[:keep]
+            self._record = replace(
+                rec,
+                frames=frames,
+                outcome="running",
+                error=None,
+                ended=None,
+                resumes=(*rec.resumes, resume),
+                extra=extra,
+            )
+            self._write()
+
+    def adopt(self, frames: list[FrameRecord]) -> None:
+        """Add frames found whole on disk but not listed (marked ``recovered``), in index order."""
+        with self._lock:
+            rec = self._record
+            merged = sorted((*(rec.frames or ()), *frames), key=lambda f: (f.index is None, f.index or 0))
+            self._record = replace(rec, frames=tuple(merged))
             self._write()
 
     def finish(self, outcome: str, error: str | None = None) -> None:

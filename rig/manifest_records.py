@@ -144,6 +144,7 @@ class FrameRecord:
     companions: tuple[FrameFile, ...] = ()
     checks: FrameChecks | None = None  # the per-frame checks' verdict, shots and figures
     gap_fill: bool = False  # shot after the last slice, where the coverage map found no sharp slice
+    recovered: bool = False  # adopted at startup: on disk and whole, but not listed (crash after the save)
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     def files(self) -> tuple[FrameFile, ...]:
@@ -170,6 +171,8 @@ class FrameRecord:
             out.update(self.checks.to_json())
         if self.gap_fill:
             out["gap_fill"] = True
+        if self.recovered:
+            out["recovered"] = True
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -188,9 +191,22 @@ class FrameRecord:
             "sha256": _str(data.get("sha256")),
             "preview": data.get("preview") is True,
             "stored": _str(data.get("stored")),
+            "recovered": data.get("recovered") is True,
         }
         checks = FrameChecks.from_json(data)
-        known = {key, "index", "time", "file", "bytes", "sha256", "preview", "stored", "companions", "gap_fill"}
+        known = {
+            key,
+            "index",
+            "time",
+            "file",
+            "bytes",
+            "sha256",
+            "preview",
+            "stored",
+            "companions",
+            "gap_fill",
+            "recovered",
+        }
         if checks is not None:
             known |= set(CHECK_KEYS)
         extra = {k: v for k, v in data.items() if k not in known}
@@ -201,8 +217,9 @@ class FrameRecord:
                 extra[k] = data[k]
         if data.get(key) is not None and typed["position"] is None:
             extra[key] = data[key]
-        if "preview" in data and data["preview"] is not True:
-            extra["preview"] = data["preview"]
+        for flag in ("preview", "recovered"):
+            if flag in data and data[flag] is not True:
+                extra[flag] = data[flag]
         well_formed = isinstance(raw_companions, list) and len(companions) == len(raw_companions)
         if raw_companions is not None and not well_formed:  # written back as it was
             extra["companions"] = raw_companions
@@ -312,6 +329,43 @@ class ReturnCheckRecord:
         return cls(data["confirmed"], _number(data.get("correction")) or 0.0, data.get("searched") is True)
 
 
+@dataclass(frozen=True)
+class ResumeRecord:
+    """One entry of ``resumes``: a resumed run (``rig stack --resume``, the gallery's Resume).
+    ``from_slice`` is the first slice shot again; ``position`` how the rail's position was
+    known (``homed`` or ``confirmed`` by the user); ``dropped`` the frames no longer listed
+    because their file was missing or did not match its sha256 (``{index, file, why}``; the
+    files themselves are left where they were); ``previous_outcome`` how the run had ended."""
+
+    at: str
+    from_slice: int
+    position: str
+    previous_outcome: str | None = None
+    dropped: tuple[Mapping[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "from_slice": self.from_slice,
+            "position": self.position,
+            "previous_outcome": self.previous_outcome,
+            "dropped": [dict(d) for d in self.dropped],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ResumeRecord | None:
+        if not isinstance(data, dict) or not isinstance(data.get("at"), str) or type(data.get("from_slice")) is not int:
+            return None
+        dropped = data.get("dropped")
+        return cls(
+            data["at"],
+            data["from_slice"],
+            _str(data.get("position")) or "unknown",
+            _str(data.get("previous_outcome")),
+            tuple(d for d in dropped if isinstance(d, dict)) if isinstance(dropped, list) else (),
+        )
+
+
 _TOP_KEYS = (
     "format",
     "rig_version",
@@ -333,6 +387,7 @@ _TOP_KEYS = (
     "crop",
     "coverage",
     "return_check",
+    "resumes",
 )
 
 
@@ -360,6 +415,7 @@ class StackManifest:
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height in pixels: applied to the results only
     coverage: CoverageRecord | None = None  # the per-frame checks' coverage map (issue 14)
     return_check: ReturnCheckRecord | None = None  # closed-loop return of a lens drive (issue 14)
+    resumes: tuple[ResumeRecord, ...] = ()  # each resume of this run, oldest first
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, wrong types
 
     @property
@@ -391,6 +447,8 @@ class StackManifest:
             out["coverage"] = self.coverage.to_json()
         if self.return_check is not None:
             out["return_check"] = self.return_check.to_json()
+        if self.resumes:
+            out["resumes"] = [r.to_json() for r in self.resumes]
         return _with_extra(out, self.extra)
 
     @classmethod
@@ -445,6 +503,14 @@ class StackManifest:
         return_check = ReturnCheckRecord.from_json(data.get("return_check"))
         if data.get("return_check") is not None and return_check is None:
             extra["return_check"] = data["return_check"]
+        raw_resumes = data.get("resumes")
+        resumes = (
+            tuple(r for r in (ResumeRecord.from_json(x) for x in raw_resumes or ()) if r)
+            if isinstance(raw_resumes, list)
+            else ()
+        )
+        if raw_resumes is not None and (not isinstance(raw_resumes, list) or len(resumes) != len(raw_resumes)):
+            extra["resumes"] = raw_resumes  # written back as it was
         return cls(
             **typed,
             units=units,
@@ -455,6 +521,7 @@ class StackManifest:
             crop=crop,
             coverage=coverage,
             return_check=return_check,
+            resumes=resumes,
             extra=extra,
         )
 

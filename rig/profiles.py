@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from rig.config import Profile, profile_dir, profile_from_toml, profile_to_toml
-from rig.errors import ConfigError, UsageError
+from rig.errors import ConfigError, StorageError, UsageError
 from rig.paths import write_replace
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.+-]{0,63}$")
@@ -22,9 +22,12 @@ class ProfileStore:
         return self.folder / f"{name}.toml"
 
     def names(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.stem for p in self.folder.glob("*.toml"))
+        try:
+            if not self.folder.is_dir():
+                return []
+            return sorted(p.stem for p in self.folder.iterdir() if p.suffix == ".toml")
+        except OSError as exc:
+            raise ConfigError(f"cannot list the profile folder {self.folder}: {exc.strerror or exc}") from None
 
     def exists(self, name: str) -> bool:
         return self._path(name).is_file()
@@ -47,7 +50,10 @@ class ProfileStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"cannot create the profile folder {path.parent}: {exc.strerror}") from None
-        write_replace(path, profile_to_toml(profile).encode())
+        try:
+            write_replace(path, profile_to_toml(profile).encode())
+        except StorageError as exc:
+            raise UsageError(f"cannot save the profile: {exc}") from None
         return path
 
     def delete(self, name: str) -> None:
@@ -56,3 +62,5 @@ class ProfileStore:
             path.unlink()
         except FileNotFoundError:
             raise UsageError(f"no profile named {name!r}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot delete the profile {path}: {exc.strerror or exc}") from None

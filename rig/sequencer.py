@@ -24,8 +24,10 @@ from rig.config import MachineConfig, Profile
 from rig.errors import Cancelled, RigError, StateError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
+from rig.pause import PauseGate
 from rig.plan import Plan
 from rig.range_sweep import SETTLE_S, RangeResult, sweep
+from rig.resume import ResumeSetup
 from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
 from rig.sequencer_checks import RunChecks
@@ -61,6 +63,7 @@ class Sequencer(RunChecks):
         self._worker: threading.Thread | None = None
         self._run_id = 0
         self._range: RangeResult | None = None
+        self._pause = PauseGate()
 
     # ------------------------------------------------------------------ status
     def status(self) -> Status:
@@ -116,6 +119,7 @@ class Sequencer(RunChecks):
                 )
             self._cancel.clear()
             self._estop.clear()
+            self._pause.clear()
             self._cancel_outcome = Outcome.CANCELLED
             self._start_check = None
             self._run_id += 1
@@ -151,6 +155,7 @@ class Sequencer(RunChecks):
                 return self._status  # already on its way back; e-stop is the way to halt it
             self._cancel_outcome = outcome
             self._cancel.set()
+        self._pause.wake()
         self.rail.stop()
         return self.status()
 
@@ -158,6 +163,7 @@ class Sequencer(RunChecks):
         """Stop at once, disable the driver, release the shutter; the rig goes to FAULT."""
         self._estop.set()
         self._cancel.set()
+        self._pause.wake()
         for action in (self.rail.estop, self.camera.release):
             try:
                 action()
@@ -178,10 +184,14 @@ class Sequencer(RunChecks):
             return self._set(state=S.IDLE, error=None)
 
     def resume(self) -> Status:
-        """Retake the slice a failed check paused the run at. Non-blocking."""
+        """Go on with a paused run (``POST /api/resume``): a run the user paused goes on from the
+        slice where it stopped; a run a failed check paused retakes that slice. Non-blocking."""
         with self._lock:
+            if self._pause.requested and self._status.state in RUN_PHASES | {S.STARTING}:
+                self._pause.release()
+                return self._status
             if self._status.state != S.PAUSED:
-                raise StateError(f"nothing to resume: the rig is {self._status.state.value}")
+                raise StateError(f"nothing to resume: the rig is {self._status.state.value}, not paused")
             self._resume.set()
             return self._status
 
@@ -295,17 +305,24 @@ class Sequencer(RunChecks):
         self._set(state=S.IDLE, slice=0, slices=0)
         self.bus.publish(EventKind.RANGE, result.to_dict())
 
-    def _run(self, plan: Plan, profile: Profile, storage: RunStorage | None) -> None:
+    def _run(
+        self, plan: Plan, profile: Profile, storage: RunStorage | None, first: int = 1, home_first: bool = False
+    ) -> None:
         t0 = time.monotonic()
         try:
+            if home_first:  # a resume on a rail with a home switch: find the position again
+                self.rail.set_enabled(True)
+                self.rail.home(abort=self._cancel)
+                self._check_cancel()
             if profile.mode == "preview-images":  # a body whose live view fails: say so before moving
                 self.camera.preview()
             if profile.mode != "preview":
                 notify_stack_started(self.camera)  # e.g. the Pi camera meters afresh, then locks exposure
             self.rail.set_enabled(True)
             self._checks = self._start_checks(profile, storage)
-            for i, target in enumerate(plan.targets, start=1):
+            for i, target in enumerate(plan.targets[first - 1 :], start=first):
                 self._check_cancel()
+                self._hold_if_paused()
                 self._set(state=S.MOVING, slice=i)
                 self.rail.move_to(target, abort=self._cancel)
                 self._check_cancel()
@@ -316,7 +333,7 @@ class Sequencer(RunChecks):
                     if profile.exposure_s and self._cancel.wait(profile.exposure_s):
                         raise Cancelled("cancelled during the exposure wait")
                 done = time.monotonic() - t0
-                self._set(eta_s=round(done / i * (plan.slices - i), 1))
+                self._set(eta_s=round(done / (i - first + 1) * (plan.slices - i), 1))
             if self._checks is not None:
                 self._fill_gaps(plan, profile, storage)
             outcome, error = Outcome.COMPLETED, None
@@ -340,12 +357,96 @@ class Sequencer(RunChecks):
                     self._confirm_start(plan, storage)
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            self._safe_state(_describe(exc) if not self._estop.is_set() else "e-stop pressed", storage, outcome=outcome)
+            reason = _describe(exc) if not self._estop.is_set() else "e-stop pressed"
+            if outcome == Outcome.COMPLETED:
+                self._return_failed(reason, storage)
+            else:
+                self._safe_state(reason, storage, outcome=outcome)
             return
         if storage:
-            storage.finish(outcome.value, error)
+            try:
+                storage.finish(outcome.value, error)
+            except Exception as exc:  # noqa: BLE001 - stack.json cannot be written even without the reserve
+                self._safe_state(
+                    f"the stack's outcome could not be recorded: {_describe(exc)}", None, run_outcome=outcome
+                )
+                return
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
         self.bus.publish(EventKind.RUN_ENDED, {"outcome": outcome.value, "folder": self._status.folder, "error": error})
+
+    # ------------------------------------------------------------------ resume (rig.resume)
+    def start_resumed(self, setup: ResumeSetup, *, home_first: bool) -> Status:
+        """Go on with a stack that did not finish (checked by :func:`rig.resume.prepare_resume`):
+        same plan, same folder, from ``setup.first_slice``. ``home_first``: the rail re-homes
+        before the first move; otherwise the user has confirmed its position. Non-blocking."""
+        clock_ok = self.clock_synchronized() if self.clock_synchronized else None
+        with self._lock:
+            self._require_idle("resume a stack")
+            step = setup.targets[1] - setup.targets[0] if len(setup.targets) > 1 else 0.0
+            plan = Plan(targets=setup.targets, step=step, units=self.rail.units)
+            for target in plan.targets[setup.first_slice - 1 :]:
+                try:
+                    check_target(target, self.rail.limits(), self.rail.units)
+                except RigError as exc:
+                    raise StateError(f"cannot resume {setup.folder}: {exc}") from None
+            position = "homed" if home_first else "confirmed"
+            storage = RunStorage.reopen(setup, position, self.config.output.min_free_mb)
+            if clock_ok is False:
+                log.warning("resuming %s with an unsynchronised clock", setup.folder)
+            self._cancel.clear()
+            self._estop.clear()
+            self._pause.clear()
+            self._cancel_outcome = Outcome.CANCELLED
+            self._run_id += 1
+            self._set(
+                state=S.STARTING,
+                slice=setup.first_slice - 1,
+                slices=plan.slices,
+                mode=setup.profile.mode,
+                profile=setup.profile_name,
+                folder=str(storage.folder),
+                frames_saved=setup.keep,
+                outcome=None,
+                error=None,
+                started=time.time(),
+                eta_s=None,
+                run_id=self._run_id,
+            )
+            self._worker = threading.Thread(
+                target=self._run,
+                args=(plan, setup.profile, storage, setup.first_slice, home_first),
+                name="rig-sequencer",
+                daemon=True,
+            )
+            self._worker.start()
+            return self._status
+
+    # ------------------------------------------------------------------ pause (rig.pause)
+    def pause(self) -> Status:
+        """Stop the running stack before its next slice and hold position. Non-blocking."""
+        with self._lock:
+            if self._status.state not in RUN_PHASES | {S.STARTING} or self._status.state == S.RETURNING:
+                raise StateError(f"nothing to pause: the rig is {self._status.state.value}")
+            self._pause.request()
+        return self.status()
+
+    def resume_run(self) -> Status:
+        """The same as :meth:`resume`."""
+        return self.resume()
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._pause.requested
+
+    def _hold_if_paused(self) -> None:
+        """On the worker thread, between slices: wait while paused (the rail holds position)."""
+        if not self._pause.requested:
+            return
+        before = self._status.state
+        self._set(state=S.PAUSED, eta_s=None)
+        log.info("paused after slice %d (was %s)", self._status.slice, before.value)
+        self._pause.hold(self._cancel)
+        log.info("resumed at slice %d", self._status.slice + 1)
 
     def _check_cancel(self) -> None:
         if self._cancel.is_set():
@@ -385,8 +486,26 @@ class Sequencer(RunChecks):
         if self.config.rail.disable_when_idle:
             self.rail.set_enabled(False)
 
-    def _safe_state(self, reason: str, storage: RunStorage | None, outcome: Outcome = Outcome.FAILED) -> None:
-        """The one path every fault takes."""
+    def _return_failed(self, reason: str, storage: RunStorage | None) -> None:
+        """Every frame was shot but the move back failed: the stack is ``completed`` (and so
+        merged), with the reason noted; the rig itself still takes the safe-state path."""
+        error = f"every frame was saved, but the return to the start failed: {reason}"
+        if storage:
+            try:
+                storage.finish(Outcome.COMPLETED.value, error)
+            except Exception:
+                log.exception("return failed: could not update the manifest")
+        self._safe_state(reason, None, run_outcome=Outcome.COMPLETED)
+
+    def _safe_state(
+        self,
+        reason: str,
+        storage: RunStorage | None,
+        outcome: Outcome = Outcome.FAILED,
+        run_outcome: Outcome = Outcome.FAILED,
+    ) -> None:
+        """The one path every fault takes. ``outcome`` goes in the manifest (failed, or
+        interrupted), ``run_outcome`` in the status and the run-ended event."""
         log.error("fault: %s", reason)
         for action in (self.rail.stop, self.camera.release, lambda: self.rail.set_enabled(False)):
             try:
@@ -398,9 +517,10 @@ class Sequencer(RunChecks):
                 storage.finish(Outcome.FAILED.value if outcome != Outcome.INTERRUPTED else outcome.value, reason)
             except Exception:
                 log.exception("safe state: could not update the manifest")
-        self._set(state=S.FAULT, outcome=Outcome.FAILED, error=reason, eta_s=None)
+        self._set(state=S.FAULT, outcome=run_outcome, error=reason, eta_s=None)
         self.bus.publish(EventKind.FAULT, {"error": reason})
-        self.bus.publish(EventKind.RUN_ENDED, {"outcome": "failed", "folder": self._status.folder, "error": reason})
+        ended = {"outcome": run_outcome.value, "folder": self._status.folder, "error": reason}
+        self.bus.publish(EventKind.RUN_ENDED, ended)
 
 
 def _describe(exc: BaseException) -> str:

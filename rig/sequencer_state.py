@@ -19,7 +19,8 @@ class State(enum.StrEnum):
     SETTLING = "settling"
     CAPTURING = "capturing"
     RETURNING = "returning"
-    PAUSED = "paused"  # a slice failed its checks (on_failed_check = "pause"): resume() retakes it
+    PAUSED = "paused"  # paused by the user between slices (rig.pause), or a slice failed its checks
+    # (on_failed_check = "pause"); resume() goes on (and retakes a slice that failed its checks)
     JOGGING = "jogging"
     RANGING = "ranging"  # a preview sweep finding the subject's start and end (rig.range_sweep)
     FAULT = "fault"
@@ -37,11 +38,11 @@ RUN_PHASES = frozenset({S.MOVING, S.SETTLING, S.CAPTURING, S.RETURNING, S.PAUSED
 BUSY = frozenset({S.STARTING, S.JOGGING, S.RANGING}) | RUN_PHASES
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.IDLE: frozenset({S.STARTING, S.JOGGING, S.RANGING, S.FAULT}),
-    S.STARTING: frozenset({S.MOVING, S.IDLE, S.FAULT}),
+    S.STARTING: frozenset({S.MOVING, S.PAUSED, S.IDLE, S.FAULT}),
     S.MOVING: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
-    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.SETTLING: frozenset({S.CAPTURING, S.MOVING, S.PAUSED, S.RETURNING, S.IDLE, S.FAULT}),
     S.CAPTURING: frozenset({S.MOVING, S.SETTLING, S.RETURNING, S.IDLE, S.FAULT, S.PAUSED}),
-    S.PAUSED: frozenset({S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
+    S.PAUSED: frozenset({S.MOVING, S.SETTLING, S.RETURNING, S.IDLE, S.FAULT}),
     S.RETURNING: frozenset({S.IDLE, S.FAULT}),
     S.JOGGING: frozenset({S.IDLE, S.FAULT}),
     S.RANGING: frozenset({S.RETURNING, S.IDLE, S.FAULT}),

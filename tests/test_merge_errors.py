@@ -249,3 +249,30 @@ def test_camera_raw_stack_gives_16bit(tmp_path, capsys):
     assert rc == 0, err
     out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
     assert out.dtype == np.uint16 and out.shape == (96, 128, 3)
+
+
+# ------------------------------------------------------------------ issue 15: inputs that gave tracebacks
+def test_truncated_jpeg_that_still_ends_with_the_end_marker(tmp_path, capsys):
+    src = _stack(tmp_path / "trunc_eoi", n=3)
+    data = (src / "s2.jpg").read_bytes()
+    (src / "s2.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "out.png"))
+    _assert_clean_error(rc, err, "s2.jpg", tmp_path)
+    assert "truncated" in err
+
+
+def test_zero_byte_png(tmp_path, capsys):
+    src = _stack(tmp_path / "zero", n=3, ext="png")
+    (src / "s2.png").write_bytes(b"")
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "out.png"))
+    _assert_clean_error(rc, err, "s2.png", tmp_path)
+    assert "empty" in err
+
+
+def test_one_pixel_stack(tmp_path, capsys):
+    src = tmp_path / "tiny"
+    src.mkdir()
+    for k in range(3):
+        _slice(src / f"s{k + 1}.png", w=1, h=1, seed=k)
+    rc, err = _run(capsys, str(src), "-o", str(tmp_path / "out.png"))
+    _assert_clean_error(rc, err, "1x1", tmp_path)

@@ -86,15 +86,17 @@ def load_or_create_token(path: Path | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rig.heap import return_large_buffers
+
+    return_large_buffers()  # before any thread starts: frame buffers go back to the system when freed
     import waitress  # noqa: F401 - fail early with a clear ImportError
-    from waitress.server import create_server
 
     from rig.config import load_config
     from rig.errors import UsageError
     from rig.events import EventKind
     from rig.lan import is_loopback
     from rig.machine import Machine
-    from rig.manifest import mark_interrupted
+    from rig.recovery import reconcile
     from rig.web.app import create_app
     from rig.web.context import pairing_urls, state_of
 
@@ -106,32 +108,30 @@ def run(args: argparse.Namespace) -> int:
     lan = not is_loopback(host) and host != "localhost"
     token = load_or_create_token() if lan else None
 
-    root = Path(cfg.output.root).expanduser()
-    interrupted = [str(p) for p in mark_interrupted(root)] if root.is_dir() else []
+    report = reconcile(Path(cfg.output.root))  # never raises: a full disk must not stop the UI
+    interrupted = report.interrupted
     machine = Machine.build(cfg)
     try:
         from rig.hotspot import HOTSPOT_FILE
 
         hotspot = Path(args.config).parent / HOTSPOT_FILE if args.config and not args.sim else None
-        app = create_app(machine, token=token, host=host, port=port, interrupted=interrupted, hotspot_file=hotspot)
-        try:
-            server = create_server(
-                app,
-                host=host,
-                port=port,
-                threads=cfg.web.threads,
-                ident="rig",
-                channel_timeout=120,
-                clear_untrusted_proxy_headers=True,
-            )
-        except OSError as exc:
-            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        real_port = server.effective_port  # type: ignore[union-attr]  # one host: a single-socket server
+        app = create_app(
+            machine,
+            token=token,
+            host=host,
+            port=port,
+            interrupted=interrupted,
+            not_updated=report.not_updated,
+            hotspot_file=hotspot,
+        )
+        server = make_server(app, host, port, cfg.web.threads)
+        real_port = server.effective_port
         st = state_of(app)
         st.port = real_port
         if interrupted:
             machine.bus.publish(EventKind.INTERRUPTED, {"folders": interrupted})
             print(f"rig: {len(interrupted)} stack(s) left running by an earlier crash were marked interrupted")
+        _print_reconciled(report)
         local = host if not lan else "127.0.0.1"
         if ":" in local:
             local = f"[{local}]"
@@ -147,6 +147,41 @@ def run(args: argparse.Namespace) -> int:
         return _serve(server, machine, st, f"serving on http://{local}:{real_port}/")
     finally:
         machine.close()
+
+
+def make_server(app: Any, host: str, port: int, threads: int) -> Any:
+    """waitress over ``app``, listening. Request bodies beyond rig.web.jsonio.MAX_BODY are
+    refused by waitress itself (413) before it buffers them, so no client can fill the disk
+    that holds the frames (waitress's own default is 1 GiB, spooled to a temporary file)."""
+    from waitress.server import create_server
+
+    from rig.errors import UsageError
+    from rig.web.jsonio import MAX_BODY
+
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="rig",
+            channel_timeout=120,
+            clear_untrusted_proxy_headers=True,
+            max_request_body_size=MAX_BODY,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _print_reconciled(report: Any) -> None:
+    if report.recovered:
+        print(f"rig: {len(report.recovered)} whole frame file(s) saved just before the crash were adopted (recovered)")
+    if report.removed:
+        print(f"rig: {len(report.removed)} stale temporary file(s) removed")
+    for path in report.unlisted:
+        print(f"rig: {path}: not listed in its stack.json; left as it is")
+    for item in report.not_updated:
+        print(f"rig: {item['folder']}: its stack.json could not be updated ({item['error']}); shown as such")
 
 
 def _print_qr(url: str | None) -> None:

@@ -34,6 +34,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--catalogue-number", metavar="TEXT", help="the specimen's catalogue number")
     p.add_argument("--notes", metavar="TEXT", help="notes on the specimen")
     p.add_argument("--session", metavar="TEXT", help="the session or project grouping specimens (@SESSION)")
+    p.add_argument(
+        "--resume",
+        metavar="STACK_DIR",
+        help="finish an interrupted, cancelled or failed stack: verify its frames, then shoot the "
+        "missing ones with the same plan into the same folder (its own profile; other options ignored)",
+    )
+    p.add_argument(
+        "--confirm-position",
+        action="store_true",
+        help="with --resume on a rail without a home switch: the rail is where rig says it is "
+        "(otherwise rig asks on a terminal)",
+    )
     p.set_defaults(func=run)
 
 
@@ -66,8 +78,13 @@ def run(args: argparse.Namespace) -> int:
     specimen = Specimen.of(args.name, args.catalogue_number, args.notes, args.session)
     config = load_machine_config(args)
     with Machine.build(config) as machine:
-        base = machine.profiles.load(args.profile) if args.profile else Profile()
-        profile = profile_from_args(args, base)
+        resume = getattr(args, "resume", None)
+        confirmed = bool(getattr(args, "confirm_position", False))
+        if resume:
+            confirmed = confirmed or _ask_position(machine)
+        else:
+            base = machine.profiles.load(args.profile) if args.profile else Profile()
+            profile = profile_from_args(args, base)
         seq = machine.sequencer
         sub = machine.bus.subscribe(maxsize=4096)
 
@@ -77,11 +94,15 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (systemd, kill) and SIGHUP (terminal closed, SSH dropped): stop safely, keep frames
         old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
-            for warning in _coverage(machine, profile):
-                _err(f"rig: warning: {warning}\n")
-            status = machine.start_stack(
-                profile, args.profile or "default", specimen=specimen
-            )  # and its merge, if asked
+            if resume:
+                status = machine.resume_stack(resume, position_confirmed=confirmed)
+                _err(f"rig: resuming from slice {status.slice + 1} of {status.slices}\n")
+            else:
+                for warning in _coverage(machine, profile):
+                    _err(f"rig: warning: {warning}\n")
+                status = machine.start_stack(
+                    profile, args.profile or "default", specimen=specimen
+                )  # and its merge, if asked
             if status.folder:
                 _err(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)
@@ -102,6 +123,21 @@ def run(args: argparse.Namespace) -> int:
             _cancel_merge(machine.merges, f"the run ended {status.outcome or status.state}: not merged")
         exit_codes: dict[Outcome | None, int] = {Outcome.COMPLETED: 0, Outcome.CANCELLED: 130, Outcome.INTERRUPTED: 143}
         return exit_codes.get(status.outcome, 1)
+
+
+def _ask_position(machine: Machine) -> bool:
+    """Without a home switch, a resume needs the user to confirm where the rail is: asked on a
+    terminal (``--confirm-position`` otherwise). True when confirmed."""
+    from rig.motion import can_home
+
+    if can_home(machine.rail, machine.config.rail) or not sys.stdin.isatty():
+        return False
+    pos = f"{machine.rail.position():g} {machine.rail.units}"
+    try:
+        answer = input(f"rig: the rail has no home switch; it says it is at {pos}. Is that right? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _err(text: str) -> None:

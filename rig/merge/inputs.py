@@ -124,7 +124,7 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
         chosen = _chosen_file(frame, kind)
         if chosen is None:
             raise MergeError(f"{manifest_path}: frame {i + 1} has no .{kind} file")
-        path = src / chosen.file
+        path = inside_stack(src, chosen.file, manifest_path)
         if not path.is_file():
             raise MergeError(f"{path}: listed in {manifest_path.name} but missing")
         files.append(path)
@@ -134,6 +134,22 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
             f"{f' ({skipped} stored on the camera card only)' if skipped else ''}; a merge needs at least 2"
         )
     return StackInput(tuple(files), src, data, skipped)
+
+
+def inside_stack(src: Path, name: str, manifest_path: Path) -> Path:
+    """The path of a file a manifest lists, refused unless it is a plain name inside ``src``:
+    no absolute names, no ``..``, no symlink that leads out of the folder."""
+    rel = Path(name)
+    if not name or rel.is_absolute() or ".." in rel.parts or "\x00" in name or name.startswith("~"):
+        raise MergeError(f"{manifest_path}: frame file {name!r} is not a name inside the stack's folder")
+    path = src / rel
+    try:
+        real, root = path.resolve(), src.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise MergeError(f"{manifest_path}: frame file {name!r} cannot be resolved ({exc})") from None
+    if not real.is_relative_to(root) or real == root:
+        raise MergeError(f"{manifest_path}: frame file {name!r} leads outside the stack's folder")
+    return path
 
 
 def _chosen_file(frame: FrameRecord, kind: str | None) -> FrameFile | None:
@@ -173,7 +189,7 @@ def follow_slices(
                 if frame.file and chosen is None:
                     raise MergeError(f"{manifest_path}: frame {done + 1} has no .{kind} file")
                 if chosen is not None:
-                    path = src / chosen.file
+                    path = inside_stack(src, chosen.file, manifest_path)
                     if not path.is_file() or (chosen.bytes is not None and path.stat().st_size != chosen.bytes):
                         break  # not fully written yet
                     yield path

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from rig.errors import MergeError, StorageError
+from rig.image_check import decode_jpeg
 from rig.merge import exif
 from rig.merge.exif import Metadata
 from rig.merge.inputs import RAW_EXT
@@ -48,6 +49,26 @@ def _check_jpeg(path: Path, data: bytes) -> None:
     tail = data[-64:].rstrip(b"\x00\r\n\t ")
     if not tail.endswith(b"\xff\xd9"):
         raise MergeError(f"{path}: truncated or corrupt JPEG (no end-of-image marker)")
+
+
+MIN_SIDE_PX = 16  # smaller slices cannot be aligned or focus-measured
+
+
+def _decode(path: Path, data: bytes, flag: int, jpeg: bool) -> np.ndarray:
+    if not data:
+        raise MergeError(f"{path}: empty file (0 bytes)")
+    try:
+        if jpeg:
+            img, warning = decode_jpeg(data, flag)
+            if warning:
+                raise MergeError(f"{path}: truncated or corrupt JPEG ({warning})")
+        else:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error as exc:
+        raise MergeError(f"{path}: unreadable or corrupt image ({str(exc).strip().splitlines()[-1]})") from None
+    if img is None:
+        raise MergeError(f"{path}: unreadable or corrupt image")
+    return img
 
 
 def _read_raw(path: Path) -> np.ndarray:
@@ -105,14 +126,16 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
         flag = cv2.IMREAD_UNCHANGED
         if gray and ext in JPEG_EXT:
             flag = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-        if decoded is None:
-            raise MergeError(f"{path}: unreadable or corrupt image")
-        img = decoded
+        img = _decode(path, data, flag, jpeg=data.startswith(b"\xff\xd8"))
         if img.dtype not in (np.uint8, np.uint16):
             raise MergeError(f"{path}: unsupported sample type {img.dtype}")
         if img.ndim == 3 and img.shape[2] == 4:
             img = img[..., :3]
+    if min(img.shape[:2]) < MIN_SIDE_PX:
+        h, w = img.shape[:2]
+        raise MergeError(
+            f"{path}: slice is {w}x{h} pixels; a merge needs slices of at least {MIN_SIDE_PX}x{MIN_SIDE_PX}"
+        )
     if gray and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     if not gray and img.ndim == 2:

@@ -98,6 +98,7 @@ def events() -> ResponseReturnValue:
             "merge": st.merges.status(),
             "run": running_settings(st, status),
             "interrupted": st.interrupted,
+            "not_updated": st.not_updated,
             "boot": st.boot,
             "system": system_summary(st),
         }
@@ -330,6 +331,7 @@ def stacks() -> ResponseReturnValue:
             "root": str(st.gallery.root),
             **listing(st),  # stacks (a page), total, page, per_page, sessions, profiles
             "interrupted": st.interrupted,
+            "not_updated": st.not_updated,
             "merge": st.merges.status(),
         }
     )

@@ -34,7 +34,9 @@ from rig.web.files import files
 from rig.web.focus import focus
 from rig.web.gallery import Gallery
 from rig.web.inspect import inspect_files
+from rig.web.jsonio import MAX_BODY
 from rig.web.pages import pages
+from rig.web.runcontrol import run_control
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
 from rig.web.stream import PreviewHub
 from rig.web.sysinfo import system_api
@@ -70,6 +72,7 @@ def create_app(
     allowed_hosts: tuple[str, ...] | None = None,
     pair_url: str | None = None,
     interrupted: list[str] | None = None,
+    not_updated: list[dict[str, str]] | None = None,
     web_dir: Path | None = None,
     lock_timeout_s: float = 15.0,
     addresses: Callable[[], list[str]] | None = None,
@@ -90,7 +93,7 @@ def create_app(
         "rig.web", template_folder=str(web / "templates"), static_folder=str(web / "static"), static_url_path="/static"
     )
     app.config.update(
-        MAX_CONTENT_LENGTH=64 * 1024,
+        MAX_CONTENT_LENGTH=MAX_BODY,
         JSON_SORT_KEYS=False,
         SECRET_KEY=secrets.token_bytes(32),
         TEMPLATES_AUTO_RELOAD=False,
@@ -118,6 +121,7 @@ def create_app(
         port=port,
         addresses=addresses,
         interrupted=list(interrupted or []),
+        not_updated=list(not_updated or []),
         sse_limit=max(2, cfg.web.threads - 8),
         hotspot_file=hotspot_file,
     )
@@ -128,6 +132,7 @@ def create_app(
     app.register_blueprint(checks_api)
     app.register_blueprint(system_api)
     app.register_blueprint(fieldkit_api)
+    app.register_blueprint(run_control)
     app.register_blueprint(files)
     app.register_blueprint(focus)
     app.register_blueprint(inspect_files)
@@ -166,6 +171,11 @@ def _install_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         return _error(exc.code or 400, exc.description or exc.name, None)
+
+    @app.errorhandler(OSError)
+    def _os(exc: OSError) -> ResponseReturnValue:
+        log.warning("%s %s: file system error: %s", request.method, request.path, exc)
+        return _error(503, f"the rig cannot read or write a file: {exc.strerror or exc}", "storage")
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> ResponseReturnValue:

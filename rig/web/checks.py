@@ -7,26 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from rig.check_report import check_summary
 from rig.manifest import UnreadableManifest, read_manifest
 from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
-from rig.web.context import request_json_state, state
-from rig.web.jsonio import body
+from rig.web.context import state
 
 checks_api = Blueprint("checks_api", __name__, url_prefix="/api")
-
-
-@checks_api.post("/resume")
-def resume() -> ResponseReturnValue:
-    """Retake the slice a failed check paused the run at (409 unless paused)."""
-    body(set())
-    st = state()
-    st.lock.require(g.client, g.label)
-    st.machine.sequencer.resume()
-    return jsonify(request_json_state()), 202
 
 
 @checks_api.get("/run/checks")

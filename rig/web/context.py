@@ -22,6 +22,7 @@ from rig.machine import Machine
 from rig.merge.jobs import MergeManager
 from rig.web.control import ControlLock
 from rig.web.gallery import Gallery
+from rig.web.ratelimit import FailureLimiter
 from rig.web.security import Guard, split_host
 from rig.web.stream import PreviewHub
 
@@ -50,6 +51,7 @@ class WebState:
     port: int = 8080  # the listening port (rig serve sets the real one when given port 0)
     addresses: Callable[[], list[str]] = lan_addresses
     interrupted: list[str] = field(default_factory=list)
+    not_updated: list[dict[str, str]] = field(default_factory=list)  # {folder, error}: stack.json unwritable at start
     stopping: threading.Event = field(default_factory=threading.Event)
     can_home: bool | None = None  # cached by rail_can_home()
     last_run: dict[str, Any] | None = None  # {run_id, name, profile} of the last run started here
@@ -60,6 +62,7 @@ class WebState:
     hotspot_file: Path | None = None  # the field kit's hotspot.toml (beside the machine config)
     summary: tuple[float, dict[str, Any]] | None = None  # battery and clock, cached (rig.web.fieldkit)
     summary_lock: threading.Lock = field(default_factory=threading.Lock)
+    pair_failures: FailureLimiter = field(default_factory=FailureLimiter)  # /pair's wrong tokens
 
     def shutdown(self, drain_s: float = 3.0) -> None:
         """Stop streams and merges, and wait (briefly) for the streams to end, so the server

@@ -36,6 +36,34 @@ def _finite_float(text: str) -> float:
     return value
 
 
+MAX_INT_DIGITS = 18  # |n| < 10**18: exact in int64, finite as a float
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer {text[:24]}{'...' if len(text) > 24 else ''} is too large")
+    return int(text)
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a string with an unpaired UTF-16 surrogate (``"\\ud800"``),
+    which no file, header or page could carry."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """Whether JSON ``text`` nests deeper than ``limit`` (checked before parsing, so the
     parser never recurses deeply)."""
@@ -74,11 +102,13 @@ def body(allowed: set[str] | None = None, required: set[str] | frozenset[str] = 
         if _too_deep(text):
             raise ApiError(400, f"the JSON body is nested more than {MAX_DEPTH} levels deep")
         try:
-            data = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
+            data = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float, parse_int=_bounded_int)
         except RecursionError:
             raise ApiError(400, "the JSON body is nested too deeply") from None
         except ValueError as exc:
             raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        if _lone_surrogate(data):
+            raise ApiError(400, "the body holds a string with an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
     else:
         data = {}
     if not isinstance(data, dict):

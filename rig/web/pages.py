@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -97,12 +98,19 @@ def pair() -> ResponseReturnValue:
     """The QR code's target: checks the token and remembers it in a cookie."""
     st = state()
     token = request.args.get("token")
+    client = request.remote_addr or "?"
+    wait_s = st.pair_failures.retry_after_s(client) if token is not None else 0.0
+    if wait_s > 0:
+        refused = f"Too many wrong tokens from this device; try again in {math.ceil(wait_s)} s."
+        return _page("pair.html", "pair", error=refused), 429, {"Retry-After": str(math.ceil(wait_s))}
     if token is not None and st.guard.token_ok(token):
         resp = make_response(redirect("/", code=303))
         resp.set_cookie(
             "rig_pair", st.guard.token or token.strip(), max_age=365 * 86400, httponly=True, samesite="Strict"
         )
         return resp
+    if token is not None:
+        st.pair_failures.failed(client)
     error = "That token does not match the one on the rig's screen." if token else None
     return _page("pair.html", "pair", error=error), (401 if token else 200)
 

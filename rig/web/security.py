@@ -65,14 +65,71 @@ def new_token() -> str:
     return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
+HOST_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_-]{1,63})*\.?$")
+
+
+def parse_host(header: str) -> tuple[str, int | None] | None:
+    """``(host, port)`` of a Host (or Origin netloc) value; None for any odd form.
+
+    Accepted: ``name``, ``name:port``, ``1.2.3.4[:port]``, ``[v6][:port]``. Refused: userinfo
+    (``user@host``), empty or non-numeric ports, bare IPv6, spaces, paths, percent escapes.
+    """
+    text = header.strip().lower()
+    if not text or len(text) > 255 or any(c in text for c in "@/\\?#% \t"):
+        return None
+    port: int | None = None
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        host, rest = text[1:end], text[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    else:
+        host, sep, rest = text.partition(":")
+        rest = sep + rest
+        if not HOST_NAME_RE.match(host):
+            return None
+    if rest:
+        if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6 or not rest[1:].isascii():
+            return None
+        port = int(rest[1:])
+        if not 0 < port <= 65535:
+            return None
+    return host.rstrip("."), port
+
+
 def split_host(host: str) -> str:
-    """The host part of a Host header, lower case, without port or IPv6 brackets."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host[1:]
-    if host.count(":") == 1:
-        host = host.split(":")[0]
-    return host.rstrip(".")
+    """The host part of a bind address or configured host name, lower case, without port or
+    IPv6 brackets (a bare IPv6 address is kept whole); "" if malformed."""
+    parsed = parse_host(host)
+    if parsed:
+        return parsed[0]
+    try:
+        return str(ipaddress.ip_address(host.strip().lower()))
+    except ValueError:
+        return ""
+
+
+def origin_matches(origin: str, scheme: str, host_header: str) -> bool:
+    """Whether an ``Origin`` names exactly this request's scheme, host and port."""
+    default = {"http": 80, "https": 443}
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:
+        return False
+    if parts.scheme not in default or parts.path or parts.query or parts.fragment:
+        return False
+    theirs, ours = parse_host(parts.netloc), parse_host(host_header)
+    if theirs is None or ours is None:
+        return False
+    return (
+        parts.scheme == scheme
+        and theirs[0] == ours[0]
+        and (theirs[1] or default[parts.scheme]) == (ours[1] or default.get(scheme, 0))
+    )
 
 
 def default_allowed_hosts(
@@ -88,6 +145,7 @@ def default_allowed_hosts(
         if bind not in WILDCARD:
             names.add(split_host(bind))
     names |= {split_host(h) for h in extra if h}
+    names.discard("")
     return names
 
 
@@ -106,7 +164,10 @@ class Guard:
     def host_ok(self, host_header: str | None) -> bool:
         if not host_header:
             return False
-        host = split_host(host_header)
+        parsed = parse_host(host_header)
+        if parsed is None:
+            return False
+        host = parsed[0]
         if host in self.allowed_hosts:
             return True
         if self.local_addresses is None:
@@ -185,8 +246,7 @@ def install_request_guard(app: Flask, guard: Guard, lock: ControlLock) -> None:
                 )
             if not g.bearer:
                 origin = request.headers.get("Origin")
-                host = (request.headers.get("Host") or "").lower()
-                if origin is not None and urlsplit(origin).netloc.lower() != host:
+                if origin is not None and not origin_matches(origin, request.scheme, request.headers.get("Host") or ""):
                     raise ApiError(403, "cross-origin request refused", "csrf")
                 if not guard.csrf_ok(cid, request.headers.get("X-CSRF-Token")):
                     raise ApiError(403, "missing or stale CSRF token; reload the page", "csrf")

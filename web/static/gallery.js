@@ -50,6 +50,12 @@
     ib.classList.toggle("hidden", !n);
     ib.textContent = n ? n + " stack(s) were left running when the rig last stopped (power loss or crash). " +
       "They are marked interrupted below; their frames are kept." : "";
+    const stuck = r.data.not_updated || [];
+    if (stuck.length) {
+      ib.classList.remove("hidden");
+      ib.textContent += " " + stuck.length + " stack(s) could not be updated (" + stuck[0].error +
+        "): they still say running; free some space and restart the rig.";
+    }
   }
 
   function card(s) {
