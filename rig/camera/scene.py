@@ -34,7 +34,9 @@ class Scene:
     front_depth_um: np.ndarray | None = None  # subject depth, extended beyond its edge (nearest point)
 
 
-def _layered(back: np.ndarray, back_depth: np.ndarray, colour: np.ndarray, inside: np.ndarray, depth: np.ndarray):
+def _layered(
+    back: np.ndarray, back_depth: np.ndarray, colour: np.ndarray, inside: np.ndarray, depth: np.ndarray
+) -> Scene:
     """The background and the subject (coverage ``inside``, anti-aliased) as two layers."""
     alpha = cv2.GaussianBlur(inside.astype(np.float32), (0, 0), 0.7)
     hidden = (alpha < 0.999).astype(np.uint8)
@@ -123,10 +125,20 @@ def downscale(scene: Scene, factor: int) -> Scene:
     h, w = scene.depth_um.shape
     size = (max(1, w // factor), max(1, h // factor))
 
-    def small(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    def small(a: np.ndarray) -> np.ndarray:
+        return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
 
-    return Scene(*(small(getattr(scene, f)) for f in Scene.__dataclass_fields__))
+    def layer(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else small(a)
+
+    return Scene(
+        texture=small(scene.texture),
+        depth_um=small(scene.depth_um),
+        back=layer(scene.back),
+        back_depth_um=layer(scene.back_depth_um),
+        front=layer(scene.front),
+        front_depth_um=layer(scene.front_depth_um),
+    )
 
 
 def render(
@@ -143,6 +155,8 @@ def render(
     if scene.front is None or scene.back is None:
         out = _defocus(scene.texture, scene.depth_um, focus_um, blur_px_per_um)
     else:  # background, then the defocused subject "over" it
+        # _layered makes each layer together with its depth
+        assert scene.back_depth_um is not None and scene.front_depth_um is not None
         out = _defocus(scene.back, scene.back_depth_um, focus_um, blur_px_per_um)
         front = _defocus(scene.front, scene.front_depth_um, focus_um, blur_px_per_um)
         cover = np.clip(front[..., 3], 0.0, 1.0)
@@ -161,13 +175,14 @@ def render(
 def _defocus(img: np.ndarray, depth_um: np.ndarray, focus_um: float, blur_px_per_um: float) -> np.ndarray:
     """``img`` blurred per pixel by a Gaussian of sigma ``blur_px_per_um * |depth - focus|``
     (interpolated between the pre-set blur levels)."""
-    sigma = cv2.absdiff(depth_um, float(focus_um)) * np.float32(blur_px_per_um)
+    # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
+    sigma = cv2.absdiff(depth_um, float(focus_um)) * np.float32(blur_px_per_um)  # type: ignore[call-overload]
     level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
     out = np.zeros_like(img)
     lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
     for k in range(lo, hi + 1):
         # tent weight: 1 at level k, falling to 0 at the neighbouring levels
-        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)
+        weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)  # type: ignore[call-overload]  # Scalar, as above
         if not cv2.countNonZero(weight):
             continue
         out += cv2.multiply(_blurred(img, float(LEVELS[k])), cv2.merge([weight] * img.shape[2]))

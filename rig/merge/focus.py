@@ -34,7 +34,7 @@ def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple
     The fine one places depth steps to a pixel; the coarse one is not fooled near a sharp
     detail by the defocus ramps that a blurred copy of it spreads into its surroundings.
     """
-    g = gray.astype(np.float32)
+    g: np.ndarray = gray.astype(np.float32)
     if gray.dtype == np.uint16:
         g *= 1.0 / 257.0
     if PRE_BLUR > 0:  # the finest pixel-to-pixel changes are mostly noise and JPEG artefacts

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -29,7 +29,10 @@ from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
-from rig.merge.refine import AgreementAverager, noise_model
+from rig.merge.refine import AgreementAverager, SlicePair, noise_model
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +270,7 @@ def _refine(
     in_max: float,
     shape: tuple[int, int],
     first: Path,
-    dtype: np.dtype,
+    dtype: DTypeLike,
     report: Progress,
     depth: np.ndarray,
 ) -> np.ndarray:
@@ -277,7 +280,7 @@ def _refine(
     sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
 
     # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
-    def pairs() -> Iterator[tuple]:
+    def pairs() -> Iterator[SlicePair]:
         for k in sorted({0, max(0, n // 2 - 1), max(0, n - 2)}):
             a, b = (mio.read_image(files[j], False) for j in (k, k + 1))
             tr_a, tr_b = transforms[k], transforms[k + 1]
@@ -285,7 +288,7 @@ def _refine(
 
     noise = noise_model(pairs(), sigma, in_max)
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n)
-    blender.acc = blender.wsum = None  # the guide lives on in the averager only
+    del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.reaches(k)]
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
         _check_size(files[k], img, (h, w), first)

@@ -19,11 +19,15 @@ JPEG compression and demosaicing left it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
 
 from rig.merge.focus import gaussian
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike, NDArray
 
 LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured noise, none above HIGH x
 REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
@@ -31,9 +35,11 @@ TILE = 256  # px: pass 3 works tile by tile and skips tiles out of a slice's rea
 BINS = 16  # brightness bands of the noise model
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
 MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: mean of the three channels
+# two neighbouring slices for :func:`noise_model`: (image, affine, gain) of each
+SlicePair = tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, float]
 
 
-def noise_model(pairs: Iterable[tuple], sigma: float, in_max: float) -> tuple[np.ndarray, np.ndarray]:
+def noise_model(pairs: Iterable[SlicePair], sigma: float, in_max: float) -> tuple[np.ndarray, np.ndarray]:
     """Noise model from pairs of neighbouring slices, each given as (image, affine, gain, image,
     affine, gain) (consumed one pair at a time); returns (brightness band centres, variance of a difference
     of two noisy values) for :func:`numpy.interp`.
@@ -106,7 +112,7 @@ class AgreementAverager:
         self.var = np.interp(guide.mean(axis=2), *noise).astype(np.float32)  # of a difference of two
         self.sigma = sigma
         self.acc = guide.copy()
-        self.wsum = np.ones(guide.shape[:2], np.float32)
+        self.wsum: NDArray[np.float32] = np.ones(guide.shape[:2], np.float32)  # H x W
 
     def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
         """The tiles (x0, y0, x1, y1) where slice ``k`` is within reach of the depth map."""
@@ -123,17 +129,18 @@ class AgreementAverager:
             inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
             d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[inner]
             # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
-            wt = cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW))
+            wt = cast("np.ndarray", cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW)))  # float32
             wt += np.float32(HIGH / (HIGH - LOW))
             np.clip(wt, 0.0, 1.0, out=wt)
             # fading with the distance from the depth: far slices lose faint detail (paper grain)
-            near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))
+            # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
+            near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))  # type: ignore[call-overload]
             wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
             part = part[inner]
             self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
             self.wsum[y0:y1, x0:x1] += wt
 
-    def result(self, dtype: np.dtype, in_max: float) -> np.ndarray:
+    def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
         out = self.acc / self.wsum[..., None]
         if out_max != in_max:
