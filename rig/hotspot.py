@@ -70,12 +70,7 @@ class Hotspot:
         return [
             "nmcli", "connection", "add", "type", "wifi", "ifname", self.interface, "con-name", CONNECTION,
             "autoconnect", "yes", "ssid", self.ssid,
-            "802-11-wireless.mode", "ap", "802-11-wireless.band", self.band,
-            "ipv4.method", "shared",
-            "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.proto", "rsn",
-            "wifi-sec.pairwise", "ccmp", "wifi-sec.group", "ccmp",
-            "wifi-sec.psk", self.passphrase,
-            "connection.autoconnect-priority", str(AUTOCONNECT_PRIORITY),
+            *self._ap_settings(),
         ]  # fmt: skip
 
     def nmcli_modify(self) -> list[str]:
@@ -84,6 +79,12 @@ class Hotspot:
             "nmcli", "connection", "modify", CONNECTION,
             "connection.interface-name", self.interface, "connection.autoconnect", "yes",
             "802-11-wireless.ssid", self.ssid,
+            *self._ap_settings(),
+        ]  # fmt: skip
+
+    def _ap_settings(self) -> list[str]:
+        """What ``add`` and ``modify`` both set: an access point, DHCP, WPA2, the fallback priority."""
+        return [
             "802-11-wireless.mode", "ap", "802-11-wireless.band", self.band,
             "ipv4.method", "shared",
             "wifi-sec.key-mgmt", "wpa-psk", "wifi-sec.proto", "rsn",
