@@ -26,12 +26,13 @@ from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.pause import PauseGate
 from rig.plan import Plan
-from rig.range_sweep import SETTLE_S, RangeResult, sweep
+from rig.range_sweep import RangeResult
 from rig.resume import ResumeSetup
 from rig.return_check import StartCheck, needs_closed_loop
 from rig.run_storage import RunStorage
 from rig.sequencer_checks import RunChecks
-from rig.sequencer_state import BUSY, RUN_PHASES, TRANSITIONS, Outcome, S, State, Status
+from rig.sequencer_moves import ManualMoves
+from rig.sequencer_state import BUSY, RUN_PHASES, TRANSITIONS, Outcome, S, State, Status, describe
 from rig.specimen import Specimen
 
 __all__ = ["BUSY", "RUN_PHASES", "TRANSITIONS", "Outcome", "Sequencer", "State", "Status"]
@@ -39,7 +40,7 @@ __all__ = ["BUSY", "RUN_PHASES", "TRANSITIONS", "Outcome", "Sequencer", "State",
 log = logging.getLogger(__name__)
 
 
-class Sequencer(RunChecks):
+class Sequencer(ManualMoves, RunChecks):
     def __init__(
         self,
         rail: Rail,
@@ -117,34 +118,7 @@ class Sequencer(RunChecks):
                     clock_synchronized=clock_ok,
                     specimen=specimen,
                 )
-            self._cancel.clear()
-            self._estop.clear()
-            self._pause.clear()
-            self._cancel_outcome = Outcome.CANCELLED
-            self._start_check = None
-            self._run_id += 1
-            self._set(
-                state=S.STARTING,
-                slice=0,
-                slices=plan.slices,
-                mode=profile.mode,
-                profile=profile_name,
-                folder=str(storage.folder) if storage else None,
-                frames_saved=0,
-                outcome=None,
-                error=None,
-                started=time.time(),
-                eta_s=None,
-                run_id=self._run_id,
-            )
-            self._worker = threading.Thread(
-                target=self._run,
-                args=(plan, profile, storage),
-                name="rig-sequencer",
-                daemon=True,
-            )
-            self._worker.start()
-            return self._status
+            return self._launch(plan, profile, profile_name, storage)
 
     def cancel(self, outcome: Outcome = Outcome.CANCELLED) -> Status:
         """Stop pending moves, interrupt waits, then return to the start. Non-blocking."""
@@ -195,61 +169,6 @@ class Sequencer(RunChecks):
             self._resume.set()
             return self._status
 
-    def jog(self, target: float | None = None, delta: float | None = None) -> Status:
-        """Move the rail to ``target`` or by ``delta`` (on the worker thread). Non-blocking."""
-        with self._lock:
-            self._require_idle("jog")
-            if (target is None) == (delta is None):
-                raise UsageError("give exactly one of target or delta")
-            if target is not None:
-                goal = target
-            else:
-                assert delta is not None  # exactly one of them is given
-                goal = self.rail.position() + delta
-            try:
-                check_target(goal, self.rail.limits(), self.rail.units)
-            except RigError as exc:
-                raise UsageError(str(exc)) from None
-            self._cancel.clear()
-            self._set(state=S.JOGGING, error=None)
-            self._worker = threading.Thread(target=self._jog, args=(goal,), name="rig-jog", daemon=True)
-            self._worker.start()
-            return self._status
-
-    def home(self) -> Status:
-        with self._lock:
-            self._require_idle("home")
-            self._cancel.clear()
-            self._set(state=S.JOGGING, error=None)
-            self._worker = threading.Thread(target=self._jog, args=(None,), name="rig-home", daemon=True)
-            self._worker.start()
-            return self._status
-
-    def find_range(self, lo: float, hi: float) -> Status:
-        """Sweep from ``lo`` to ``hi`` with preview frames to find where the subject starts and ends
-        (rig.range_sweep), then move back. Non-blocking; the answer is ``last_range()`` and a
-        ``range`` event. Cancel stops it like a stack."""
-        with self._lock:
-            self._require_idle("find the range")
-            if not getattr(self.camera, "has_live_view", True):
-                raise UsageError("finding the range needs live view, which this camera has not")
-            if lo == hi:
-                raise UsageError("the range to sweep has no length: give two different positions")
-            for value in (lo, hi):
-                try:
-                    check_target(value, self.rail.limits(), self.rail.units)
-                except RigError as exc:
-                    raise UsageError(str(exc)) from None
-            self._cancel.clear()
-            self._set(state=S.RANGING, error=None, slice=0, slices=0, eta_s=None)
-            self._worker = threading.Thread(target=self._sweep, args=(lo, hi), name="rig-range", daemon=True)
-            self._worker.start()
-            return self._status
-
-    def last_range(self) -> RangeResult | None:
-        """The answer of the last range sweep (None before the first)."""
-        return self._range
-
     def wait(self, timeout: float | None = None) -> Status:
         worker = self._worker
         if worker is not None:
@@ -267,44 +186,6 @@ class Sequencer(RunChecks):
             )
 
     # ------------------------------------------------------------------ worker
-    def _jog(self, goal: float | None) -> None:
-        try:
-            self.rail.set_enabled(True)
-            if goal is None:
-                self.rail.home(abort=self._cancel)
-            else:
-                self.rail.move_to(goal, abort=self._cancel)
-            self._idle_rail()
-            self._set(state=S.IDLE)
-        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
-            self._safe_state(_describe(exc), None)
-
-    def _sweep(self, lo: float, hi: float) -> None:
-        origin = self.rail.position()
-        try:
-            self.rail.set_enabled(True)
-            lag = float(getattr(self.camera, "preview_lag_s", SETTLE_S))  # live view trails the lens a little
-            result = sweep(
-                self.rail, self.camera, lo, hi, self._cancel, lambda i, n: self._set(slice=i, slices=n), settle_s=lag
-            )
-        except Cancelled:
-            result = RangeResult(None, None, self.rail.units, 0, (lo, hi), "range sweep cancelled")
-        except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
-            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
-            return
-        try:
-            self._set(state=S.RETURNING)
-            self.rail.move_to(origin, abort=self._estop)
-            if self._estop.is_set():
-                raise Cancelled("e-stop during return")
-            self._idle_rail()
-        except Exception as exc:  # noqa: BLE001
-            self._safe_state("e-stop pressed" if self._estop.is_set() else _describe(exc), None)
-            return
-        self._range = result
-        self._set(state=S.IDLE, slice=0, slices=0)
-        self.bus.publish(EventKind.RANGE, result.to_dict())
-
     def _run(
         self, plan: Plan, profile: Profile, storage: RunStorage | None, first: int = 1, home_first: bool = False
     ) -> None:
@@ -343,7 +224,7 @@ class Sequencer(RunChecks):
                 self._safe_state("e-stop pressed", storage)
                 return
         except Exception as exc:  # noqa: BLE001 - every fault takes the safe-state path
-            self._safe_state(_describe(exc), storage)
+            self._safe_state(describe(exc), storage)
             return
         finally:
             self._save_coverage(storage)
@@ -357,7 +238,7 @@ class Sequencer(RunChecks):
                     self._confirm_start(plan, storage)
             self._idle_rail()
         except Exception as exc:  # noqa: BLE001
-            reason = _describe(exc) if not self._estop.is_set() else "e-stop pressed"
+            reason = describe(exc) if not self._estop.is_set() else "e-stop pressed"
             if outcome == Outcome.COMPLETED:
                 self._return_failed(reason, storage)
             else:
@@ -368,7 +249,7 @@ class Sequencer(RunChecks):
                 storage.finish(outcome.value, error)
             except Exception as exc:  # noqa: BLE001 - stack.json cannot be written even without the reserve
                 self._safe_state(
-                    f"the stack's outcome could not be recorded: {_describe(exc)}", None, run_outcome=outcome
+                    f"the stack's outcome could not be recorded: {describe(exc)}", None, run_outcome=outcome
                 )
                 return
         self._set(state=S.IDLE, outcome=outcome, error=error, eta_s=None)
@@ -393,33 +274,54 @@ class Sequencer(RunChecks):
             storage = RunStorage.reopen(setup, position, self.config.output.min_free_mb)
             if clock_ok is False:
                 log.warning("resuming %s with an unsynchronised clock", setup.folder)
-            self._cancel.clear()
-            self._estop.clear()
-            self._pause.clear()
-            self._cancel_outcome = Outcome.CANCELLED
-            self._run_id += 1
-            self._set(
-                state=S.STARTING,
-                slice=setup.first_slice - 1,
-                slices=plan.slices,
-                mode=setup.profile.mode,
-                profile=setup.profile_name,
-                folder=str(storage.folder),
+            return self._launch(
+                plan,
+                setup.profile,
+                setup.profile_name,
+                storage,
+                first=setup.first_slice,
+                home_first=home_first,
                 frames_saved=setup.keep,
-                outcome=None,
-                error=None,
-                started=time.time(),
-                eta_s=None,
-                run_id=self._run_id,
             )
-            self._worker = threading.Thread(
-                target=self._run,
-                args=(plan, setup.profile, storage, setup.first_slice, home_first),
-                name="rig-sequencer",
-                daemon=True,
-            )
-            self._worker.start()
-            return self._status
+
+    def _launch(
+        self,
+        plan: Plan,
+        profile: Profile,
+        profile_name: str,
+        storage: RunStorage | None,
+        *,
+        first: int = 1,
+        home_first: bool = False,
+        frames_saved: int = 0,
+    ) -> Status:
+        """Clear the last run's signals, publish STARTING and start the worker at slice ``first``
+        (under the lock, after every check has passed)."""
+        self._cancel.clear()
+        self._estop.clear()
+        self._pause.clear()
+        self._cancel_outcome = Outcome.CANCELLED
+        self._start_check = None
+        self._run_id += 1
+        self._set(
+            state=S.STARTING,
+            slice=first - 1,
+            slices=plan.slices,
+            mode=profile.mode,
+            profile=profile_name,
+            folder=str(storage.folder) if storage else None,
+            frames_saved=frames_saved,
+            outcome=None,
+            error=None,
+            started=time.time(),
+            eta_s=None,
+            run_id=self._run_id,
+        )
+        self._worker = threading.Thread(
+            target=self._run, args=(plan, profile, storage, first, home_first), name="rig-sequencer", daemon=True
+        )
+        self._worker.start()
+        return self._status
 
     # ------------------------------------------------------------------ pause (rig.pause)
     def pause(self) -> Status:
@@ -521,9 +423,3 @@ class Sequencer(RunChecks):
         self.bus.publish(EventKind.FAULT, {"error": reason})
         ended = {"outcome": run_outcome.value, "folder": self._status.folder, "error": reason}
         self.bus.publish(EventKind.RUN_ENDED, ended)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, RigError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from rig.errors import RigError
+
 
 class State(enum.StrEnum):
     IDLE = "idle"
@@ -85,3 +87,10 @@ class Status:
         d["phase"] = self.phase
         d["busy"] = self.busy
         return d
+
+
+def describe(exc: BaseException) -> str:
+    """A fault's one-line reason: a rig error's own message, anything else with its type."""
+    if isinstance(exc, RigError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
