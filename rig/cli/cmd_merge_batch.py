@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rig.cli.options import say
 from rig.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
     def report(outcome: StackOutcome) -> None:
         outcomes.append(outcome)
-        _err(f"rig: [{len(outcomes)}/{len(stacks)}] {outcome.line()}\n")
+        say(f"rig: [{len(outcomes)}/{len(stacks)}] {outcome.line()}\n")
 
     try:
         runner = _dask if args.scheduler else _local
         for outcome in runner(args, [str(s) for s in stacks]):
             report(outcome)
     except KeyboardInterrupt:
-        _err("rig: batch interrupted; merged stacks are kept (resume with --skip-done)\n")
+        say("rig: batch interrupted; merged stacks are kept (resume with --skip-done)\n")
         _summary(args, outcomes, time.monotonic() - t0)
         return 130
     _summary(args, outcomes, time.monotonic() - t0)
@@ -140,16 +140,8 @@ def _summary(args: argparse.Namespace, outcomes: list[Any], seconds: float) -> N
     else:
         for outcome in sorted(outcomes, key=lambda o: o.stack):
             print(outcome.line())
-    _err(f"rig: {counts['ok']} merged, {counts['skipped']} skipped, {counts['error']} failed in {seconds:.1f}s\n")
+    say(f"rig: {counts['ok']} merged, {counts['skipped']} skipped, {counts['error']} failed in {seconds:.1f}s\n")
 
 
 def _short(exc: BaseException) -> str:
     return " ".join((str(exc) or type(exc).__name__).split())[:200]
-
-
-def _err(text: str) -> None:
-    try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rig.cli.options import add_config_option, add_profile_options, load_machine_config, profile_from_args
+from rig.cli.options import add_config_option, add_profile_options, load_machine_config, profile_from_args, say
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -96,19 +96,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             if resume:
                 status = machine.resume_stack(resume, position_confirmed=confirmed)
-                _err(f"rig: resuming from slice {status.slice + 1} of {status.slices}\n")
+                say(f"rig: resuming from slice {status.slice + 1} of {status.slices}\n")
             else:
                 for warning in _coverage(machine, profile):
-                    _err(f"rig: warning: {warning}\n")
+                    say(f"rig: warning: {warning}\n")
                 status = machine.start_stack(
                     profile, args.profile or "default", specimen=specimen
                 )  # and its merge, if asked
             if status.folder:
-                _err(f"rig: stack folder {status.folder}\n")
+                say(f"rig: stack folder {status.folder}\n")
             status = _follow(seq, sub)
         except KeyboardInterrupt as exc:
             outcome = Outcome.INTERRUPTED if getattr(exc, "outcome", "") == "interrupted" else Outcome.CANCELLED
-            _err("\nrig: cancelling, returning the rail (Ctrl-C again for e-stop)\n")
+            say("\nrig: cancelling, returning the rail (Ctrl-C again for e-stop)\n")
             # a second Ctrl-C or signal while it follows the return is an e-stop
             machine.stop_safely(outcome, timeout_s=None, wait=lambda _timeout: _follow(seq, sub))
             status = seq.status()
@@ -140,15 +140,6 @@ def _ask_position(machine: Machine) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _err(text: str) -> None:
-    """Progress and messages on stderr; a closed terminal (SIGHUP, SSH drop) must not stop a safe stop."""
-    try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 def _follow(seq: Sequencer, sub: Subscription) -> Status:
     """Draw progress until the run ends; returns the final status."""
     from rig.events import EventKind
@@ -161,15 +152,15 @@ def _follow(seq: Sequencer, sub: Subscription) -> Status:
             paused_rev = status.rev
             _when_paused(seq, status)
         if tty:
-            _err("\r" + _bar(status) + "\x1b[K")
+            say("\r" + _bar(status) + "\x1b[K")
         else:
             while (event := sub.get(0)) is not None:
                 if event.kind == EventKind.FRAME_SAVED:
                     p = event.payload
-                    _err(f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} {status.units}\n")
+                    say(f"rig: frame {p['index']}/{status.slices} {p['file']} at {p['position']:g} {status.units}\n")
         if not status.busy:
             if tty:
-                _err("\n")
+                say("\n")
             return status
 
 
@@ -189,7 +180,7 @@ def _report(status: Status) -> None:
     line = f"rig: {outcome}: {status.frames_saved} frame(s)"
     if status.error:
         line += f"; {status.error}"
-    _err(line + "\n")
+    say(line + "\n")
     if status.folder:
         _report_checks(Path(status.folder))
     if status.folder:
@@ -209,7 +200,7 @@ def _report_checks(folder: Path) -> None:
     except (OSError, UnreadableManifest):
         return
     for line in lines:
-        _err(f"rig: {line}\n")
+        say(f"rig: {line}\n")
 
 
 def _when_paused(seq: Sequencer, status: Status) -> None:
@@ -217,12 +208,12 @@ def _when_paused(seq: Sequencer, status: Status) -> None:
     without one nobody can answer, so the run is cancelled."""
     import threading
 
-    _err(f"\nrig: paused: {status.error}\n")
+    say(f"\nrig: paused: {status.error}\n")
     if not sys.stdin or not sys.stdin.isatty():
-        _err("rig: no terminal to resume from: cancelling the run\n")
+        say("rig: no terminal to resume from: cancelling the run\n")
         seq.cancel()
         return
-    _err("rig: fix the cause, then press Enter to retake the slice (Ctrl-C cancels)\n")
+    say("rig: fix the cause, then press Enter to retake the slice (Ctrl-C cancels)\n")
 
     def wait_for_enter() -> None:
         try:
@@ -248,18 +239,18 @@ def _finish_merge(merges: MergeManager, folder: str) -> int:
         while merges.busy:
             state = merges.status() or {}
             if sys.stderr.isatty():
-                _err(f"\rrig: merging {state.get('progress', 0.0) * 100:5.1f}% {state.get('stage', '')}\x1b[K")
+                say(f"\rrig: merging {state.get('progress', 0.0) * 100:5.1f}% {state.get('stage', '')}\x1b[K")
             time.sleep(0.2)
     except KeyboardInterrupt:
         _cancel_merge(merges, "cancelled with Ctrl-C")
-        _err("\nrig: merge cancelled; the frames are kept\n")
+        say("\nrig: merge cancelled; the frames are kept\n")
         return 130
     state = merges.status() or {}
     if sys.stderr.isatty():
-        _err("\n")
+        say("\n")
     if state.get("state") != "done":
         error = state.get("error") or state.get("state")
-        _err(f"rig: merge failed: {error}; the frames are kept (retry with `rig merge {folder}`)\n")
+        say(f"rig: merge failed: {error}; the frames are kept (retry with `rig merge {folder}`)\n")
         return 1
-    _err(f"rig: merged into {RESULTS.paths(Path(folder))[0]}\n")
+    say(f"rig: merged into {RESULTS.paths(Path(folder))[0]}\n")
     return 0

@@ -1,5 +1,5 @@
-"""Options shared by commands: --config, and the profile fields (stack, profile save); and
-``wait_for_move`` / ``faults_reported_here`` (jog, home)."""
+"""Options shared by commands: --config, and the profile fields (stack, profile save);
+``wait_for_move`` / ``faults_reported_here`` (jog, home); ``say`` (progress on stderr)."""
 
 from __future__ import annotations
 
@@ -143,3 +143,13 @@ def profile_from_args(args: argparse.Namespace, base: Profile) -> Profile:
         elif "slices" in changes and "step_um" not in changes:
             changes["step_um"] = None
     return dataclasses.replace(base, **changes).checked("command line")
+
+
+def say(text: str) -> None:
+    """Progress and messages on stderr; a closed terminal (SIGHUP, SSH drop) must not stop a safe
+    stop or a batch."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
