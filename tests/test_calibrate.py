@@ -65,3 +65,37 @@ def test_calibrate_refuses_a_view_without_texture_before_moving(tmp_path):
     assert result.stderr.strip().startswith("rig: error: no texture in view")
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
     assert not calibration_path(load_config(config)).exists()
+
+
+STEP_TARGET = """
+[rail.sim]
+start_um = 2000
+true_um_per_step = {true}
+backlash_um = 40
+[camera.sim]
+width = 160
+height = 120
+subject = "step"
+depth_um = 600
+near_um = 2000
+"""
+
+
+def test_calibrate_measures_the_real_distance_per_step_on_a_two_plane_target(tmp_path):
+    """The sim rail moves 0.375 um per step where rail.steps_per_mm (3200) says 0.3125: the plate
+    600 um above the card comes into focus 600 / 1.2 um of reported travel apart."""
+    config = tmp_path / "step.toml"
+    config.write_text(STEP_TARGET.format(true=0.375))
+    result = rig("calibrate", "--config", str(config), "--target-depth-um", "600", "--json", env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["um_per_step"] == pytest.approx(0.375, rel=0.1) and data["um_per_step_source"] == "measured"
+    assert data["backlash_um"] == pytest.approx(40 / 1.2, rel=0.1)  # in the rail's (reported) um
+
+
+def test_calibrate_refuses_a_target_depth_on_a_target_without_two_planes(tmp_path):
+    config = tmp_path / "coin.toml"
+    config.write_text(STEP_TARGET.format(true=0.375).replace('"step"', '"coin"'))  # a relief, not two planes
+    result = rig("calibrate", "--config", str(config), "--target-depth-um", "600", env=dict(os.environ))
+    assert result.returncode == 2 and "did not show two planes" in result.stderr
+    assert not calibration_path(load_config(config)).exists()
