@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rig.calibration_store import calibration_path
@@ -99,3 +100,65 @@ def test_calibrate_refuses_a_target_depth_on_a_target_without_two_planes(tmp_pat
     result = rig("calibrate", "--config", str(config), "--target-depth-um", "600", env=dict(os.environ))
     assert result.returncode == 2 and "did not show two planes" in result.stderr
     assert not calibration_path(load_config(config)).exists()
+
+
+def skewed_machine(tmp_path: Path):
+    from rig.config import CameraConfig, MachineConfig, OutputConfig, RailConfig, SimCameraConfig, SimRailConfig
+    from rig.machine import Machine
+
+    cfg = MachineConfig(  # the rail really moves 1.2x what it reports, and loses 40 um on each reversal
+        rail=RailConfig(sim=SimRailConfig(start_um=2000, true_um_per_step=0.375, backlash_um=40)),
+        camera=CameraConfig(sim=SimCameraConfig(width=64, height=48)),
+        output=OutputConfig(root=str(tmp_path / "out"), min_free_mb=0),
+    )
+    return Machine.build(cfg, profiles_dir=tmp_path / "profiles")
+
+
+def store_calibration(machine, um_per_step: float, backlash_um: float) -> None:
+    from rig.calibration import Calibration, save_calibration
+
+    result = Calibration("um", backlash_um, 0.0, um_per_step, machine.config.source, "now", "measured")
+    save_calibration(calibration_path(machine.config), result)
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_a_stack_on_a_calibrated_rail_has_the_real_step_and_no_backlash_at_the_first_slice(tmp_path, calibrated):
+    """Where the camera really was at each slice (the sim carriage): 50 um apart, the first gap too,
+    once the calibration is stored; without it the step is 1.2x and the first gap loses the lash."""
+    with skewed_machine(tmp_path) as m:
+        if calibrated:
+            store_calibration(m, um_per_step=0.375, backlash_um=40 / 1.2)  # what rig calibrate measures here
+        m.rail.move_to(2100)
+        m.rail.move_to(2000)  # the last move was backward: the lash is on the wrong side
+        seen: list[float] = []
+        capture = m.camera.capture
+
+        def watched():
+            seen.append(m.rail.optical_position())
+            return capture()
+
+        m.camera.capture = watched
+        m.sequencer.start(Profile(slices=5, step_um=50, settle_s=0, check_frames=False), "cal")
+        assert m.sequencer.wait(30).outcome.value == "completed"
+    gaps = np.diff(seen)
+    if calibrated:
+        assert gaps == pytest.approx([50.0] * 4, abs=1.0)
+    else:
+        assert gaps[1:] == pytest.approx([60.0] * 3, abs=1.0) and gaps[0] == pytest.approx(20.0, abs=1.0)
+
+
+def test_the_plan_turns_a_step_in_um_into_lens_drive_steps_with_the_measured_depth_per_step(tmp_path):
+    from rig.calibration_store import rail_calibration
+    from rig.config import MachineConfig, RailConfig
+
+    cfg = MachineConfig(rail=RailConfig(backend="lens", min_um=-500, max_um=500))
+    assert rail_calibration(cfg) is None
+    path = calibration_path(cfg)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"units": "steps", "um_per_step": 8.0, "um_per_step_source": "measured"}))
+    plan = Plan.build(Profile(slices=4, step_um=40), cfg.rail.travel, 0.0, "steps", rail_calibration(cfg))
+    assert plan.targets == (0.0, 5.0, 10.0, 15.0)  # 40 um of focus depth = 5 drive steps of 8 um
+    ranged = Plan.build(
+        Profile(start_um=0, end_um=20, step_um=40), cfg.rail.travel, 0.0, "steps", rail_calibration(cfg)
+    )
+    assert ranged.targets == (0.0, 5.0, 10.0, 15.0, 20.0)  # start and end are the drive's own positions

@@ -510,7 +510,8 @@ class Profile:
         None,
         range=(0.01, 100_000),
         unit="um",
-        help="distance between frames (drive steps on the lens rail; default 100)",
+        help="distance between frames (default 100); real um once `rig calibrate --target-depth-um` measured the "
+        "distance per step, and on a lens drive drive steps until then",
     )
     start_um: float | None = option(
         None, range=(-1e7, 1e7), unit="um", help="first position (default: where the rail is)"
