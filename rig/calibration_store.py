@@ -56,8 +56,9 @@ class RailCalibration:
 
 def _number(data: dict[str, Any], key: str) -> float | None:
     value = data.get(key)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-    return float(value) if ok else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
 
 
 def rail_calibration(config: MachineConfig) -> RailCalibration | None:

@@ -162,3 +162,24 @@ def test_the_plan_turns_a_step_in_um_into_lens_drive_steps_with_the_measured_dep
         Profile(start_um=0, end_um=20, step_um=40), cfg.rail.travel, 0.0, "steps", rail_calibration(cfg)
     )
     assert ranged.targets == (0.0, 5.0, 10.0, 15.0, 20.0)  # start and end are the drive's own positions
+
+
+def test_calibrate_measures_the_depth_of_one_lens_drive_step(tmp_path):
+    """A lens drive counts drive steps with no size: the same two-plane sweep gives the depth one
+    step moves focus. The stand-in drive is the sim rail read in steps (rail.steps_per_mm = 1000:
+    one reported unit per step) whose every step really moves focus 8 um."""
+    import threading
+
+    from rig.calibration import calibrate
+    from rig.config import CameraConfig, MachineConfig, RailConfig, SimCameraConfig, SimRailConfig
+    from rig.machine import Machine
+
+    sim_rail = SimRailConfig(start_um=200, true_um_per_step=8.0)
+    camera = CameraConfig(sim=SimCameraConfig(width=160, height=120, subject="step", depth_um=600, near_um=200))
+    sim = MachineConfig(rail=RailConfig(steps_per_mm=1000, sim=sim_rail), camera=camera)
+    lens = MachineConfig(rail=RailConfig(backend="lens", min_um=0, max_um=1000))
+    with Machine.build(sim) as m:
+        m.rail.units = "steps"  # what a lens rail reports
+        result = calibrate(m.rail, m.camera, lens, threading.Event(), sweep=75, target_depth_um=600)
+    assert result.units == "steps" and result.um_per_step_source == "measured"
+    assert result.um_per_step == pytest.approx(8.0, rel=0.1)
