@@ -183,3 +183,32 @@ def test_calibrate_measures_the_depth_of_one_lens_drive_step(tmp_path):
         result = calibrate(m.rail, m.camera, lens, threading.Event(), sweep=75, target_depth_um=600)
     assert result.units == "steps" and result.um_per_step_source == "measured"
     assert result.um_per_step == pytest.approx(8.0, rel=0.1)
+
+
+def test_a_gap_fill_slice_is_approached_like_the_others_when_the_backlash_is_calibrated(tmp_path):
+    """The gap fill goes back against the stack's direction: with the calibrated backlash taken up,
+    the carriage stands as far behind the reported position there as at every other slice."""
+    from rig.config import CameraConfig, MachineConfig, OutputConfig, RailConfig, SimCameraConfig, SimRailConfig
+    from rig.machine import Machine
+
+    cfg = MachineConfig(  # move 1: the take-up before slice 1; move 8 (slice 7) is lost
+        rail=RailConfig(sim=SimRailConfig(start_um=200, backlash_um=40, skip_moves=(8,))),
+        camera=CameraConfig(sim=SimCameraConfig(width=160, height=120)),
+        output=OutputConfig(root=str(tmp_path / "out"), min_free_mb=0),
+    )
+    with Machine.build(cfg, profiles_dir=tmp_path / "profiles") as m:
+        store_calibration(m, um_per_step=0.3125, backlash_um=40)
+        lag: list[float] = []
+        capture = m.camera.capture
+
+        def watched():
+            lag.append(m.rail.position() - m.rail.optical_position())
+            return capture()
+
+        m.camera.capture = watched
+        m.sequencer.start(Profile(slices=12, step_um=80, settle_s=0), "gap")
+        status = m.sequencer.wait(60)
+        frames = json.loads((Path(status.folder) / "stack.json").read_text())["frames"]
+    assert [f["position_um"] for f in frames if f.get("gap_fill")] == [680.0]
+    assert len(lag) == 13 and lag[-1] == pytest.approx(40.0)  # the gap fill's shot, after the reversal
+    assert lag[:6] == pytest.approx([40.0] * 6) and lag[7:] == pytest.approx([40.0] * 6)  # slice 7: its move was lost
