@@ -2,11 +2,20 @@
 """What the per-frame checks (issue 14) add to the time per slice, on the simulated rig.
 
     .venv/bin/python bench/check_overhead.py [--size 1600x1200] [--slices 20] [--repeat 3]
+    .venv/bin/python bench/check_overhead.py --cost [--repeat 9]
 
 Runs the same stack with ``check_frames = false`` and ``true`` (settle 0, instant moves, no
 faults), alternating, and prints the median time per slice of each and the overhead. The target
 (issue 14): at most 10 % at 1600x1200. The sim camera's rendering stands in for the camera's
 exposure and download, which on a real body takes far longer, so the real overhead is smaller.
+
+``--cost``: what one check costs at 24 MP (issue 14: at most 50 ms on a Pi 5). A 6000x4000 frame
+made from a real slice (``/work/shared/data/stacks``, upscaled, with sensor noise; synthetic
+texture without it) is encoded as a full-quality camera JPEG (q92) and as the small JPEG a camera
+shooting RAW + S JPEG delivers (2000x1333, what the checks then measure:
+``rig.checked_capture.checked_file``); for each, the median CPU time of the calling thread and
+wall time of the check (``measure_image``) and of the reduced decode alone. CPU time is the
+figure to compare on a shared machine: wall time there includes waiting for a core.
 """
 
 from __future__ import annotations
@@ -34,12 +43,64 @@ def per_slice_s(machine: Machine, slices: int, checks: bool) -> float:
     return (time.perf_counter() - t0) / slices
 
 
+SLICES = Path("/work/shared/data/stacks/pcb_switch/slices")
+
+
+def camera_jpeg(width: int, height: int, quality: int = 92) -> bytes:
+    """A camera-like JPEG: a real slice (or synthetic texture) at ``width`` x ``height`` with noise."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    source = next(iter(sorted(SLICES.glob("*.*"))), None) if SLICES.is_dir() else None
+    src = cv2.imread(str(source)) if source else None
+    if src is None:
+        src = cv2.GaussianBlur(rng.integers(0, 255, (750, 1000, 3), dtype=np.uint8), (0, 0), 1.5)
+    img = cv2.resize(src, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    img += rng.normal(0.0, 5.0, img.shape).astype(np.float32)  # sensor noise: what makes camera JPEGs big
+    ok, buf = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return bytes(buf.tobytes())
+
+
+def cost(repeat: int) -> None:
+    import cv2
+    import numpy as np
+
+    from rig.frame_checks import measure_image
+
+    def timed(fn: object) -> tuple[float, float]:
+        cpu, wall = [], []
+        for _ in range(repeat):
+            c0, w0 = time.thread_time(), time.perf_counter()
+            fn()  # type: ignore[operator]
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - w0)
+        return statistics.median(cpu) * 1000, statistics.median(wall) * 1000
+
+    print("| JPEG | size | check, CPU | check, wall | of which decode, CPU |")
+    print("|---|---|---|---|---|")
+    for label, (w, h) in (("24 MP, full quality", (6000, 4000)), ("RAW + S JPEG (2.7 MP)", (2000, 1333))):
+        data = camera_jpeg(w, h)
+        buf = np.frombuffer(data, np.uint8)
+        check_cpu, check_wall = timed(lambda d=data: measure_image(d))
+        flag = cv2.IMREAD_REDUCED_COLOR_8 if w >= 8 * 640 else cv2.IMREAD_REDUCED_COLOR_2
+        decode_cpu, _ = timed(lambda b=buf, f=flag: cv2.imdecode(b, f))
+        print(
+            f"| {label} | {len(data) / 1e6:.1f} MB | {check_cpu:.0f} ms | {check_wall:.0f} ms | {decode_cpu:.0f} ms |"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1600x1200")
     ap.add_argument("--slices", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cost", action="store_true", help="time one check at 24 MP instead (see above)")
     args = ap.parse_args()
+    if args.cost:
+        cost(max(args.repeat, 5))
+        return 0
     width, height = (int(v) for v in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory() as out:
         cfg = MachineConfig(

@@ -41,6 +41,14 @@ class CheckedShot:
     checks: FrameChecks
 
 
+def checked_file(frame: Frame) -> bytes:
+    """The file of a shot the checks measure: its smallest JPEG (a camera shooting RAW + a small
+    JPEG is checked on the small JPEG, whose decode costs a fraction of a full-size one), else the
+    frame itself."""
+    jpegs = [f for f in (frame, *frame.companions) if f.ext.lower() in ("jpg", "jpeg")]
+    return min(jpegs, key=lambda f: len(f.data)).data if jpegs else frame.data
+
+
 class CheckedCapture:
     """The checks of one run: the slices' measures and the coverage map they feed."""
 
@@ -121,7 +129,7 @@ class CheckedCapture:
             if frame is None:  # stays on the camera's card: nothing here to check
                 return self._result(None, index, position, gap_fill, "unchecked", shot, rejected, settle_s)
             try:
-                m, small = measure_image(frame.data)
+                m, small = measure_image(checked_file(frame))
             except CheckFailed as exc:
                 log.warning("slice %d: cannot check the shot: %s", index, exc)
                 note = RejectedShot((f"not checked: {exc}",))

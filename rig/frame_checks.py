@@ -1,7 +1,8 @@
 """Per-frame checks while shooting: is this shot as bright and as sharp as its neighbour?
 
-Pure numpy/OpenCV on a downscaled grey copy (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by
-libjpeg itself, so a 24 MP frame costs a few tens of ms). A shot is measured once
+Pure numpy/OpenCV on a downscaled grey copy (a JPEG is decoded once at 1/2, 1/4 or 1/8 scale
+by libjpeg itself, the factor read from its header; the decode is most of the cost:
+``bench/check_overhead.py --cost``). A shot is measured once
 (:func:`measure`): its mean brightness and a grid of per-tile sharpness (mean absolute
 Laplacian), which the coverage map (:mod:`rig.coverage`) reuses. :func:`judge` compares it with
 the last good shot of the stack:
@@ -69,22 +70,50 @@ class Verdict:
         return not self.reasons
 
 
+SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+
+
+def jpeg_width(data: bytes) -> int | None:
+    """The width in a JPEG's frame header (SOFn), read without decoding; None if not a JPEG or not
+    found (the markers are walked segment by segment from the start: EXIF, thumbnails, tables)."""
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i, end = 2, len(data)
+    while i + 9 <= end:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in SOF_MARKERS:
+            return int.from_bytes(data[i + 7 : i + 9], "big")
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        i += 2 + length
+    return None
+
+
 def decode_small(data: bytes) -> np.ndarray:
-    """The frame in colour (BGR uint8) at least ``MIN_WIDTH`` wide (or full size if smaller)."""
+    """The frame in colour (BGR uint8) at least ``MIN_WIDTH`` wide (or full size if smaller). A
+    JPEG is decoded once, at the largest reduction libjpeg offers (1/8, 1/4, 1/2) that keeps it
+    that wide, chosen from its header: the decode (its entropy decoding) is most of a check's cost."""
     buf = np.frombuffer(data, np.uint8)
-    img = None
-    for flag in (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_COLOR_2):
-        img = cv2.imdecode(buf, flag)
-        if img is None:
-            raise CheckFailed("the frame does not decode as an image")
-        if img.shape[1] >= MIN_WIDTH:
-            break
-    else:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    width = jpeg_width(data)
+    flag = cv2.IMREAD_COLOR
+    if width is not None:
+        flag = next((f for factor, f in REDUCED if width // factor >= MIN_WIDTH), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(buf, flag)
     if img is None or img.size == 0:
         raise CheckFailed("the frame does not decode as an image")
     if img.dtype != np.uint8:  # 16-bit PNG/TIFF
         img = (img / 257.0).astype(np.uint8)
+    factor = next((f for f, _ in REDUCED if img.shape[1] // f >= MIN_WIDTH), 1) if width is None else 1
+    if factor > 1:  # PNG, TIFF: decoded whole, measured at the size a JPEG would be
+        size = (img.shape[1] // factor, img.shape[0] // factor)
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return img
 
 

@@ -112,6 +112,8 @@ def estimate(plan: Plan, profile: Profile, config: MachineConfig, position: floa
     """The run's duration and size, and warnings when the battery or the card would not last."""
     rail = config.rail
     moves = move_time_s(plan.start - position, rail) + (plan.slices - 1) * move_time_s(plan.step, rail)
+    if plan.take_up:  # the calibrated backlash taken up before the first slice: out and back
+        moves += 2 * move_time_s(plan.take_up, rail)
     if profile.return_to_start:
         moves += move_time_s(plan.targets[-1] - plan.start, rail)
     shooting = profile.mode != "preview"

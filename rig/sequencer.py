@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from rig.calibration_store import rail_calibration
 from rig.camera.base import Camera, Frame, notify_stack_started
 from rig.checked_capture import CheckedCapture
 from rig.config import MachineConfig, Profile
@@ -61,6 +62,7 @@ class Sequencer(ManualMoves, RunChecks):
         self._gaps: list[float] = []  # positions the coverage map found uncovered (this run)
         self._filled: list[float] = []  # ... and those shot since
         self._start_check: StartCheck | None = None  # the first slice's view (closed-loop return)
+        self._approached = 0.0  # the direction this run's last slice was approached from (RunChecks)
         self._worker: threading.Thread | None = None
         self._run_id = 0
         self._range: RangeResult | None = None
@@ -86,7 +88,8 @@ class Sequencer(ManualMoves, RunChecks):
 
     # ------------------------------------------------------------------ commands
     def plan(self, profile: Profile) -> Plan:
-        return Plan.build(profile, self.rail.limits(), self.rail.position(), self.rail.units)
+        calibration = rail_calibration(self.config)  # rig calibrate's, for this machine config
+        return Plan.build(profile, self.rail.limits(), self.rail.position(), self.rail.units, calibration)
 
     def start(self, profile: Profile, profile_name: str = "default", specimen: Specimen | None = None) -> Status:
         """Validate everything, create the run folder and start the worker. Non-blocking.
@@ -205,7 +208,7 @@ class Sequencer(ManualMoves, RunChecks):
                 self._check_cancel()
                 self._hold_if_paused()
                 self._set(state=S.MOVING, slice=i)
-                self.rail.move_to(target, abort=self._cancel)
+                self._move_to_slice(plan, target)
                 self._check_cancel()
                 settle_s = self._settle(profile)
                 if profile.mode != "preview":
@@ -264,7 +267,9 @@ class Sequencer(ManualMoves, RunChecks):
         with self._lock:
             self._require_idle("resume a stack")
             step = setup.targets[1] - setup.targets[0] if len(setup.targets) > 1 else 0.0
-            plan = Plan(targets=setup.targets, step=step, units=self.rail.units)
+            calibration = rail_calibration(self.config)
+            take_up = calibration.take_up if calibration else 0.0
+            plan = Plan(targets=setup.targets, step=step, units=self.rail.units, take_up=take_up)
             for target in plan.targets[setup.first_slice - 1 :]:
                 try:
                     check_target(target, self.rail.limits(), self.rail.units)
@@ -302,6 +307,7 @@ class Sequencer(ManualMoves, RunChecks):
         self._pause.clear()
         self._cancel_outcome = Outcome.CANCELLED
         self._start_check = None
+        self._approached = 0.0
         self._run_id += 1
         self._set(
             state=S.STARTING,

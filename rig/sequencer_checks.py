@@ -1,7 +1,8 @@
 """The sequencer's per-frame-checks steps (issue 14), kept apart from the stack loop so the loop
 stays readable: the checked capture of a run, settling (a set time or ``"auto"``), what a failed
 check does (fail, or pause until ``resume()``), gap fill after the last slice, the coverage map at
-the end, and the closed-loop return. :class:`rig.sequencer.Sequencer` inherits them; they run on
+the end, the closed-loop return, and approaching every slice from the stack's direction (the
+calibrated backlash taken up: ``Plan.take_up``). :class:`rig.sequencer.Sequencer` inherits them; they run on
 its worker thread and use its state (``_set``, the cancel events, ``rail``, ``camera``).
 """
 
@@ -43,6 +44,7 @@ class RunChecks:
     _gaps: list[float]
     _filled: list[float]
     _start_check: StartCheck | None
+    _approached: float  # the direction the last slice was approached from this run (0: none yet)
 
     def _set(self, **changes: Any) -> Status:
         raise NotImplementedError
@@ -107,12 +109,26 @@ class RunChecks:
             index = plan.slices + n
             self._set(state=_state("moving"), slice=index, slices=plan.slices)
             log.info("gap fill: a slice at %g %s", position, self.rail.units)
-            self.rail.move_to(position, abort=self._cancel)
+            self._move_to_slice(plan, position)
             self._check_cancel()
             settle_s = self._settle(profile)
             self._set(state=_state("capturing"))
             self._capture(index, profile, storage, settle_s=settle_s, gap_fill=True)
             self._filled.append(position)
+
+    def _move_to_slice(self, plan: Plan, target: float) -> None:
+        """To a slice, approached in the stack's direction: with ``plan.take_up`` (a calibrated
+        backlash), the run's first slice and any slice reached against the stack's direction (a
+        gap fill) are approached from ``take_up`` beyond it, so the lash is always taken up the same
+        way. The overshoot stays within the soft limits."""
+        direction = 1.0 if plan.step >= 0 else -1.0
+        here = self.rail.position()
+        if plan.take_up and (self._approached != direction or (target - here) * direction < 0):
+            lo, hi = self.rail.limits()
+            self.rail.move_to(min(max(target - direction * plan.take_up, lo), hi), abort=self._cancel)
+            self._check_cancel()
+        self.rail.move_to(target, abort=self._cancel)
+        self._approached = direction
 
     def _remember_start(self) -> None:
         """The first slice's view, for the closed-loop return; without it the return is open-loop."""

@@ -235,3 +235,16 @@ def test_closed_loop_return_finds_the_start_a_lost_return_missed(tmp_path, close
         assert back_at_start and data["return_check"] == {"confirmed": True, "correction": 0.0, "searched": True}
     else:
         assert not back_at_start and "return_check" not in data
+
+
+def test_a_raw_plus_jpeg_shot_is_checked_on_its_jpeg_and_the_jpeg_header_sets_the_decode_scale():
+    from rig.checked_capture import checked_file
+    from rig.frame_checks import MIN_WIDTH, decode_small, jpeg_width
+
+    img = np.random.default_rng(1).integers(0, 255, (300, 2000, 3), dtype=np.uint8)
+    jpeg = cv2.imencode(".jpg", img)[1].tobytes()
+    assert jpeg_width(jpeg) == 2000 and jpeg_width(b"II*\x00 raw") is None
+    assert decode_small(jpeg).shape[1] == 1000 >= MIN_WIDTH  # 1/2: the largest reduction at least 640 wide
+    small = cv2.imencode(".jpg", img[:, :700])[1].tobytes()
+    shot = Frame(data=b"II*\x00 raw sensor data", ext="nef", companions=[Frame(jpeg, "jpg"), Frame(small, "JPG")])
+    assert checked_file(shot) == small and checked_file(Frame(b"raw", "nef")) == b"raw"

@@ -167,7 +167,24 @@ def test_jog_and_plan(api: Api, machine: Machine) -> None:
     p = api.post("/api/plan", {"profile": {"start_um": 100, "end_um": 1100, "step_um": 100}}).get_json()
     assert p.pop("estimate")["warnings"] == []  # no battery here, plenty of disk
     assert p.pop("optics") is None and p.pop("coverage") == []  # no [optics], no range swept yet
+    assert p.pop("calibration") is None  # rig calibrate has not run
     assert p == {"slices": 11, "step": 100.0, "start": 100.0, "end": 1100.0, "travel": 1000.0, "units": "um"}
+
+
+def test_plan_uses_the_stored_calibration(api: Api, machine: Machine) -> None:
+    """A rail measured to move 0.375 um per step (0.3125 configured) and to have 30 um of backlash:
+    a 60 um step is 50 um as the rail counts, the first slice is approached from 45 um before it."""
+    from rig.calibration import Calibration, calibration_path, save_calibration
+
+    measured = Calibration("um", 30.0, 0.1, 0.375, machine.config.source, "now", "measured")
+    save_calibration(calibration_path(machine.config), measured)
+    optics = {"magnification": 2, "f_number": 4}
+    p = api.post("/api/plan", {"profile": {"start_um": 1000, "slices": 3, "step_um": 60}, "optics": optics}).get_json()
+    assert p["calibration"] == {"um_per_step": 0.375, "rail_per_um": 0.833333, "backlash": 30.0, "take_up": 45.0}
+    assert p["step"] == pytest.approx(50.0) and p["end"] == pytest.approx(1100.0)
+    assert p["optics"]["step"] == pytest.approx(p["optics"]["step_um"] / 1.2, rel=1e-3)  # real um -> rail um
+    near_end = api.post("/api/plan", {"profile": {"start_um": 20, "slices": 3, "step_um": 60}}).get_json()
+    assert "beyond the soft limits" in near_end["error"] and "take up the backlash" in near_end["error"]
 
 
 @pytest.mark.parametrize(

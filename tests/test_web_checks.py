@@ -65,3 +65,54 @@ def test_bad_check_options_are_a_400_and_nothing_moves(api: Api, machine: Machin
     r = api.post("/api/start", {"profile": {"slices": 3, **profile}})
     assert r.status_code == 400 and option in r.get_json()["error"]
     assert machine.rail.position() == before and not machine.sequencer.status().busy
+
+
+@pytest.fixture
+def plain_machine(tmp_path):  # the web tests' rig without injected faults
+    cfg = sim_config(tmp_path / "stacks")
+    sim = dataclasses.replace(cfg.camera.sim, width=160, height=120)
+    m = Machine.build(
+        dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, sim=sim)), profiles_dir=tmp_path / "p"
+    )
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def merge_api(plain_machine: Machine):
+    from rig.web import create_app
+
+    app = create_app(plain_machine)
+    yield Api(app)
+    app.extensions["rig"].shutdown()
+
+
+def test_the_growing_result_is_the_merge_during_capture_s_own(merge_api: Api, plain_machine: Machine) -> None:
+    """With a merge during capture the phone's growing result is the merge child's result so far
+    (aligned, its focus measure), then its merged image; the quick composite otherwise."""
+    api, machine = merge_api, plain_machine
+    r = api.post("/api/start", {"profile": {"slices": 4, "step_um": 200, "settle_s": 0, "merge": True}})
+    assert r.status_code == 202, r.get_json()
+    wait_for(lambda: machine.sequencer.status().frames_saved >= 2, what="two frames")
+    assert api.post("/api/pause", {}).status_code == 202
+    wait_for(lambda: machine.sequencer.status().state == "paused", what="paused")
+    folder = Path(machine.sequencer.status().folder)
+    growing = wait_for(
+        lambda: (c := api.get("/api/run/checks").get_json())["composite_source"] == "merge" and c,
+        timeout=60,
+        what="the merge's own growing result",
+    )
+    assert "/file/merge-preview.jpg" in growing["composite"]
+    img = cv2.imdecode(np.frombuffer(api.get(growing["composite"]).data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[:2] == (120, 160)
+    assert api.post("/api/resume", {}).status_code == 202
+    assert idle(machine).outcome == "completed"
+    final = wait_for(
+        lambda: (c := api.get("/api/run/checks").get_json())["composite_source"] == "merged" and c,
+        timeout=60,
+        what="the merged result",
+    )
+    assert "/file/merged.jpg" in final["composite"] and not (folder / "merge-preview.jpg").exists()
+    r = api.post("/api/start", {"profile": {"slices": 3, "step_um": 200, "settle_s": 0}})  # no merge
+    assert r.status_code == 202 and idle(machine).outcome == "completed"
+    assert api.get("/api/run/checks").get_json()["composite_source"] == "quick"

@@ -83,6 +83,11 @@ def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int
     if subject == "blank":  # nothing to focus on (calibration refuses it)
         flat = np.full((height, width, 3), 0.5, np.float32)
         return Scene(texture=flat, depth_um=np.full((height, width), depth_um / 2, np.float32))
+    if subject == "step":  # calibration target: a plate (left half, depth 0) on a card depth_um behind it
+        plate = xx < width / 2
+        card = np.clip(0.5 + 0.15 * grain, 0, 1)
+        texture = np.repeat(card[..., None], 3, axis=-1).astype(np.float32)
+        return Scene(texture=texture, depth_um=np.where(plate, 0.0, depth_um).astype(np.float32))
     if subject == "coin":
         r = np.hypot(xx - cx, yy - cy) / (0.42 * scale)
         inside = r < 1.0

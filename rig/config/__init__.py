@@ -48,6 +48,13 @@ class SimRailConfig:
     vibration_s: float = option(
         0.0, range=(0, 60), unit="s", help="simulated vibration: frames are motion-blurred for this long after a move"
     )
+    true_um_per_step: float | None = option(
+        None,
+        range=(0.001, 10000),
+        unit="um",
+        help="the carriage's real travel per motor step, when it differs from 1000 / rail.steps_per_mm (a lead "
+        "screw of another pitch): what `rig calibrate --target-depth-um` measures; omit = as configured",
+    )
 
     def __post_init__(self) -> None:
         _check_counts("rail.sim.skip_moves", self.skip_moves)
@@ -220,12 +227,17 @@ class SimCameraConfig:
     height: int = option(1200, range=(48, 6000), unit="px", help="rendered frame height")
     seed: int = option(1, range=(0, 2**31 - 1), help="scene and noise seed (deterministic per seed)")
     subject: str = option(
-        "coin", choices=("coin", "bug", "blank"), help="the 3-D subject rendered ('blank': a featureless grey card)"
+        "coin",
+        choices=("coin", "bug", "blank", "step"),
+        help="the 3-D subject rendered ('blank': a featureless grey card; 'step': a calibration target, a "
+        "textured plate over the left half of a textured card, depth_um nearer than the card)",
     )
     near_um: float = option(
         0.0, range=(-1e6, 1e6), unit="um", help="rail position focused on the subject's nearest point"
     )
-    depth_um: float = option(1500.0, range=(10, 1e5), unit="um", help="relief depth of the subject")
+    depth_um: float = option(
+        1500.0, range=(10, 1e5), unit="um", help="relief depth of the subject (the step's height for 'step')"
+    )
     blur_px_per_mm: float = option(16.0, range=(0, 1000), unit="px/mm", help="defocus blur (sigma) per mm out of focus")
     breathing: float = option(
         0.01, range=(0, 0.05), help="magnification change across the subject depth (focus breathing)"
@@ -498,7 +510,8 @@ class Profile:
         None,
         range=(0.01, 100_000),
         unit="um",
-        help="distance between frames (drive steps on the lens rail; default 100)",
+        help="distance between frames (default 100); real um once `rig calibrate --target-depth-um` measured the "
+        "distance per step, and on a lens drive drive steps until then",
     )
     start_um: float | None = option(
         None, range=(-1e7, 1e7), unit="um", help="first position (default: where the rail is)"

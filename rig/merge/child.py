@@ -168,6 +168,7 @@ def start_merge(
     align: bool = True,
     overwrite: bool = False,
     follow: bool = False,
+    preview: str | os.PathLike[str] | None = None,
     extra_args: list[str] | None = None,
 ) -> MergeJob:
     """Start ``rig merge`` on ``input_dir`` in a child process and return its :class:`MergeJob`.
@@ -184,6 +185,7 @@ def start_merge(
         align=align,
         overwrite=overwrite,
         follow=follow,
+        preview=preview,
         extra_args=extra_args or (),
     )
     return MergeJob(cmd, Path(out_path))

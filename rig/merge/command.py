@@ -60,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "and for a final outcome; slice 0 is the reference)",
     )
     p.add_argument("--follow-timeout", type=float, default=600.0, metavar="S", help="give up after S s without a frame")
+    p.add_argument(
+        "--preview",
+        metavar="FILE.jpg",
+        help="rewrite this small JPEG with the result so far after every slice (the growing result a phone "
+        "shows during a merge while capturing)",
+    )
     p.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG quality (default 95)")
     p.add_argument(
         "--crop",
@@ -94,6 +100,7 @@ def child_argv(
     align: bool = True,
     overwrite: bool = False,
     follow: bool = False,
+    preview: str | os.PathLike[str] | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The command that runs one merge in a child process, speaking the line protocol."""
@@ -108,6 +115,8 @@ def child_argv(
         cmd.append("--overwrite")
     if follow:
         cmd.append("--follow")
+    if preview is not None:
+        cmd += ["--preview", str(preview)]
     return cmd + list(extra_args)
 
 
@@ -129,6 +138,7 @@ def options_from_args(args: argparse.Namespace) -> MergeOptions:
         follow_timeout=args.follow_timeout,
         kind=args.kind,
         crop=args.crop,
+        preview=Path(args.preview) if args.preview else None,
     )
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rig.errors import RigError, StateError
 from rig.events import EventBus, EventKind
 from rig.manifest import MergeRecord, UnreadableManifest, now_iso, record_merge
-from rig.merge.results import RESULTS
+from rig.merge.results import PREVIEW, RESULTS
 
 if TYPE_CHECKING:  # loads when the first merge starts
     from rig.merge.child import MergeJob
@@ -86,7 +86,14 @@ class MergeManager:
                 raise StateError(f"a merge of {self._state['stack']} is already running; wait for it or cancel it")
             try:
                 job = child.start_merge(
-                    folder, image, depthmap=depth, jpeg=jpeg, align=align, overwrite=True, follow=follow
+                    folder,
+                    image,
+                    depthmap=depth,
+                    jpeg=jpeg,
+                    align=align,
+                    overwrite=True,
+                    follow=follow,
+                    preview=folder / PREVIEW if follow else None,
                 )
             except RigError:
                 raise
@@ -185,6 +192,7 @@ class MergeManager:
                 snapshot = dict(self._state, state=state, error=error, ended=time.time())
                 if progress is not None:
                     snapshot["progress"] = progress
+            (Path(snapshot["folder"]) / PREVIEW).unlink(missing_ok=True)  # the result so far: ended
             self._record(snapshot)
             with self._lock:
                 self._state = snapshot

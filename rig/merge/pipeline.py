@@ -29,6 +29,7 @@ from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
+from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class MergeOptions:
     kind: str | None = None  # merge only files of this type, e.g. "nef" (RAW+JPEG shots)
     crop: tuple[int, int, int, int] | None = None  # x, y, w, h of the results; default: stack.json's crop
     refine: bool = True  # pass 3: average the slices that agree with the merge within the noise
+    preview: Path | None = None  # rewrite this small JPEG with the result so far after every slice (pass 1)
 
 
 @dataclass
@@ -176,6 +178,7 @@ def merge(
     deep = False
     span = 0.85 if opt.refine else 1.0  # share of the progress before pass 3
     acc = acc_c = None
+    preview: GrowingPreview | None = None
     for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
@@ -183,6 +186,7 @@ def merge(
             coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
             hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
             acc, acc_c = DepthAccumulator(h, w, n_max), DepthAccumulator(hh, hw, n_max)
+            preview = GrowingPreview(Path(opt.preview), (w, h)) if opt.preview is not None else None
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
         energy, coarse = focus_energies(gray, sigma, coarse_sigma)
@@ -193,6 +197,9 @@ def merge(
         if k != ref and opt.align:
             energy = _to_reference(energy, tr.affine, (w, h))
             coarse = _to_reference(coarse, to_analysis(tr.matrix, hw / w)[:2], (hw, hh))
+        if preview is not None:
+            aligned = k != ref and opt.align
+            preview.add(files[k], energy, tr.affine if aligned else None, tr.gain)
         acc.add(k, energy)
         acc_c.add(k, coarse)
         del energy, coarse

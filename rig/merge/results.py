@@ -27,3 +27,6 @@ class ResultNames:
 
 
 RESULTS = ResultNames()
+
+
+PREVIEW = "merge-preview.jpg"  # the merge's result so far while it runs (rig.merge.preview); removed when it ends

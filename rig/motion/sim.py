@@ -1,4 +1,10 @@
-"""The simulated rail: instant or time-scaled moves, exact position, fault injection."""
+"""The simulated rail: instant or time-scaled moves, exact position, fault injection.
+
+The reported position is what the motor was told; where the carriage really is (what the
+simulated lens sees, :meth:`SimRail.optical_position`) lags it by ``rail.sim.backlash_um`` after
+a reversal, misses ``rail.sim.skip_moves``, and travels ``rail.sim.true_um_per_step`` per step
+when that differs from ``rail.steps_per_mm``. ``rail.backlash_um`` overshoots like every rail's.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ class SimRail(RailState):
         # where the carriage really is (backlash, skipped moves): what the simulated lens sees
         self._carriage = float(cfg.sim.start_um)
         self._skipping = False
+        configured = 1000.0 / cfg.steps_per_mm
+        self._scale = (cfg.sim.true_um_per_step or configured) / configured  # real travel per reported um
         self._still_since = time.monotonic() - cfg.sim.vibration_s
 
     # -- fault injection (tests, demos) ---------------------------------------------------
@@ -38,6 +46,9 @@ class SimRail(RailState):
     # -- Rail protocol (position, limits, stop, estop, set_enabled: RailState) ----------
     def move_to(self, target: float, abort: threading.Event | None = None) -> float:
         self._begin_move(target)
+        return self._approach(self.position(), target, self.cfg.backlash, self._move, abort)
+
+    def _move(self, target: float, abort: threading.Event | None = None) -> float:
         self._moves += 1
         self._skipping = self._moves in self.cfg.sim.skip_moves
         if self.cfg.sim.fail_after_moves and self._moves >= self.cfg.sim.fail_after_moves:
@@ -84,7 +95,8 @@ class SimRail(RailState):
             self._pos = pos
             if not self._skipping:  # the carriage follows the motor, lagging by up to the backlash
                 lash = self.cfg.sim.backlash_um
-                self._carriage = min(max(self._carriage, pos - lash), pos)
+                real = self.cfg.sim.start_um + (pos - self.cfg.sim.start_um) * self._scale
+                self._carriage = min(max(self._carriage, real - lash), real)
 
     # -- what the simulated camera sees ----------------------------------------------
     def optical_position(self) -> float:

@@ -222,8 +222,24 @@ def plan() -> ResponseReturnValue:
             "travel": abs(p.targets[-1] - p.targets[0]),
             "units": p.units,
             "estimate": guess.to_dict(),
+            "calibration": calibration_answer(m.config),
         }
     )
+
+
+def calibration_answer(config: Any) -> dict[str, Any] | None:
+    """What ``rig calibrate`` measured and the plan used, or None (not calibrated)."""
+    from rig.calibration_store import rail_calibration
+
+    cal = rail_calibration(config)
+    if cal is None:
+        return None
+    return {
+        "um_per_step": cal.um_per_step,
+        "rail_per_um": round(cal.rail_per_um, 6),
+        "backlash": round(cal.backlash, 3),
+        "take_up": round(cal.take_up, 3),
+    }
 
 
 @api.post("/control")

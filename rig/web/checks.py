@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from rig.check_report import check_summary
 from rig.manifest import UnreadableManifest, read_manifest
+from rig.merge.results import PREVIEW, RESULTS
 from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
 from rig.web.context import state
 
@@ -20,20 +21,41 @@ checks_api = Blueprint("checks_api", __name__, url_prefix="/api")
 
 @checks_api.get("/run/checks")
 def run_checks() -> ResponseReturnValue:
-    """The current (or last) run's checks: ``stack`` (its id), the URLs of ``coverage.png`` and
-    ``composite.jpg`` once they exist, ``caught`` (shots turned down so far), ``summary`` lines."""
+    """The current (or last) run's checks: ``stack`` (its id), the URLs of ``coverage.png`` and of
+    the growing result once they exist, ``caught`` (shots turned down so far), ``summary`` lines.
+    The growing result (``composite``, from ``composite_source``) is the merge's own: its result so
+    far (``merge``: ``merge-preview.jpg``) while a merge during capture runs, its ``merged.jpg``
+    once done (``merged``); else the checks' quick composite (``quick``: ``composite.jpg``)."""
     st = state()
     status = st.machine.sequencer.status()
-    out: dict[str, Any] = {"stack": None, "coverage": None, "composite": None, "caught": 0, "summary": []}
+    out: dict[str, Any] = {
+        "stack": None,
+        "coverage": None,
+        "composite": None,
+        "composite_source": None,
+        "caught": 0,
+        "summary": [],
+    }
     folder = Path(status.folder) if status.folder else None
     sid = st.gallery.stack_id(status.folder) if folder else None
     if folder is None or sid is None:
         return jsonify(out)
     out["stack"] = sid
     stamp = f"?n={status.frames_saved}"  # a new URL with every frame: the phone reloads the image
-    for key, name in (("coverage", COVERAGE_IMAGE), ("composite", COMPOSITE_IMAGE)):
-        if (folder / name).is_file():
-            out[key] = f"/stacks/{sid}/file/{name}{stamp}"
+    if (folder / COVERAGE_IMAGE).is_file():
+        out["coverage"] = f"/stacks/{sid}/file/{COVERAGE_IMAGE}{stamp}"
+    merge = st.machine.merges.status() or {}
+    merging = merge.get("folder") == str(folder)
+    for source, name, wanted in (
+        ("merge", PREVIEW, merging and merge.get("state") == "running"),
+        ("merged", RESULTS.jpeg, merging and merge.get("state") == "done"),
+        ("quick", COMPOSITE_IMAGE, True),
+    ):
+        path = folder / name
+        if wanted and path.is_file():
+            version = f"{stamp}.{path.stat().st_mtime_ns}"  # the merge rewrites its preview between frames too
+            out["composite"], out["composite_source"] = f"/stacks/{sid}/file/{name}{version}", source
+            break
     try:
         record = read_manifest(folder)
     except (OSError, UnreadableManifest):

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from rig.calibration_store import rail_calibration
 from rig.config import Profile, ProfileOptics
 from rig.config.schema import from_table
 from rig.errors import ConfigError, RigError, UsageError
@@ -197,7 +198,8 @@ def optics_answer(data: dict[str, Any], profile: Profile, plan: Plan) -> dict[st
     answer = None
     if optics is not None:
         try:
-            answer = plan_optics(optics, machine.config.rail, plan.targets[0], plan.targets[-1])
+            calibration = rail_calibration(machine.config)
+            answer = plan_optics(optics, machine.config.rail, plan.targets[0], plan.targets[-1], calibration)
         except UsageError as exc:
             raise ApiError(400, str(exc)) from None
     last = machine.sequencer.last_range()

@@ -21,7 +21,7 @@ from typing import Any
 
 from rig.check_report import check_summary
 from rig.manifest import MANIFEST, FrameRecord, StackManifest, UnreadableManifest, read_manifest
-from rig.merge.results import RESULTS
+from rig.merge.results import PREVIEW, RESULTS
 from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
 from rig.web.catalogue import Catalogue, Query
 from rig.web.security import ApiError
@@ -106,7 +106,7 @@ class Gallery:
         return path
 
     def file_names(self, folder: Path) -> set[str]:
-        names = {MANIFEST, *RESULTS.names, COVERAGE_IMAGE, COMPOSITE_IMAGE}
+        names = {MANIFEST, *RESULTS.names, PREVIEW, COVERAGE_IMAGE, COMPOSITE_IMAGE}
         for frame in _manifest(folder).frames or ():  # shots the per-frame checks turned down
             if frame.checks is not None:
                 names.update(r.file for r in frame.checks.rejected if r.file)

@@ -49,7 +49,7 @@
     if (r.ok) {
       const p = r.data, e = p.estimate;
       box.className = "msg";
-      box.textContent = p.slices + " slices, step " + Math.abs(p.step).toFixed(2) + " " + (p.units === "um" ? "µm" : p.units) +
+      box.textContent = p.slices + " slices, step " + stepText(p) +
         ", " + rig.fmtPos(p.start, p.units) + " → " + rig.fmtPos(p.end, p.units) +
         (e ? ", about " + rig.fmtTime(e.duration_s) + (e.size_mb ? ", " + Math.round(e.size_mb) + " MB" : "") : "");
     } else {
@@ -57,6 +57,14 @@
       box.textContent = r.status === 401 ? "Pair this device to plan and start stacks." : (r.data.error || "cannot plan");
     }
     update();
+  }
+  /* The plan's step; with a measured distance per step (rig calibrate) in real µm, then as the rail counts it. */
+  function stepText(p) {
+    const counted = Math.abs(p.step).toFixed(2) + " " + (p.units === "um" ? "µm" : p.units);
+    const cal = p.calibration;
+    if (!cal || !cal.um_per_step) return counted;
+    return (Math.abs(p.step) / cal.rail_per_um).toFixed(2) + " µm calibrated (" + counted + " as the " +
+      (p.units === "um" ? "rail counts" : "drive counts") + ")";
   }
   /* The step the optics call for, with a button that puts it in the Step field. */
   function showOptics(o) {
@@ -70,7 +78,8 @@
       const ranged = rig.$('#stack-form [name="end_um"]').value.trim() !== "" && o.slices;
       // with an end: the slices that cover the whole range at no more than the proposed step
       rig.$('#stack-form [name="slices"]').value = ranged ? String(o.slices) : rig.$('#stack-form [name="slices"]').value;
-      rig.$('#stack-form [name="step_um"]').value = ranged ? "" : String(o.step);
+      // step_um: real µm where the step has a size in µm (a calibrated rail or lens drive), else the rail's units
+      rig.$('#stack-form [name="step_um"]').value = ranged ? "" : String(o.step_um !== null ? o.step_um : o.step);
       form.valid(); form.changed();
     };
   }
