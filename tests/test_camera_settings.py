@@ -133,6 +133,31 @@ def test_a_profiles_camera_settings_reach_a_usb_camera_at_start_and_bad_ones_mov
         assert len(setting_writes(ctl)) == writes and values(machine.camera)["aperture"] == "f/11"
 
 
+def test_the_focus_pages_camera_settings_on_a_usb_camera(tmp_path: Path) -> None:
+    """What the Focus page's Camera settings do: GET /api/camera, then POST the changed fields."""
+    from rig.web import create_app
+    from tests.test_web import Api
+
+    ctl = GphotoControl(focus=False, drive_s=0)
+    ctl.nikon_settings = True
+    with gphoto_machine(tmp_path, ctl) as machine:
+        app = create_app(machine)
+        try:
+            api = Api(app)
+            shown = {s["name"]: s for s in api.get("/api/camera").get_json()["settings"]}
+            assert shown["white_balance"]["choices"][:2] == ["Automatic", "Daylight"]
+            r = api.post("/api/camera", {"set": {"white_balance": "Cloudy", "aperture": "f/16"}})
+            assert r.status_code == 200, r.get_json()
+            assert ctl.raw.get_single_config("f-number").get_value() == "f/16"
+            writes = len(setting_writes(ctl))
+            r = api.post("/api/camera", {"set": {"iso": "400", "white_balance": "Sunny"}})
+            error = r.get_json()["error"]
+            assert r.status_code == 400 and "white_balance = 'Sunny': must be one of Automatic, Daylight" in error
+            assert len(setting_writes(ctl)) == writes and values(machine.camera)["iso"] == "100"
+        finally:
+            app.extensions["rig"].shutdown()
+
+
 # ------------------------------------------------------------------ picam
 def test_picam_settings_are_picamera2_controls(tmp_path: Path) -> None:
     with make_picam(tmp_path) as (camera, ctl):
