@@ -115,6 +115,7 @@ class Machine:
         if profile.camera_settings and not self.sequencer.status().busy:
             from rig.camera_settings import apply, parse_assignments
 
+            self.sequencer.plan(profile.checked(f"profile {profile_name!r}"))  # a plan start refuses changes nothing
             apply(self.camera, parse_assignments(list(profile.camera_settings)))  # all checked first
         status = self.sequencer.start(profile, profile_name, specimen)
         self._merge_following(status, profile, stack_id)

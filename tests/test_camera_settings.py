@@ -235,3 +235,6 @@ def test_a_profiles_camera_settings_reach_a_pi_camera_at_start(tmp_path: Path) -
         with pytest.raises(UsageError, match="unknown camera setting 'aperture'"):
             start_and_wait(machine, ["iso=400", "aperture=f/8"])
         assert machine.rail.position() == before and values(machine.camera)["iso"] == "200"
+        with pytest.raises(UsageError, match="soft limits"):  # a plan the start refuses: no setting made
+            machine.start_stack(Profile(start_um=0, end_um=10**6, slices=3, camera_settings=("iso=800",)))
+        assert values(machine.camera)["iso"] == "200"
