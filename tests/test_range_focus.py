@@ -267,7 +267,7 @@ def test_rig_range_then_rig_stack_warns_before_anything_moves(tmp_path: Path, ca
 
     cfg = tmp_path / "rig.toml"
     cfg.write_text(
-        f'[camera.sim]\nwidth = 800\nheight = 600\nnear_um = 2000\ndepth_um = 800\n[output]\nroot = "{tmp_path}"\n'
+        f'[camera.sim]\nwidth = 480\nheight = 360\nnear_um = 2000\ndepth_um = 800\n[output]\nroot = "{tmp_path}"\n'
     )
     assert main(["range", "--config", str(cfg), "--from-um", "0", "--to-um", "6000", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
@@ -278,15 +278,23 @@ def test_rig_range_then_rig_stack_warns_before_anything_moves(tmp_path: Path, ca
     assert err[0].startswith("rig: warning: the range misses the subject's far side: 2"), err
     assert "from the range sweep of " in err[0]
     assert err[1].startswith("rig: stack folder")  # the warning came before the run started
-    # a sweep cut short says nothing about the subject: the stored answer stays
-    with Machine.build(load_config(cfg)) as machine:
+    with Machine.build(load_config(cfg)) as machine:  # the server after a restart: the Stack page's plan
+        from rig.range_store import RangeStore
+        from rig.web import create_app
+
         seq = machine.sequencer
         assert seq.known_range() == seq.last_range() and seq.last_range().to_dict() == found
-        seq.find_range(0, 6000)
+        app = create_app(machine)
+        try:
+            plan = Api(app).post("/api/plan", {"profile": {"start_um": 2000, "end_um": 2300, "step_um": 100}})
+            assert any("far side" in w and "range sweep of" in w for w in plan.get_json()["coverage"])
+        finally:
+            app.extensions["rig"].shutdown()
+        seq.find_range(0, 6000)  # a sweep cut short says nothing about the subject: the stored answer stays
         seq.cancel()
         seq.wait(30)
-    with Machine.build(load_config(cfg)) as machine:
-        assert machine.sequencer.last_range().to_dict() == found
+        assert "cancelled" in (seq.last_range().message or "") and seq.known_range().to_dict() == found
+        assert RangeStore.for_config(machine.config).load("um").to_dict() == found
 
 
 def test_a_damaged_stored_range_is_ignored(tmp_path: Path) -> None:
