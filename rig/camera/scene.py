@@ -224,7 +224,7 @@ def _defocus(
     the box of pixels that use it (depth is smooth, so a level covers a band of the picture)."""
     # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
     sigma = cv2.absdiff(depth_um, float(focus_um)) * np.float32(blur_px_per_um)  # type: ignore[call-overload]
-    steps = cv2.multiply(sigma, float(LEVEL_STEPS_PER_PX)) + np.float32(0.5)  # type: ignore[call-overload]
+    steps = cv2.multiply(sigma, float(LEVEL_STEPS_PER_PX)) + np.float32(0.5)
     level = np.take(_LEVEL_TABLE, steps.astype(np.intp), mode="clip")
     out = np.zeros_like(img)
     lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
