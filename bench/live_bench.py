@@ -37,7 +37,7 @@ from rig.web import create_app  # noqa: E402
 
 def frames(port: int, path: str) -> Iterator[tuple[float, bytes]]:
     """(arrival time, JPEG) for each part of an MJPEG stream."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("GET", path)
     resp = conn.getresponse()
     assert resp.status == 200, resp.status
@@ -98,6 +98,7 @@ def main() -> int:
     machine = Machine.build(cfg, profiles_dir=tmp / "profiles")
     machine.sequencer.jog(target=700.0)  # the coin's middle in focus: detail to see
     machine.sequencer.wait()
+    machine.camera.preview()  # the scene is made at the first frame (seconds on a loaded machine): not timed
     app = create_app(machine)
     srv = create_server(app, host="127.0.0.1", port=0, threads=8)
     threading.Thread(target=srv.run, daemon=True).start()

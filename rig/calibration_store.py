@@ -1,7 +1,8 @@
 """Where ``rig calibrate`` keeps its results: one JSON file per machine config, under
 ``$XDG_CONFIG_HOME/rig/calibration/``. Read by the planner (:class:`RailCalibration`: the real
 distance per step and the backlash, :mod:`rig.plan`) and the run estimate (the settle time of
-``settle_s = "auto"``); written by :func:`rig.calibration.save_calibration`."""
+``settle_s = "auto"``); written by :func:`rig.calibration.save_calibration`. The naming of such
+per-config files (:func:`machine_state_path`) is also the last range sweep's (rig.range_store)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from rig.config import MachineConfig, profile_dir
 
 def calibration_path(config: MachineConfig) -> Path:
     """Where the calibration of this machine config lives (one file per config file)."""
-    folder = profile_dir().parent / "calibration"
+    return machine_state_path(config, "calibration")
+
+
+def machine_state_path(config: MachineConfig, kind: str) -> Path:
+    """``$XDG_CONFIG_HOME/rig/<kind>/<config name>-<hash of its path>.json``: what rig measured
+    on the rig this config file describes (the built-in simulated rig: ``builtin-sim.json``)."""
+    folder = profile_dir().parent / kind
     if config.source.startswith("<"):
         return folder / "builtin-sim.json"
     resolved = str(Path(config.source).expanduser().resolve())

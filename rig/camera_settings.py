@@ -2,14 +2,26 @@
 
 A backend that has settings defines ``settings() -> list[Setting]`` and
 ``set_setting(name, value)``; :func:`apply` checks every name and value against what the camera
-reports before it changes anything, so a bad ``--set`` changes nothing. So far the simulated
-camera has them (its exposure and image format); the gphoto widgets and picamera2 controls are
-still to come (issue 13, deliverable 5).
+reports before it changes anything, so a bad ``--set`` changes nothing. The names are shared by
+the backends, so one profile's ``camera_settings`` mean the same on each (where the body has them):
+
+name              sim              gphoto widget (gphoto_settings.py)   picam control (picam_settings.py)
+``iso``           -                iso                                 AnalogueGain x 100
+``shutter_speed`` -                shutterspeed, shutterspeed2         ExposureTime
+``aperture``      -                aperture, f-number                  -
+``format``        jpg, png, tiff   imageformat, imagequality           jpg, png, dng
+``white_balance`` -                whitebalance                        AwbMode
+``colour_gains``  -                -                                   ColourGains
+``exposure_ev``   brightness       exposurecompensation                ExposureValue
+
+Each value is one the camera itself lists (a gphoto radio widget's choices, a control's range), so
+nothing the body would refuse, or pick the nearest for, is ever sent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from rig.camera.base import Camera
@@ -24,10 +36,15 @@ class Setting:
     range: tuple[float, float] | None = None  # a number from..to
     unit: str = ""
     help: str = ""
+    # a value that is neither a choice nor one number (e.g. colour gains "2.1,1.6"): this checks it,
+    # returning the stored form or raising UsageError naming what is allowed
+    parse: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
 
     def check(self, raw: str) -> str:
         """``raw`` as this setting stores it, or :class:`UsageError` naming the allowed values."""
         text = raw.strip()
+        if self.parse is not None:
+            return self.parse(text)
         if self.choices is not None:
             for choice in self.choices:
                 if choice.lower() == text.lower():

@@ -20,6 +20,7 @@ from rig.motion import open_rail
 from rig.motion.base import Rail
 from rig.power_supply import SYSFS_POWER_SUPPLY, Battery, read_battery
 from rig.profiles import ProfileStore
+from rig.range_store import RangeStore
 from rig.sequencer import Outcome, Sequencer, Status
 from rig.specimen import Specimen
 
@@ -78,7 +79,9 @@ class Machine:
             except BaseException:
                 rail.close()
                 raise
-        sequencer = Sequencer(rail, camera, bus, config, clock_synchronized=clock.synchronized)
+        sequencer = Sequencer(
+            rail, camera, bus, config, clock_synchronized=clock.synchronized, range_store=RangeStore.for_config(config)
+        )
         return cls(
             config,
             bus,
@@ -112,6 +115,7 @@ class Machine:
         if profile.camera_settings and not self.sequencer.status().busy:
             from rig.camera_settings import apply, parse_assignments
 
+            self.sequencer.plan(profile.checked(f"profile {profile_name!r}"))  # a plan start refuses changes nothing
             apply(self.camera, parse_assignments(list(profile.camera_settings)))  # all checked first
         status = self.sequencer.start(profile, profile_name, specimen)
         self._merge_following(status, profile, stack_id)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rig.range_sweep import RangeResult
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,24 @@ class SubjectRange:
 
     start: float
     end: float
+    swept_at: str | None = None  # when that sweep ended (ISO 8601), said in the warnings
+
+    @classmethod
+    def of(cls, result: RangeResult | None) -> SubjectRange | None:
+        """The subject as a range sweep found it; None without a sweep or when it found no detail."""
+        if result is None or result.start is None or result.end is None:
+            return None
+        return cls(result.start, result.end, result.at)
+
+    @property
+    def source(self) -> str:
+        if not self.swept_at:
+            return "from the last range sweep"
+        try:
+            when = datetime.fromisoformat(self.swept_at).astimezone().strftime("%Y-%m-%d %H:%M")
+        except ValueError:
+            when = self.swept_at
+        return f"from the range sweep of {when}"
 
     @property
     def near(self) -> float:
@@ -51,11 +74,11 @@ def coverage_warnings(
         if subject.near < lo:
             out.append(
                 f"the range misses the subject's near side: {_fmt(subject.near, units)} .. {_fmt(lo, units)} "
-                "is never sharp (from the last range sweep)"
+                f"is never sharp ({subject.source})"
             )
         if subject.far > hi:
             out.append(
                 f"the range misses the subject's far side: {_fmt(hi, units)} .. {_fmt(subject.far, units)} "
-                "is never sharp (from the last range sweep)"
+                f"is never sharp ({subject.source})"
             )
     return out

@@ -28,6 +28,7 @@ than :data:`MIN_DETAIL_FRACTION` of the blocks with detail means the subject sho
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,10 +66,37 @@ class RangeResult:
     frames: int
     swept: tuple[float, float]
     message: str | None = None  # why there is no range (no detail, cancelled)
+    at: str | None = None  # when the sweep ended (ISO 8601, UTC), set by the sequencer
 
     @property
     def found(self) -> bool:
         return self.start is not None and self.end is not None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RangeResult:
+        """The inverse of :meth:`to_dict` (rig.range_store); ValueError/TypeError/KeyError if malformed."""
+
+        def num(key: str) -> float | None:
+            value = data[key]
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{key} is not a number")
+            return float(value)
+
+        lo, hi = num("from_um"), num("to_um")
+        if lo is None or hi is None:
+            raise ValueError("the swept span is missing")
+        message, at = data.get("error"), data.get("at")
+        return cls(
+            num("start_um"),
+            num("end_um"),
+            str(data["units"]),
+            int(data["frames"]),
+            (lo, hi),
+            message if isinstance(message, str) else None,
+            at if isinstance(at, str) else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +108,7 @@ class RangeResult:
             "to_um": self.swept[1],
             "found": self.found,
             "error": self.message,
+            "at": self.at,
         }
 
 

@@ -27,6 +27,7 @@ from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
 from rig.pause import PauseGate
 from rig.plan import Plan
+from rig.range_store import RangeStore
 from rig.range_sweep import RangeResult
 from rig.resume import ResumeSetup
 from rig.return_check import StartCheck, needs_closed_loop
@@ -49,7 +50,9 @@ class Sequencer(ManualMoves, RunChecks):
         bus: EventBus,
         config: MachineConfig,
         clock_synchronized: Callable[[], bool] | None = None,
+        range_store: RangeStore | None = None,
     ) -> None:
+        """``range_store``: where the last range sweep's answer is kept between processes."""
         self.rail, self.camera, self.bus, self.config = rail, camera, bus, config
         self.clock_synchronized = clock_synchronized  # None: unknown (stack.json says null)
         self._lock = threading.RLock()
@@ -65,7 +68,9 @@ class Sequencer(ManualMoves, RunChecks):
         self._approached = 0.0  # the direction this run's last slice was approached from (RunChecks)
         self._worker: threading.Thread | None = None
         self._run_id = 0
-        self._range: RangeResult | None = None
+        self._range_store = range_store
+        self._range: RangeResult | None = range_store.load(rail.units) if range_store else None
+        self._known_range = self._range  # the last sweep that ended with an answer (not cancelled)
         self._pause = PauseGate()
 
     # ------------------------------------------------------------------ status

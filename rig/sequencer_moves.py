@@ -5,13 +5,16 @@ sequencer's one worker thread and ends in IDLE, or in FAULT through the one safe
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from rig.camera.base import Camera
 from rig.errors import Cancelled, RigError, UsageError
 from rig.events import EventBus, EventKind
 from rig.motion.base import Rail, check_target
+from rig.range_store import RangeStore
 from rig.range_sweep import SETTLE_S, RangeResult, sweep
 from rig.run_storage import RunStorage
 from rig.sequencer_state import State, Status, describe
@@ -30,6 +33,8 @@ class ManualMoves:
     _estop: threading.Event
     _worker: threading.Thread | None
     _range: RangeResult | None
+    _known_range: RangeResult | None
+    _range_store: RangeStore | None
     _status: Status
 
     def _set(self, **changes: Any) -> Status:
@@ -96,8 +101,14 @@ class ManualMoves:
             return self._status
 
     def last_range(self) -> RangeResult | None:
-        """The answer of the last range sweep (None before the first)."""
+        """The answer of the last range sweep (None before the first), of this process or, before
+        its first, the one kept from an earlier process (rig.range_store)."""
         return self._range
+
+    def known_range(self) -> RangeResult | None:
+        """The last sweep that ended with an answer, a range or "no detail" (a cancelled sweep
+        says nothing about the subject); kept between processes. For the coverage warnings."""
+        return self._known_range
 
     # ------------------------------------------------------------------ worker
     def _jog(self, goal: float | None) -> None:
@@ -134,6 +145,11 @@ class ManualMoves:
         except Exception as exc:  # noqa: BLE001
             self._safe_state("e-stop pressed" if self._estop.is_set() else describe(exc), None)
             return
+        result = dataclasses.replace(result, at=datetime.now(UTC).isoformat(timespec="seconds"))
         self._range = result
+        if result.frames:  # not cancelled: an answer about the subject, kept for later processes
+            self._known_range = result
+            if self._range_store is not None:
+                self._range_store.save(result)
         self._set(state=S.IDLE, slice=0, slices=0)
         self.bus.publish(EventKind.RANGE, result.to_dict())

@@ -32,6 +32,17 @@ def _seed_virtual_camera(folder: Path) -> None:
 _seed_virtual_camera(Path(os.environ["VCAMERADIR"]))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_config_home(tmp_path_factory):
+    """Module-scoped rigs (the browser tests' servers) are built before the per-test home below
+    exists: they get a config folder of their module's own, so what one module's rig stored (the
+    last range sweep, a calibration: per machine config, rig.range_store) never reaches another
+    module's rig, nor the real user's ~/.config."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("module-config")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Profiles and default output never touch the real user's folders (nor the test's tmp_path)."""

@@ -117,6 +117,24 @@ def test_gphoto_a_late_file_is_not_attached_to_the_next_shot():
         camera.close()
 
 
+def test_gphoto_settings_are_read_and_set_on_the_body():
+    """Prints what the body offers; sets each widget to another listed value and back."""
+    from rig.camera_settings import apply, read
+
+    camera = gphoto_camera()
+    try:
+        before = {s.name: s for s in read(camera)}
+        for s in before.values():
+            print(s.name, "=", s.value, s.choices or s.range)
+        assert {"iso", "shutter_speed", "aperture"} <= set(before), "the widget names differ on this body"
+        changed = {n: next(c for c in s.choices or () if c != s.value) for n, s in before.items() if s.choices}
+        changed.pop("format", None)  # a RAW choice changes the files per shot: leave it
+        assert {s.name: s.value for s in apply(camera, changed) if s.name in changed} == changed
+        apply(camera, {n: before[n].value for n in changed})
+    finally:
+        camera.close()
+
+
 # -- picam --------------------------------------------------------------------------------
 @pytest.fixture
 def picam():
@@ -171,6 +189,21 @@ def test_picam_exposure_locked_after_the_first_frame(picam):
         frame = picam.capture()
         for key in ("ExposureTime", "AnalogueGain", "ColourGains"):
             assert frame.meta[key] == first.meta[key], key
+
+
+def test_picam_fixed_iso_and_shutter_reach_the_frame_and_survive_the_lock(picam):
+    """AnalogueGain/ExposureTime set through rig's settings are in the frames' metadata, also
+    after a stack's start re-arms auto exposure."""
+    from rig.camera_settings import apply
+
+    apply(picam, {"iso": "400", "shutter_speed": "1/125"})
+    picam.stack_started()
+    picam.wait_frames(3)
+    for _ in range(2):
+        meta = picam.capture().meta
+        assert meta["AnalogueGain"] == pytest.approx(4.0, rel=0.05)
+        assert meta["ExposureTime"] == pytest.approx(8000, rel=0.05)
+    apply(picam, {"iso": "auto", "shutter_speed": "auto"})
 
 
 def test_picam_numeric_wait_times_out_and_flush_lets_it_close(picam):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rig.camera.scene import make_scene
-from rig.config import MachineConfig, Profile
+from rig.config import MachineConfig, Profile, load_config
 from rig.config.schema import from_table
 from rig.errors import ConfigError, UsageError
 from rig.machine import Machine
@@ -258,3 +258,53 @@ def test_a_profiles_camera_settings_are_applied_at_start_and_a_bad_one_moves_not
     r = api.post("/api/start", {"profile": {"slices": 2, "settle_s": 0, "camera_settings": ["iso=100"]}})
     assert r.status_code == 400 and "unknown camera setting 'iso'" in r.get_json()["error"]
     assert machine.sequencer.status().state.value == "idle" and machine.rail.position() == before
+
+
+# ------------------------------------------------------------------ the range kept between processes
+def test_rig_range_then_rig_stack_warns_before_anything_moves(tmp_path: Path, capsys: Any) -> None:
+    """Two commands, two machines: only the stored answer links them (rig.range_store)."""
+    from rig.cli import main
+
+    cfg = tmp_path / "rig.toml"
+    cfg.write_text(
+        f'[camera.sim]\nwidth = 480\nheight = 360\nnear_um = 2000\ndepth_um = 800\n[output]\nroot = "{tmp_path}"\n'
+    )
+    assert main(["range", "--config", str(cfg), "--from-um", "0", "--to-um", "6000", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["found"] and found["at"]
+    args = ["stack", "--config", str(cfg), "--start-um", "2000", "--end-um", "2300", "--slices", "2", "--settle-s", "0"]
+    assert main(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("rig: warning: the range misses the subject's far side: 2"), err
+    assert "from the range sweep of " in err[0]
+    assert err[1].startswith("rig: stack folder")  # the warning came before the run started
+    with Machine.build(load_config(cfg)) as machine:  # the server after a restart: the Stack page's plan
+        from rig.range_store import RangeStore
+        from rig.web import create_app
+
+        seq = machine.sequencer
+        assert seq.known_range() == seq.last_range() and seq.last_range().to_dict() == found
+        app = create_app(machine)
+        try:
+            plan = Api(app).post("/api/plan", {"profile": {"start_um": 2000, "end_um": 2300, "step_um": 100}})
+            assert any("far side" in w and "range sweep of" in w for w in plan.get_json()["coverage"])
+        finally:
+            app.extensions["rig"].shutdown()
+        seq.find_range(0, 6000)  # a sweep cut short says nothing about the subject: the stored answer stays
+        seq.cancel()
+        seq.wait(30)
+        assert "cancelled" in (seq.last_range().message or "") and seq.known_range().to_dict() == found
+        assert RangeStore.for_config(machine.config).load("um").to_dict() == found
+
+
+def test_a_damaged_stored_range_is_ignored(tmp_path: Path) -> None:
+    from rig.range_store import RangeStore
+    from rig.range_sweep import RangeResult
+
+    store = RangeStore(tmp_path / "range.json")
+    store.save(RangeResult(100.0, 900.0, "um", 12, (0.0, 2000.0), at="2026-12-06T09:00:00+00:00"))
+    assert store.load("um") == RangeResult(100.0, 900.0, "um", 12, (0.0, 2000.0), at="2026-12-06T09:00:00+00:00")
+    assert store.load("steps") is None  # another rail's units: not this rig's answer
+    for text in ("{", '{"start_um": "x"}', "[]"):
+        store.path.write_text(text)
+        assert store.load("um") is None

@@ -93,3 +93,27 @@ def test_defocused_near_edge_glows_over_the_background():
     assert red(back, ring) > red(back, far) + 12
     rim = cam.render(float(scene.depth_um[(r > 0.95) & (r < 0.99) & (yy > 120)].mean()))
     assert red(back, ring) > red(rim, ring) + 6
+
+
+def test_the_live_views_kept_layers_never_show_a_stale_focus():
+    """The live view keeps each scene's (and each magnified crop's) blurred layers between frames:
+    a frame at a new focus must be exactly what rendering afresh gives, in the whole view and in a
+    magnified one."""
+    from rig.camera.scene import LayerCache, render
+
+    scene = make_scene("coin", 160, 120, 1500.0, 1)
+    cache = LayerCache()
+
+    def frame(focus: float, kept: LayerCache | None) -> np.ndarray:
+        rng = np.random.default_rng(0)
+        return render(scene, focus, blur_px_per_um=0.01, breathing=0.0, depth_um=1500.0, noise=0.0, rng=rng, cache=kept)
+
+    for focus in (200.0, 900.0, 200.0, 1400.0):
+        assert np.array_equal(frame(focus, cache), frame(focus, None)), focus
+    cam, position = camera(noise=0.0)
+    crops = []
+    for focus in (150.0, 1400.0, 150.0):
+        position[0] = focus
+        crops.append(cv2.imdecode(np.frombuffer(cam.preview_crop(0.3, 0.4, 4), np.uint8), cv2.IMREAD_GRAYSCALE))
+    assert np.array_equal(crops[0], crops[2])  # same focus, same picture (kept layers reused)
+    assert float(np.mean(cv2.absdiff(crops[0], crops[1]))) > 2.0  # another focus: another picture

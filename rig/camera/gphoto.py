@@ -12,6 +12,7 @@ times with growing pauses and never reconnects (a reconnect ends live view). A f
 is retried by downloading again, never by shooting again; a failed trigger is retried at the
 same rail position, so at worst the card holds a spare frame of the same slice. A shot's other
 files (RAW+JPEG) are collected by name stem from the camera's events (``gphoto_shot.py``).
+ISO, shutter speed, aperture, format and white balance are config widgets (``gphoto_settings.py``).
 All libgphoto2 calls run on one device thread with a deadline (``timeout_s``), so a wedged
 camera gives a clear "timed out" fault instead of hanging the rig.
 """
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from rig.camera.base import Frame, looks_complete
 from rig.camera.devthread import DeviceThread, DeviceTimeout
 from rig.camera.gphoto_focus import FocusDrive
+from rig.camera.gphoto_settings import GphotoSettings
 from rig.camera.gphoto_shot import ShotFiles
 from rig.config import CameraConfig
 from rig.errors import BackendUnavailable, CameraError
@@ -49,7 +51,7 @@ BUSY_FIRST_PAUSE_S, BUSY_MAX_PAUSE_S = 0.05, 1.0  # "busy" backoff: 0.05, 0.1, 0
 TARGET_CHOICES = {"card": ("memory card", "card", "sdram + card"), "ram": ("internal ram", "sdram", "ram")}
 
 
-class GphotoCamera(FocusDrive):
+class GphotoCamera(FocusDrive, GphotoSettings):
     """Camera protocol over libgphoto2. ``camera_factory`` (tests) returns an object with
     ``gphoto2.Camera``'s methods; ``timeout_s`` overrides ``camera.gphoto.timeout_s``."""
 

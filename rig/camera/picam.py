@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from rig.camera.base import Frame, looks_complete
 from rig.camera.devthread import DeviceThread, DeviceTimeout
+from rig.camera.picam_settings import PicamSettings
 from rig.config import CameraConfig
 from rig.errors import BackendUnavailable, CameraError
 
@@ -45,7 +46,7 @@ LOCKED_CONTROLS = ("ExposureTime", "AnalogueGain", "ColourGains")
 T = TypeVar("T")
 
 
-class PicamCamera:
+class PicamCamera(PicamSettings):
     """Camera protocol over picamera2; ``picamera2_module`` injects a stand-in (tests)."""
 
     def __init__(self, cfg: CameraConfig, picamera2_module: Any = None, timeout_s: float | None = None) -> None:
@@ -65,6 +66,8 @@ class PicamCamera:
         self._flush_supported = True
         self._last_ts = -1
         self._lock_armed = self.cfg.lock_exposure  # lock at the next frame (the first of a stack)
+        self._format = self.cfg.format  # a camera setting (picam_settings.py)
+        self._values: dict[str, str] = {}  # the camera settings the user fixed
         self.captures = 0
         self.closed = False
         try:
@@ -93,12 +96,20 @@ class PicamCamera:
                 f"camera.picam preview {preview[0]}x{preview[1]} is larger than the still size "
                 f"{size[0]}x{size[1]}: lower preview_width/preview_height"
             )
-        raw: dict[str, Any] | None = {} if self.cfg.format == "dng" else None
-        config = cam.create_still_configuration(main={"size": size}, lores={"size": preview}, raw=raw, buffer_count=2)
+        self.size, self.preview_size = size, preview
+        self._configure(self._format)
+
+    def _configure(self, fmt: str) -> None:
+        """Configure the (stopped) camera for stills in ``fmt`` (a raw stream for dng) and start it."""
+        cam = self._cam
+        raw: dict[str, Any] | None = {} if fmt == "dng" else None
+        config = cam.create_still_configuration(
+            main={"size": self.size}, lores={"size": self.preview_size}, raw=raw, buffer_count=2
+        )
         cam.configure(config)
         cam.options["quality"] = self.cfg.quality
         cam.start()
-        self.size, self.preview_size = size, preview
+        self._format = fmt
 
     def _call(self, fn: Callable[[], T], what: str, timeout: float | None = None) -> T:
         try:
@@ -169,17 +180,17 @@ class PicamCamera:
         request, metadata = self._fresh_request()
         try:
             buf = io.BytesIO()
-            if self.cfg.format == "dng":
+            if self._format == "dng":
                 request.save_dng(buf)
             else:
-                request.save("main", buf, format=SAVE_FORMAT[self.cfg.format])
+                request.save("main", buf, format=SAVE_FORMAT[self._format])
         finally:
             request.release()
         data = buf.getvalue()
-        if not looks_complete(data, self.cfg.format) or (
-            self.cfg.format == "dng" and data[:4] not in (b"II*\x00", b"MM\x00*")
+        if not looks_complete(data, self._format) or (
+            self._format == "dng" and data[:4] not in (b"II*\x00", b"MM\x00*")
         ):
-            raise CameraError(f"Pi camera produced an incomplete {self.cfg.format.upper()} frame")
+            raise CameraError(f"Pi camera produced an incomplete {self._format.upper()} frame")
         meta: dict[str, Any] = {
             k: metadata[k]
             for k in ("SensorTimestamp", "ExposureTime", "AnalogueGain", "ColourGains", "LensPosition")
@@ -187,14 +198,15 @@ class PicamCamera:
         }
         if self._lock_armed:
             self._lock_exposure(metadata)
-        return Frame(data=data, ext=self.cfg.format, meta=meta)
+        return Frame(data=data, ext=self._format, meta=meta)
 
     def _lock_exposure(self, metadata: dict[str, Any]) -> None:
         """Fix exposure, gain and colour gains at this frame's values for the rest of the stack."""
         advertised = getattr(self._cam, "camera_controls", {}) or {}
         values = {k: metadata[k] for k in LOCKED_CONTROLS if k in metadata and k in advertised}
         controls = {k: False for k in ("AeEnable", "AwbEnable") if k in advertised}
-        self._cam.set_controls({**controls, **values})
+        # what the user fixed wins over this frame's values (a change may not have reached it yet)
+        self._cam.set_controls({**controls, **values, **self.fixed_controls()})
         self._lock_armed = False
         log.info("Pi camera: exposure and white balance locked for this stack at %s", values)
 
@@ -204,7 +216,8 @@ class PicamCamera:
         if not self.cfg.lock_exposure:
             return
         advertised = getattr(self._cam, "camera_controls", {}) or {}
-        controls = {k: True for k in ("AeEnable", "AwbEnable") if k in advertised}
+        # what the user fixed goes in the same request, so it keeps its manual mode
+        controls = {**{k: True for k in ("AeEnable", "AwbEnable") if k in advertised}, **self.fixed_controls()}
         if controls:
             self._call(lambda: self._cam.set_controls(controls), "exposure unlock")
         self._lock_armed = True
@@ -286,7 +299,7 @@ class PicamCamera:
             "model": getattr(self, "model", "Pi camera"),
             "camera_num": self.cfg.camera_num,
             "resolution": "x".join(map(str, getattr(self, "size", ()))),
-            "format": self.cfg.format,
+            "format": self._format,
             "captures": self.captures,
             "error": self._error,
         }

@@ -146,6 +146,42 @@ def downscale(scene: Scene, factor: int) -> Scene:
     )
 
 
+# sigma (px) -> blur level (fractional index into LEVELS), tabulated every 1/256 px: np.interp per
+# pixel cost more than the rest of a live-view frame; the table is within 0.4 % of a level
+LEVEL_STEPS_PER_PX = 256
+_LEVEL_TABLE = np.interp(
+    np.arange(0, LEVELS[-1] * LEVEL_STEPS_PER_PX + 1) / LEVEL_STEPS_PER_PX, LEVELS, np.arange(len(LEVELS))
+).astype(np.float32)
+NOISE_MARGIN = 64  # px: a live-view frame's noise is a window of a field this much larger, at a random offset
+
+
+class LayerCache:
+    """What a live view keeps between frames of one scene (or one crop of it): its layers blurred
+    at each of the :data:`LEVELS`, made when first needed (a blurred layer does not depend on the
+    focus, so a new focus only weighs and adds them: the per-depth layers), and a field of sensor
+    noise each frame takes a window of at a random offset (drawing fresh noise cost more than the
+    rest of the frame; windows at different offsets are as independent as fresh noise).
+    Thread-safe enough: two threads may make the same entry at once; either result is the same."""
+
+    def __init__(self) -> None:
+        self._levels: dict[tuple[str, int], np.ndarray] = {}
+        self._noise: np.ndarray | None = None
+
+    def blurred(self, layer: str, img: np.ndarray, k: int) -> np.ndarray:
+        found = self._levels.get((layer, k))
+        if found is None:
+            found = self._levels[(layer, k)] = _blurred(img, float(LEVELS[k]))
+        return found
+
+    def noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        field = self._noise
+        if field is None or field.shape != (shape[0] + NOISE_MARGIN, shape[1] + NOISE_MARGIN, *shape[2:]):
+            size = (shape[0] + NOISE_MARGIN, shape[1] + NOISE_MARGIN, *shape[2:])
+            field = self._noise = rng.standard_normal(size, dtype=np.float32)
+        y, x = (int(v) for v in rng.integers(0, NOISE_MARGIN + 1, 2))
+        return field[y : y + shape[0], x : x + shape[1]]
+
+
 def render(
     scene: Scene,
     focus_um: float,
@@ -155,15 +191,17 @@ def render(
     depth_um: float,
     noise: float,
     rng: np.random.Generator,
+    cache: LayerCache | None = None,
 ) -> np.ndarray:
-    """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR."""
+    """One frame focused at ``focus_um`` (relative to the subject's nearest point); uint8 BGR.
+    ``cache``: the blurred layers of this very scene, kept between calls (live view)."""
     if scene.front is None or scene.back is None:
-        out = _defocus(scene.texture, scene.depth_um, focus_um, blur_px_per_um)
+        out = _defocus(scene.texture, scene.depth_um, focus_um, blur_px_per_um, cache, "texture")
     else:  # background, then the defocused subject "over" it
         # _layered makes each layer together with its depth
         assert scene.back_depth_um is not None and scene.front_depth_um is not None
-        out = _defocus(scene.back, scene.back_depth_um, focus_um, blur_px_per_um)
-        front = _defocus(scene.front, scene.front_depth_um, focus_um, blur_px_per_um)
+        out = _defocus(scene.back, scene.back_depth_um, focus_um, blur_px_per_um, cache, "back")
+        front = _defocus(scene.front, scene.front_depth_um, focus_um, blur_px_per_um, cache, "front")
         cover = np.clip(front[..., 3], 0.0, 1.0)
         out *= cv2.merge([1.0 - cover] * 3)
         out += front[..., :3]
@@ -173,24 +211,38 @@ def render(
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, mag)
         out = cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if noise:
-        out += rng.standard_normal(out.shape, dtype=np.float32) * noise
+        grain = cache.noise(out.shape, rng) if cache is not None else rng.standard_normal(out.shape, dtype=np.float32)
+        out += grain * np.float32(noise)
     return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _defocus(img: np.ndarray, depth_um: np.ndarray, focus_um: float, blur_px_per_um: float) -> np.ndarray:
+def _defocus(
+    img: np.ndarray,
+    depth_um: np.ndarray,
+    focus_um: float,
+    blur_px_per_um: float,
+    cache: LayerCache | None = None,
+    layer: str = "",
+) -> np.ndarray:
     """``img`` blurred per pixel by a Gaussian of sigma ``blur_px_per_um * |depth - focus|``
-    (interpolated between the pre-set blur levels)."""
+    (interpolated between the pre-set blur levels). Each level is weighed and added only within
+    the box of pixels that use it (depth is smooth, so a level covers a band of the picture)."""
     # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
     sigma = cv2.absdiff(depth_um, float(focus_um)) * np.float32(blur_px_per_um)  # type: ignore[call-overload]
-    level = np.interp(sigma, LEVELS, np.arange(len(LEVELS), dtype=np.float32)).astype(np.float32)
+    steps = cv2.multiply(sigma, float(LEVEL_STEPS_PER_PX)) + np.float32(0.5)
+    level = np.take(_LEVEL_TABLE, steps.astype(np.intp), mode="clip")
     out = np.zeros_like(img)
     lo, hi = int(np.floor(level.min())), int(np.ceil(level.max()))
+    channels = img.shape[2]
     for k in range(lo, hi + 1):
         # tent weight: 1 at level k, falling to 0 at the neighbouring levels
         weight = cv2.max(1.0 - cv2.absdiff(level, float(k)), 0.0)  # type: ignore[call-overload]  # Scalar, as above
-        if not cv2.countNonZero(weight):
+        x, y, w, h = cv2.boundingRect(cv2.compare(weight, 0.0, cv2.CMP_GT))  # type: ignore[call-overload]
+        if not w or not h:
             continue
-        out += cv2.multiply(_blurred(img, float(LEVELS[k])), cv2.merge([weight] * img.shape[2]))
+        blurred = cache.blurred(layer, img, k) if cache is not None else _blurred(img, float(LEVELS[k]))
+        box = (slice(y, y + h), slice(x, x + w))
+        out[box] += cv2.multiply(blurred[box], cv2.merge([np.ascontiguousarray(weight[box])] * channels))
     return out
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # both load lazily (numpy and OpenCV only when a frame is ren
 
 log = logging.getLogger(__name__)
 PREVIEW_FACTOR = 4
+CROP_CACHES = 2  # magnified views whose blurred layers are kept (each up to ~50 MB at 400x300)
 
 
 def motion_blurred(img: np.ndarray, jitter: float | None) -> np.ndarray:
@@ -50,6 +51,8 @@ class SimCamera:
         self._scene: Scene | None = None
         self._preview_scene: Scene | None = None
         self._crop_scenes: dict[int, Any] = {}  # scale factor -> scene, for preview_crop
+        self._preview_blurs: Any = None  # the preview scene's blurred layers (scene.LayerCache)
+        self._crop_blurs: dict[tuple[int, int, int, int, int], Any] = {}  # the last crops' (box -> LayerCache)
         self._exposure_ev = 0.0  # camera setting (rig.camera_settings): brightness, in stops
         self._format = self.cfg.format
         self.preview_lag_s = 0.0  # a preview shows the rail's position at once (rig.range_sweep)
@@ -72,7 +75,7 @@ class SimCamera:
 
     # -- rendering -----------------------------------------------------------------
     def _scenes(self) -> tuple[Scene, Scene]:
-        from rig.camera.scene import downscale, make_scene
+        from rig.camera.scene import LayerCache, downscale, make_scene
 
         with self._lock:
             if self._scene is None:
@@ -80,6 +83,7 @@ class SimCamera:
                     self.cfg.subject, self.cfg.width, self.cfg.height, self.cfg.depth_um, self.cfg.seed
                 )
                 self._preview_scene = downscale(self._scene, PREVIEW_FACTOR)
+                self._preview_blurs = LayerCache()
             assert self._preview_scene is not None  # made with the scene
             return self._scene, self._preview_scene
 
@@ -103,6 +107,7 @@ class SimCamera:
                 depth_um=self.cfg.depth_um,
                 noise=self.cfg.noise,
                 rng=rng,
+                cache=self._preview_blurs if preview else None,  # full frames: too big to keep
             )
         )
         shake = self._shake()
@@ -194,7 +199,7 @@ class SimCamera:
         import cv2
         import numpy as np
 
-        from rig.camera.scene import Scene, downscale, render
+        from rig.camera.scene import LayerCache, Scene, downscale, render
 
         if self.closed or self.unplugged:
             raise CameraError("camera not available")
@@ -215,6 +220,12 @@ class SimCamera:
         with self._lock:
             self._frames_rendered += 1
             rng = np.random.default_rng((self.cfg.seed, self._frames_rendered))
+            # a view held still while the focus changes re-renders the same crop: keep its blurs
+            key = (factor, left, top, cw, ch)
+            blurs = self._crop_blurs.pop(key, None) or LayerCache()
+            self._crop_blurs[key] = blurs  # most recent last
+            while len(self._crop_blurs) > CROP_CACHES:
+                self._crop_blurs.pop(next(iter(self._crop_blurs)))
         img = self._exposed(
             render(
                 part,
@@ -224,6 +235,7 @@ class SimCamera:
                 depth_um=self.cfg.depth_um,
                 noise=self.cfg.noise,
                 rng=rng,
+                cache=blurs,
             )
         )
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 80])

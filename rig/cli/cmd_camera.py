@@ -1,4 +1,4 @@
-"""``rig camera``: read and set the camera's settings (exposure, format, ...) by name."""
+"""``rig camera``: read and set the camera's settings (ISO, shutter speed, aperture, format, ...) by name."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="read and set camera settings",
         description=(
             "Print the camera's settings (name, value, allowed values), after making any --set NAME=VALUE. "
-            "Every name and value is checked before anything changes. The simulated camera has "
-            "exposure_ev and format; the gphoto and Pi cameras' settings are still to come."
+            "Every name and value is checked before anything changes. Names, where the camera has them: "
+            "iso, shutter_speed, aperture, format, white_balance, colour_gains (Pi camera), exposure_ev; "
+            "the allowed values are the camera's own (docs/api.md)."
         ),
     )
     add_config_option(p)

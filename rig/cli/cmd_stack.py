@@ -56,11 +56,13 @@ class _Interrupt(KeyboardInterrupt):  # SIGTERM/SIGHUP: handled like Ctrl-C, wit
 
 def _coverage(machine: Machine, profile: Profile) -> list[str]:
     """Where the plan would leave part of the subject never sharp (its step against the depth of
-    field of the profile's [optics]), said before anything moves. Planning errors are start's to report."""
+    field of the profile's [optics]; its range against the subject as the last `rig range` or
+    Find range found it, kept per machine config), said before anything moves. Planning errors are
+    start's to report."""
     from rig.calibration_store import rail_calibration
     from rig.errors import RigError
     from rig.optics_rail import plan_optics
-    from rig.plan_coverage import coverage_warnings
+    from rig.plan_coverage import SubjectRange, coverage_warnings
 
     try:
         plan = machine.sequencer.plan(profile)
@@ -71,7 +73,7 @@ def _coverage(machine: Machine, profile: Profile) -> list[str]:
         )
     except RigError:
         return []
-    return coverage_warnings(plan.targets, plan.units, dof, None)
+    return coverage_warnings(plan.targets, plan.units, dof, SubjectRange.of(machine.sequencer.known_range()))
 
 
 def run(args: argparse.Namespace) -> int:

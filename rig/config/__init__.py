@@ -576,7 +576,7 @@ class Profile:
         None, help="[optics] table: the lens and sensor, so the Stack page proposes the step"
     )
     camera_settings: tuple[str, ...] = option(
-        (), help="camera settings applied at start, as NAME=VALUE (e.g. ['exposure_ev=-1']; see rig camera)"
+        (), help="camera settings made at start, as NAME=VALUE (e.g. ['iso=200', 'aperture=f/8']; see rig camera)"
     )
 
     @property

@@ -202,7 +202,6 @@ def optics_answer(data: dict[str, Any], profile: Profile, plan: Plan) -> dict[st
             answer = plan_optics(optics, machine.config.rail, plan.targets[0], plan.targets[-1], calibration)
         except UsageError as exc:
             raise ApiError(400, str(exc)) from None
-    last = machine.sequencer.last_range()
-    subject = SubjectRange(last.start, last.end) if last is not None and last.found else None  # type: ignore[arg-type]
+    subject = SubjectRange.of(machine.sequencer.known_range())  # this process's sweep or an earlier one's
     warnings = coverage_warnings(plan.targets, plan.units, answer.dof if answer else None, subject)
     return {"optics": answer.to_dict() if answer else None, "coverage": warnings}

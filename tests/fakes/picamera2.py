@@ -21,8 +21,17 @@ imx708 tuning (github.com/raspberrypi/libcamera), the versions docs/hardware-che
   (``updateLensPosition``). Metadata ``LensPosition`` is that commanded, slew-limited value,
   not a readout (``getLensPosition``). ``camera_controls["LensPosition"]`` advertises 0..32 as
   libcamera did before commit 30114cad (2025-06-20, ``ipa_base.cpp``'s fixed ``ipaAfControls``).
-* Exposure: with ``AeEnable`` / ``AwbEnable`` on (the default), ``ExposureTime`` and
-  ``ColourGains`` follow ``scene_light`` / ``scene_tint``, which tests may change between frames.
+* Exposure and white balance (libcamera src/ipa/rpi/common/ipa_base.cpp ``applyControls``, the
+  modes as control_ids_core.yaml defines them; picamera2/request.py ``CompletedRequest.release``
+  adds ``ExposureTimeMode``/``AnalogueGainMode`` manual for a non-zero ``ExposureTime`` /
+  ``AnalogueGain`` and auto for 0): ``AeEnable`` sets both modes, a value in the same request
+  overrides its own mode; switching to manual without a value keeps the AE's last one.
+  ``AwbEnable`` is handled before ``ColourGains``: non-zero gains turn AWB off, (0, 0) on.
+  ``AwbMode`` is reported in the metadata once set. In auto, ``ExposureTime`` follows
+  ``scene_light`` (times 2**``ExposureValue``; divided by a fixed gain) and ``ColourGains``
+  ``scene_tint``, which tests may change between frames; the AE here changes the time, not the
+  gain, and leaves a fixed time's shortfall to the gain (up to 16). The still's brightness is
+  time x gain. The frame clock does not stretch for long exposures: keep them under a frame.
 * Configuration: a lores stream larger than main raises as ``check_camera_config`` does;
   ``make_array("lores")`` of the default YUV420 lores is ``(h * 3 // 2, stride)`` wide, the
   stride padded to 64 bytes (``_make_array_shared`` keeps the padding for YUV420).
@@ -67,7 +76,7 @@ class FakeRequest:
             chroma = np.full((h // 2, stride // 2), 128, np.uint8)
             chroma[:, w // 2 :] = 0  # padding: garbage after conversion unless cut off
             return np.concatenate([y.ravel(), chroma.ravel(), chroma.ravel()]).reshape(h * 3 // 2, stride)
-        level = min(255, int(self.frame["ExposureTime"] * self.cam.scene_light / 40))
+        level = min(255, int(self.frame["ExposureTime"] * self.frame["AnalogueGain"] * self.cam.scene_light / 40))
         img = np.zeros((h, w, 3), np.uint8)
         img[:, :, 0] = min(255, int(level * self.frame["ColourGains"][1] / 2))
         img[:, :, 1] = (np.arange(w) * level // max(w - 1, 1)).astype(np.uint8)
@@ -110,7 +119,11 @@ class FakePicamera2:
             "ExposureTime": (26, 220_000_000, 20_000),
             "AnalogueGain": (1.0, 16.0, 1.0),
             "AeEnable": (False, True, True),
+            "ExposureTimeMode": (0, 1, 0),
+            "AnalogueGainMode": (0, 1, 0),
+            "ExposureValue": (-8.0, 8.0, 0.0),
             "AwbEnable": (False, True, True),
+            "AwbMode": (0, 7, None),  # ControlInfo(AwbModeValues): no default
             "ColourGains": (0.0, 32.0, None),
         }
         self.options = {"quality": 90, "compress_level": 1}
@@ -120,6 +133,12 @@ class FakePicamera2:
         self.controls: dict[str, Any] = {}  # every control set so far (what the sensor will use)
         self._pending: list[tuple[int, dict[str, Any]]] = []  # (applies to frames starting from, controls)
         self._active: dict[str, Any] = {}  # controls in effect for the frame being exposed
+        self.fixed_exposure: int | None = None  # ExposureTimeMode manual: this time (us); None: auto
+        self.fixed_gain: float | None = None  # AnalogueGainMode manual
+        self.fixed_colour: tuple[float, float] | None = None  # AWB off: these gains
+        self.awb_mode: int | None = None
+        self.ev = 0.0
+        self._last = {"ExposureTime": 10_000, "AnalogueGain": 1.0, "ColourGains": (2.0, 1.5)}  # last frame's
         self.lens = 1.0  # imx708.json rpi.af ranges.normal.default
         self.camera_config: dict[str, Any] | None = None
         self.config = None
@@ -214,20 +233,24 @@ class FakePicamera2:
         exposure_us = self._period() // 2000  # half the frame time, in us
         start = end - exposure_us * 1000
         while self._pending and self._pending[0][0] <= start:
-            self._active.update(self._pending.pop(0)[1])
+            self._apply(self._pending.pop(0)[1])
         active = self._active
         if active.get("AfMode", 2) == 0 and "LensPosition" in active:  # af.cpp: clamp, then slew
             target = min(max(float(active["LensPosition"]), LENS_MAP_DOMAIN[0]), LENS_MAP_DOMAIN[1])
             self.lens += max(-self.lens_speed, min(self.lens_speed, target - self.lens))
-        if active.get("AeEnable", True):
-            exposure, gain = int(exposure_us / self.scene_light), 1.0
+        wanted = exposure_us * 2.0**self.ev / self.scene_light  # time x gain the AE aims for
+        gain = self.fixed_gain if self.fixed_gain is not None else 1.0
+        if self.fixed_exposure is not None:
+            exposure = self.fixed_exposure
+            if self.fixed_gain is None:
+                gain = min(16.0, max(1.0, wanted / exposure))
         else:
-            exposure, gain = int(active.get("ExposureTime", exposure_us)), float(active.get("AnalogueGain", 1.0))
-        if active.get("AwbEnable", True):
+            exposure = int(wanted / gain)
+        if self.fixed_colour is None:
             gains = (round(2.0 * self.scene_tint, 4), round(1.5 / self.scene_tint, 4))
         else:
-            gains = tuple(active.get("ColourGains", (2.0, 1.5)))
-        return {
+            gains = self.fixed_colour
+        frame = {
             "SensorTimestamp": end,
             "LensPosition": self.lens,
             "ExposureTime": exposure,
@@ -235,6 +258,32 @@ class FakePicamera2:
             "ColourGains": gains,
             "FrameDuration": self._period() // 1000,
         }
+        if self.awb_mode is not None:
+            frame["AwbMode"] = self.awb_mode
+        self._last = frame
+        return frame
+
+    def _apply(self, controls: dict[str, Any]) -> None:
+        """One request's controls reach the IPA (ipa_base.cpp ``applyControls``' order)."""
+        self._active.update(controls)
+        last = self._last
+        if "AeEnable" in controls:  # a wrapper for both modes
+            auto = bool(controls["AeEnable"])
+            self.fixed_exposure = None if auto else int(last["ExposureTime"])
+            self.fixed_gain = None if auto else float(last["AnalogueGain"])
+        if "ExposureTime" in controls:  # request.py: ExposureTimeMode manual, or auto for 0
+            self.fixed_exposure = int(controls["ExposureTime"]) or None
+        if "AnalogueGain" in controls:
+            self.fixed_gain = float(controls["AnalogueGain"]) or None
+        if "AwbEnable" in controls:
+            self.fixed_colour = None if controls["AwbEnable"] else tuple(last["ColourGains"])
+        if "ColourGains" in controls:
+            red, blue = (float(g) for g in controls["ColourGains"])
+            self.fixed_colour = (red, blue) if red and blue else None
+        if "AwbMode" in controls:
+            self.awb_mode = int(controls["AwbMode"])
+        if "ExposureValue" in controls:
+            self.ev = float(controls["ExposureValue"])
 
     def _advance(self) -> None:
         """Complete every frame due by now; keep the newest ``_max_queue_len`` queued."""

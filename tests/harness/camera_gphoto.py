@@ -25,10 +25,18 @@ What the virtual camera lacks is stood in for, copying libgphoto2 2.5.34 and gph
   (GP_ERROR_CAMERA_ERROR) for a step below ``nikon_min_units`` ("stepping too small") or at the
   end of ``nikon_travel`` ("at limit").
 * A (re)connect ends live view (``viewfinder`` back to 0), as on the bodies.
+* ``nikon_settings``: the virtual camera has ``f-number``, ``shutterspeed`` and
+  ``exposurecompensation`` widgets but no ``iso``, ``whitebalance`` or ``imagequality``
+  (``get_single_config`` answers -2, "bad parameters", as for any widget a body lacks); these
+  stand in for a Nikon's: ``iso`` a radio widget of numbers (``_get_INT`` on ExposureIndex),
+  ``whitebalance`` the ``whitebalance[]`` table's Nikon entries (``_get_WhiteBalance``),
+  ``imagequality`` the ``compressionsetting[]`` table (``_get_CompressionSetting``), with its
+  "NEF (Raw)"-style choices; ``read_only`` names widgets shown read-only (``get_readonly``).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import weakref
@@ -45,6 +53,11 @@ CONFIG = {"backend": "gphoto", "gphoto": {"capture_target": "card", "retries": 1
 CANON_DRIVE = ("Near 1", "Near 2", "Near 3", "None", "Far 1", "Far 2", "Far 3")  # config.c order
 GP_ERROR, GP_ERROR_CAMERA_ERROR = -1, -113
 NIKON_RANGE = (-32767.0, 32767.0, 1.0)
+NIKON_ISO = tuple(str(iso) for iso in (100, 125, 160, 200, 250, 320, 400, 500, 640, 800, 1000, 1600, 3200, 6400))
+NIKON_WHITE_BALANCE = (
+    "Automatic", "Daylight", "Fluorescent", "Tungsten", "Flash", "Cloudy", "Shade", "Color Temperature", "Preset"
+)  # fmt: skip
+NIKON_QUALITY = ("JPEG Basic", "JPEG Normal", "JPEG Fine", "NEF (Raw)", "NEF+Basic", "NEF+Normal", "NEF+Fine")
 VIRTUAL_CAMERAS: weakref.WeakSet[Any] = weakref.WeakSet()  # every gphoto2.Camera made, while alive
 
 
@@ -53,6 +66,7 @@ class StandInWidget:
 
     def __init__(self, name: str, kind: int, choices: tuple[str, ...] = (), value: Any = None, rng: Any = None) -> None:
         self.name, self.kind, self.choices, self.value, self.rng = name, kind, choices, value, rng
+        self.read_only = False
 
     def get_name(self) -> str:
         return self.name
@@ -71,6 +85,9 @@ class StandInWidget:
 
     def get_value(self) -> Any:
         return self.value
+
+    def get_readonly(self) -> int:
+        return int(self.read_only)
 
     def set_value(self, value: Any) -> None:
         import gphoto2 as gp
@@ -111,6 +128,10 @@ class GphotoControl:
         self.events: list[tuple[float, int, Any]] = []  # (due, event type, data) for wait_for_event
         self.files: dict[tuple[str, str], bytes] = {}  # stand-in files (the RAWs)
         self.shots: list[str] = []  # name stem of every shot, in order
+        self.nikon_settings = False  # stand-in iso / whitebalance / imagequality widgets
+        self.settings_widgets: dict[str, StandInWidget] = {}  # made on first use, kept over reconnects
+        self.read_only: set[str] = set()  # widgets the body shows read-only
+        self.settings_log: list[tuple[str, Any]] = []  # every setting widget written: (name, value)
 
     def fail_next(self, call: str, code: int, times: int = 1) -> None:
         """The next ``times`` calls of ``call`` (e.g. "capture") fail with gphoto2 error ``code``."""
@@ -258,7 +279,27 @@ class EmulatedCamera:
             return SimpleNamespace(file=SimpleNamespace(fields=gp.GP_FILE_INFO_SIZE, size=len(data)))
         return StandInFile(data)
 
+    def _setting_widget(self, name: str) -> StandInWidget | None:
+        gp, ctl = self._gp, self._ctl
+        if not ctl.nikon_settings or name not in ("iso", "whitebalance", "imagequality"):
+            return None
+        if name not in ctl.settings_widgets:
+            choices, value = {
+                "iso": (NIKON_ISO, "100"),
+                "whitebalance": (NIKON_WHITE_BALANCE, "Automatic"),
+                "imagequality": (NIKON_QUALITY, "JPEG Fine"),
+            }[name]
+            ctl.settings_widgets[name] = StandInWidget(name, gp.GP_WIDGET_RADIO, choices, value)
+        return ctl.settings_widgets[name]
+
     def get_single_config(self, name: str) -> Any:
+        setting = self._setting_widget(name)
+        if setting is not None:
+            self._ctl.calls.append("get_single_config")
+            if self._ctl.unplugged:
+                raise self._gp.GPhoto2Error(self._gp.GP_ERROR_IO)
+            setting.read_only = name in self._ctl.read_only
+            return copy.copy(setting)  # as libgphoto2: the camera changes only at set_single_config
         if self._ctl.focus and name in ("manualfocusdrive", "viewfinder"):
             if self._ctl.unplugged:
                 raise self._gp.GPhoto2Error(self._gp.GP_ERROR_IO)
@@ -267,6 +308,13 @@ class EmulatedCamera:
 
     def set_single_config(self, name: str, widget: Any) -> None:
         ctl, gp = self._ctl, self._gp
+        ctl.settings_log.append((name, widget.get_value()))
+        if self._setting_widget(name) is not None:
+            ctl.calls.append(f"set {name}")
+            if ctl.unplugged:
+                raise gp.GPhoto2Error(gp.GP_ERROR_IO)
+            self._ctl.settings_widgets[name].value = widget.get_value()
+            return
         if not (ctl.focus and name in ("manualfocusdrive", "viewfinder")):
             self.__getattr__("set_single_config")(name, widget)
             return

@@ -11,7 +11,7 @@
     fields.replaceChildren(...settings.map((s) => {
       const input = s.choices
         ? rig.el("select", { name: s.name }, ...s.choices.map((c) => rig.el("option", { value: c, text: c })))
-        : rig.el("input", { name: s.name, inputmode: "decimal", title: s.range ? s.range[0] + " to " + s.range[1] + " " + s.unit : "" });
+        : rig.el("input", { name: s.name, inputmode: s.range ? "decimal" : "text", title: s.range ? s.range[0] + " to " + s.range[1] + " " + s.unit : s.help });
       input.value = s.value;
       inputs[s.name] = input;
       return rig.el("label", { class: "f", text: s.name.replace(/_/g, " ") + (s.unit ? " (" + s.unit + ")" : "") }, input);
