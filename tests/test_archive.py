@@ -5,6 +5,8 @@ carry the stack's parameters; a crop applied to the results only."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +163,33 @@ def test_camera_make_and_model_come_from_the_slices_exif(tmp_path):
     xmp, exif, _ = _metadata(tmp_path / "m.tif")
     assert (xmp["Xmp.rig.CameraMake"], xmp["Xmp.rig.CameraModel"]) == ("RigCam", "Bench 1")
     assert (exif["Exif.Image.Make"], exif["Exif.Image.Model"]) == ("RigCam", "Bench 1")
+
+
+def _exiv2_xmp(path: Path) -> dict[str, str]:
+    """The XMP of ``path`` as the ``exiv2`` command prints it (``exiv2 -px``): key -> value text."""
+    exiv2 = shutil.which("exiv2")
+    assert exiv2, "the exiv2 command is missing: it is part of the install (apt-get install exiv2; .ci/run does)"
+    done = subprocess.run([exiv2, "-px", str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    found = {}
+    for line in done.stdout.splitlines():  # "Xmp.rig.Slices   XmpText   1  3"
+        key, _type, _count, *value = line.split(maxsplit=3)
+        found[key] = value[0] if value else ""
+    return found
+
+
+def test_the_exiv2_command_reads_the_stack_parameters_back_from_the_tiff_master_and_jpeg(tmp_path):
+    from rig.merge.batch import OK, merge_stack
+    from tests.stack_factory import make_stack_folder
+
+    folder = make_stack_folder(tmp_path / "s", slices=3, specimen=Specimen("Carabus auratus (♀)", "NHM-ENT 0042"))
+    assert merge_stack(str(folder)).status == OK
+    sums = ", ".join(f"{f.file} {f.sha256}" for f in read_manifest(folder).frames or () if f.file)
+    for name in ("merged.tif", "merged.jpg"):
+        xmp = _exiv2_xmp(folder / name)
+        assert xmp["Xmp.rig.Specimen"] == "Carabus auratus (♀)", name
+        assert xmp["Xmp.rig.CatalogueNumber"] == xmp["Xmp.dc.identifier"] == "NHM-ENT 0042", name
+        assert xmp["Xmp.rig.Slices"] == "3", name
+        assert (float(xmp["Xmp.rig.Step"]), xmp["Xmp.rig.StepUnits"]) == (50.0, "um"), name
+        assert (float(xmp["Xmp.rig.RangeStart"]), float(xmp["Xmp.rig.RangeEnd"])) == (1000.0, 1100.0), name
+        assert xmp["Xmp.rig.SourceSHA256"] == sums, name  # exiv2 prints a sequence joined by ", "
