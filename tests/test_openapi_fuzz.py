@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from rig.machine import Machine
 from rig.web import create_app
-from tests.test_web import idle, sim_config
+from tests.test_web import idle, sim_config, wait_for
 
 CASES = int(os.environ.get("RIG_OPENAPI_CASES", "200"))
 CLIENT = "openapi-fuzz-client-0001"  # a fixed client id (the rig_client cookie)
@@ -73,10 +73,18 @@ def operations(app: Any) -> list[Any]:
     return sorted((op for op in found if op.path not in STREAMS), key=lambda op: (op.path, op.method))
 
 
+def has_inputs(op: Any) -> bool:
+    return bool(op.path_parameters or op.query or op.body)
+
+
+def auth(app: Any) -> dict[str, str]:
+    """What a paired browser on the rig sends: its client cookie and CSRF token."""
+    return {"X-CSRF-Token": app.extensions["rig"].guard.csrf_for(CLIENT), "Cookie": f"rig_client={CLIENT}"}
+
+
 def fuzz_operation(app: Any, m: Machine, op: Any) -> int:
     """Run CASES generated cases (valid and invalid data mixed) against ``op``; the number run."""
-    csrf = app.extensions["rig"].guard.csrf_for(CLIENT)
-    headers = {"X-CSRF-Token": csrf, "Cookie": f"rig_client={CLIENT}"}
+    headers = auth(app)
     cases = st.one_of(op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE))
     seen = 0
 
@@ -109,20 +117,64 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-PARTS = 4  # the operations are split over this many tests, so pytest-xdist spreads them
+PARTS = 4  # the operations with inputs are split over this many tests, so pytest-xdist spreads them
 
 
 @pytest.mark.parametrize("part", range(PARTS))
-def test_api_conforms_and_never_fails(rig: tuple[Any, Machine], part: int) -> None:
+def test_generated_requests_conform_and_never_fail(rig: tuple[Any, Machine], part: int) -> None:
     app, m = rig
     failures, counts = [], {}
     t0 = time.monotonic()
-    for i, op in enumerate(operations(app)):
+    for i, op in enumerate(op for op in operations(app) if has_inputs(op)):
         if i % PARTS != part:
             continue
         try:
             counts[op.label] = fuzz_operation(app, m, op)
         except Exception as exc:  # noqa: BLE001 - every operation is run; all failures are reported
             failures.append(f"{op.label}: {type(exc).__name__}: {str(exc)[:1500]}")
-    print(f"part {part}: {len(counts)} operations, cases {counts}, {time.monotonic() - t0:.1f} s")
+    print(f"part {part}: {len(counts)} operations, {time.monotonic() - t0:.1f} s, cases {counts}")
     assert not failures, "\n\n".join(failures)
+    assert all(n >= CASES for n in counts.values()), counts
+
+
+STATES = 5
+
+
+def rig_states(app: Any, m: Machine) -> Iterator[str]:
+    """Leave the rig in each state a reader may meet: idle, running, paused, jogging, fault."""
+    client = app.test_client(use_cookies=False)
+    headers = auth(app)
+
+    def post(url: str, body: Any) -> None:
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code < 300, r.get_json()
+
+    yield "idle"
+    post("/api/start", {"profile": {"slices": 200, "settle_s": 0.05, "start_um": 1000, "step_um": 10}})
+    wait_for(lambda: m.sequencer.status().frames_saved > 0, what="a frame")
+    yield "running"
+    post("/api/pause", {})
+    wait_for(lambda: m.sequencer.status().state.value == "paused", what="paused")
+    yield "paused"
+    post("/api/estop", {})
+    yield "fault"
+    back_to_idle(m)
+    yield "after a cancelled run"
+
+
+def test_read_only_calls_in_every_state(rig: tuple[Any, Machine]) -> None:
+    """The operations without inputs (status, session, system, ...): CASES calls each, spread over
+    the rig's states, every answer as the document says."""
+    app, m = rig
+    readers = [op for op in operations(app) if not has_inputs(op)]
+    headers = auth(app)
+    counts = dict.fromkeys((op.label for op in readers), 0)
+    rounds = -(-CASES // STATES)
+    for _state in rig_states(app, m):
+        for op in readers:
+            for _ in range(rounds):
+                case = op.Case()
+                case.validate_response(case.call(headers=headers), checks=CHECKS, headers=headers)
+                counts[op.label] += 1
+    back_to_idle(m)
+    assert len(readers) >= 9 and all(n >= CASES for n in counts.values()), counts

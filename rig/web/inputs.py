@@ -182,7 +182,8 @@ def query_choice(name: str, choices: tuple[str, ...], help: str = "") -> Field:
             raise ApiError(400, f"{name} = {value!r}: one of {', '.join(choices)}")
         return value
 
-    return Field(name, lambda: {"type": "string", "enum": list(choices), "default": choices[0]}, read, help=help)
+    schema = {"type": "string", "enum": ["", *choices], "default": choices[0]}  # "": the default
+    return Field(name, lambda: schema, read, help=help)
 
 
 # ----------------------------------------------------------------- operations
