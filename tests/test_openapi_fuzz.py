@@ -10,8 +10,10 @@ The run takes a while (docs/reliability.md has the figure), so it is marked ``op
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,12 @@ from rig.web import create_app
 from tests.test_web import idle, sim_config, wait_for
 
 CASES = int(os.environ.get("RIG_OPENAPI_CASES", "200"))
+QUICK = 2  # cases per operation in the default run
 CLIENT = "openapi-fuzz-client-0001"  # a fixed client id (the rig_client cookie)
+COOKIES = {"rig_client": CLIENT}
+SHOT = {"slices": 3, "settle_s": 0, "step_um": 50}
 STREAMS = {"/api/events"}  # endless: described, not fuzzed
-pytestmark = pytest.mark.openapi_fuzz
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Machine
     tmp: Path = tmp_path_factory.mktemp("openapi")
     m = Machine.build(sim_config(tmp / "stacks"), profiles_dir=tmp / "profiles")
     app = create_app(m)
+    client = app.test_client()
+    client.set_cookie("rig_client", CLIENT)
+    r = client.post("/api/start", json={"profile": SHOT}, headers=auth(app))
+    assert r.status_code == 202, r.get_json()
+    idle(m)  # one real stack, so the stack calls reach their handlers too (REAL_STACK below)
     yield app, m
     app.extensions["rig"].shutdown()
     m.close()
@@ -69,6 +79,7 @@ def back_to_idle(m: Machine) -> None:
 
 def operations(app: Any) -> list[Any]:
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    schema.config.generation.update(with_security_parameters=False)  # the real token and cookie are sent
     found = [result.ok() for result in schema.get_all_operations()]
     return sorted((op for op in found if op.path not in STREAMS), key=lambda op: (op.path, op.method))
 
@@ -78,18 +89,28 @@ def has_inputs(op: Any) -> bool:
 
 
 def auth(app: Any) -> dict[str, str]:
-    """What a paired browser on the rig sends: its client cookie and CSRF token."""
-    return {"X-CSRF-Token": app.extensions["rig"].guard.csrf_for(CLIENT), "Cookie": f"rig_client={CLIENT}"}
+    """What a paired browser on the rig sends: its CSRF token (and its client cookie, COOKIES)."""
+    return {"X-CSRF-Token": app.extensions["rig"].guard.csrf_for(CLIENT)}
 
 
-def fuzz_operation(app: Any, m: Machine, op: Any) -> int:
-    """Run CASES generated cases (valid and invalid data mixed) against ``op``; the number run."""
+def real_stack(app: Any) -> str:
+    stacks = app.test_client().get("/api/stacks").get_json()["stacks"]
+    return str(stacks[0]["id"])
+
+
+def fuzz_operation(app: Any, m: Machine, op: Any, count: int = CASES) -> int:
+    """Run ``count`` generated cases (valid and invalid data mixed) against ``op``; the number run.
+    A stack id is, in a third of them, the real stack's (except for its deletion)."""
     headers = auth(app)
-    cases = st.one_of(op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE))
+    modes = [op.as_strategy(GenerationMode.POSITIVE), op.as_strategy(GenerationMode.NEGATIVE)]
+    if "sid" in {p.name for p in op.path_parameters} and op.method.upper() != "DELETE":
+        modes.append(op.as_strategy(GenerationMode.POSITIVE, path_parameters={"sid": real_stack(app)}))
+    cases = st.one_of(modes)
     seen = 0
+    codes: Counter[int] = Counter()
 
     @settings(
-        max_examples=CASES,
+        max_examples=count,
         deadline=None,
         derandomize=True,
         database=None,
@@ -100,13 +121,15 @@ def fuzz_operation(app: Any, m: Machine, op: Any) -> int:
     def run(case: Any) -> None:
         nonlocal seen
         seen += 1
-        response = case.call(headers=headers)
+        response = case.call(headers=headers, cookies=COOKIES)
+        codes[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         finally:
             back_to_idle(m)
 
     run()
+    log.info("%s: %d cases, answers %s", op.label, seen, dict(sorted(codes.items())))
     return seen
 
 
@@ -120,21 +143,34 @@ CHECKS = [
 PARTS = 4  # the operations with inputs are split over this many tests, so pytest-xdist spreads them
 
 
-@pytest.mark.parametrize("part", range(PARTS))
-def test_generated_requests_conform_and_never_fail(rig: tuple[Any, Machine], part: int) -> None:
-    app, m = rig
+def fuzz_part(app: Any, m: Machine, part: int, parts: int, count: int) -> None:
+    """Fuzz every ``parts``-th operation with inputs (from ``part``), ``count`` cases each; all
+    failures are reported together."""
     failures, counts = [], {}
     t0 = time.monotonic()
     for i, op in enumerate(op for op in operations(app) if has_inputs(op)):
-        if i % PARTS != part:
+        if i % parts != part:
             continue
         try:
-            counts[op.label] = fuzz_operation(app, m, op)
+            counts[op.label] = fuzz_operation(app, m, op, count)
         except Exception as exc:  # noqa: BLE001 - every operation is run; all failures are reported
             failures.append(f"{op.label}: {type(exc).__name__}: {str(exc)[:1500]}")
-    print(f"part {part}: {len(counts)} operations, {time.monotonic() - t0:.1f} s, cases {counts}")
+    log.info("part %d: %d operations, %.1f s, cases %s", part, len(counts), time.monotonic() - t0, counts)
     assert not failures, "\n\n".join(failures)
-    assert all(n >= CASES for n in counts.values()), counts
+    assert counts and all(n >= count for n in counts.values()), counts
+
+
+@pytest.mark.openapi_fuzz
+@pytest.mark.parametrize("part", range(PARTS))
+def test_generated_requests_conform_and_never_fail(rig: tuple[Any, Machine], part: int) -> None:
+    app, m = rig
+    fuzz_part(app, m, part, PARTS, CASES)
+
+
+def test_a_few_generated_requests_per_operation(rig: tuple[Any, Machine]) -> None:
+    """The quick version in every run: QUICK cases per operation with inputs."""
+    app, m = rig
+    fuzz_part(app, m, 0, 1, QUICK)
 
 
 STATES = 5
@@ -142,7 +178,8 @@ STATES = 5
 
 def rig_states(app: Any, m: Machine) -> Iterator[str]:
     """Leave the rig in each state a reader may meet: idle, running, paused, jogging, fault."""
-    client = app.test_client(use_cookies=False)
+    client = app.test_client()
+    client.set_cookie("rig_client", CLIENT)
     headers = auth(app)
 
     def post(url: str, body: Any) -> None:
@@ -162,6 +199,7 @@ def rig_states(app: Any, m: Machine) -> Iterator[str]:
     yield "after a cancelled run"
 
 
+@pytest.mark.openapi_fuzz
 def test_read_only_calls_in_every_state(rig: tuple[Any, Machine]) -> None:
     """The operations without inputs (status, session, system, ...): CASES calls each, spread over
     the rig's states, every answer as the document says."""
@@ -174,7 +212,7 @@ def test_read_only_calls_in_every_state(rig: tuple[Any, Machine]) -> None:
         for op in readers:
             for _ in range(rounds):
                 case = op.Case()
-                case.validate_response(case.call(headers=headers), checks=CHECKS, headers=headers)
+                case.validate_response(case.call(headers=headers, cookies=COOKIES), checks=CHECKS, headers=headers)
                 counts[op.label] += 1
     back_to_idle(m)
     assert len(readers) >= 9 and all(n >= CASES for n in counts.values()), counts
