@@ -154,3 +154,17 @@ def test_the_guard_holds_for_every_described_command(tmp_path: Path) -> None:
     finally:
         lan.extensions["rig"].shutdown()
         m.close()
+
+
+# ------------------------------------------------------------------ what schemathesis found
+def test_plan_with_a_vanishing_magnification_is_a_400_not_a_500(served: tuple[Any, dict[str, Any]]) -> None:
+    """Found by tests/test_openapi_fuzz.py: a magnification inside (0, 50] but so small that the NA
+    underflows to 0 made POST /api/plan divide by zero (500)."""
+    app, _ = served
+    body = {"optics": {"magnification": 1.4293113689494275e-181, "f_number": 120.0}, "profile": {"slices": 549}}
+    r = Api(app).post("/api/plan", body)
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["error"].startswith("magnification = 1.4293113689494275e-181: too small to plan")
+    body["optics"]["magnification"] = 1e-160  # the NA is not 0, but the depth of field overflows to inf
+    r = Api(app).post("/api/plan", body)
+    assert r.status_code == 400 and "too small to plan" in r.get_json()["error"]
