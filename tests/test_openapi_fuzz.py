@@ -147,7 +147,7 @@ def fuzz_part(app: Any, m: Machine, part: int, parts: int, count: int) -> None:
     """Fuzz every ``parts``-th operation with inputs (from ``part``), ``count`` cases each; all
     failures are reported together."""
     failures, counts = [], {}
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     for i, op in enumerate(op for op in operations(app) if has_inputs(op)):
         if i % parts != part:
             continue
@@ -155,7 +155,8 @@ def fuzz_part(app: Any, m: Machine, part: int, parts: int, count: int) -> None:
             counts[op.label] = fuzz_operation(app, m, op, count)
         except Exception as exc:  # noqa: BLE001 - every operation is run; all failures are reported
             failures.append(f"{op.label}: {type(exc).__name__}: {str(exc)[:1500]}")
-    log.info("part %d: %d operations, %.1f s, cases %s", part, len(counts), time.monotonic() - t0, counts)
+    took, cpu = time.monotonic() - t0, time.process_time() - c0
+    log.info("part %d: %d operations, %.1f s (%.1f s CPU), cases %s", part, len(counts), took, cpu, counts)
     assert not failures, "\n\n".join(failures)
     assert counts and all(n >= count for n in counts.values()), counts
 
@@ -187,12 +188,14 @@ def rig_states(app: Any, m: Machine) -> Iterator[str]:
         assert r.status_code < 300, r.get_json()
 
     yield "idle"
-    post("/api/start", {"profile": {"slices": 200, "settle_s": 0.05, "start_um": 1000, "step_um": 10}})
-    wait_for(lambda: m.sequencer.status().frames_saved > 0, what="a frame")
-    yield "running"
-    post("/api/pause", {})
+    post("/api/start", {"profile": {"slices": 5, "settle_s": 0.5, "start_um": 1000, "step_um": 100}})
+    post("/api/pause", {})  # at once: the run stops after its first slice's settle
     wait_for(lambda: m.sequencer.status().state.value == "paused", what="paused")
     yield "paused"
+    back_to_idle(m)
+    post("/api/start", {"profile": {"slices": 5, "settle_s": 600, "start_um": 1000, "step_um": 100}})
+    wait_for(lambda: m.sequencer.status().state.value == "settling", what="settling")
+    yield "running"  # settling until the estop below
     post("/api/estop", {})
     yield "fault"
     back_to_idle(m)

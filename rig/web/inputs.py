@@ -66,7 +66,7 @@ def text(name: str, max_len: int, help: str = "") -> Field:
         name,
         lambda: {"type": ["string", "null"], "maxLength": max_len},
         lambda d: jsonio.string(dict(d), name, max_len),
-        help=help + " (no NUL characters)",
+        help=f"{help} (no NUL characters)".strip(),
     )
 
 

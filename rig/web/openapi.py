@@ -146,7 +146,7 @@ def _operation(app: Flask, rule: Any, method: str, op: Operation) -> tuple[str, 
     ]
     out: Schema = {
         "operationId": f"{rule.endpoint.replace('.', '_')}_{method.lower()}",
-        "summary": doc.split("\n\n")[0].replace("\n", " ") or rule.endpoint,
+        "summary": doc.split("\n\n")[0].replace("\n", " ") or f"{method} {path} (docs/api.md)",
         "tags": [rule.endpoint.split(".")[0]],
         "parameters": params,
         "responses": _responses(op, method, bool(_ARG.search(rule.rule))),
