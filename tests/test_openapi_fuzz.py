@@ -44,19 +44,28 @@ STREAMS = {"/api/events"}  # endless: described, not fuzzed
 log = logging.getLogger(__name__)
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Machine]]:
-    tmp: Path = tmp_path_factory.mktemp("openapi")
+def build_rig(tmp: Path) -> Iterator[tuple[Any, Machine]]:
     m = Machine.build(sim_config(tmp / "stacks"), profiles_dir=tmp / "profiles")
     app = create_app(m)
     client = app.test_client()
     client.set_cookie("rig_client", CLIENT)
     r = client.post("/api/start", json={"profile": SHOT}, headers=auth(app))
     assert r.status_code == 202, r.get_json()
-    idle(m)  # one real stack, so the stack calls reach their handlers too (REAL_STACK below)
+    idle(m)  # one real stack, so the stack calls reach their handlers too (real_stack below)
     yield app, m
     app.extensions["rig"].shutdown()
     m.close()
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Machine]]:
+    yield from build_rig(tmp_path_factory.mktemp("openapi"))
+
+
+@pytest.fixture
+def fresh_rig(tmp_path: Path) -> Iterator[tuple[Any, Machine]]:
+    """A rig of its own: not the hundreds of profiles the fuzzed PUTs leave behind."""
+    yield from build_rig(tmp_path)
 
 
 def back_to_idle(m: Machine) -> None:
@@ -162,6 +171,7 @@ def fuzz_part(app: Any, m: Machine, part: int, parts: int, count: int) -> None:
 
 
 @pytest.mark.openapi_fuzz
+@pytest.mark.timeout(1800)  # minutes on a loaded machine
 @pytest.mark.parametrize("part", range(PARTS))
 def test_generated_requests_conform_and_never_fail(rig: tuple[Any, Machine], part: int) -> None:
     app, m = rig
@@ -203,10 +213,12 @@ def rig_states(app: Any, m: Machine) -> Iterator[str]:
 
 
 @pytest.mark.openapi_fuzz
-def test_read_only_calls_in_every_state(rig: tuple[Any, Machine]) -> None:
+@pytest.mark.timeout(1800)
+def test_read_only_calls_in_every_state(fresh_rig: tuple[Any, Machine]) -> None:
     """The operations without inputs (status, session, system, ...): CASES calls each, spread over
     the rig's states, every answer as the document says."""
-    app, m = rig
+    app, m = fresh_rig
+    t0 = time.process_time()
     readers = [op for op in operations(app) if not has_inputs(op)]
     headers = auth(app)
     counts = dict.fromkeys((op.label for op in readers), 0)
@@ -218,4 +230,5 @@ def test_read_only_calls_in_every_state(rig: tuple[Any, Machine]) -> None:
                 case.validate_response(case.call(headers=headers, cookies=COOKIES), checks=CHECKS, headers=headers)
                 counts[op.label] += 1
     back_to_idle(m)
+    log.info("readers: %s calls, %.1f s CPU", counts, time.process_time() - t0)
     assert len(readers) >= 9 and all(n >= CASES for n in counts.values()), counts
