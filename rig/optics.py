@@ -106,8 +106,18 @@ class Optics:
 
     @property
     def dof_um(self) -> float:
+        """The depth of field; :class:`UsageError` when it is beyond any float (a magnification such as
+        1e-181 makes the NA underflow to 0)."""
         na = self.numerical_aperture
-        return WAVELENGTH_UM / na**2 + self.resolvable_um / (self.magnification * na)
+        try:
+            dof = WAVELENGTH_UM / na**2 + self.resolvable_um / (self.magnification * na)
+        except (ZeroDivisionError, OverflowError):
+            dof = math.inf
+        if not math.isfinite(dof):
+            raise UsageError(
+                f"magnification = {self.magnification!r}: too small to plan; the depth of field is endless"
+            )
+        return dof
 
 
 @dataclass(frozen=True)

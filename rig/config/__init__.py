@@ -502,6 +502,17 @@ class ProfileOptics:
         if self.f_number is None and self.na is None:
             raise ConfigError("[optics]: give f_number (a photographic lens) or na (a microscope objective)")
 
+    @staticmethod
+    def json_schema_extra(schema: dict[str, Any]) -> None:
+        """The checks above in JSON Schema (rig.config.json_schema): exclusive bounds, f_number or na."""
+        props = schema["properties"]
+        props["magnification"]["anyOf"][0]["exclusiveMinimum"] = props["magnification"]["anyOf"][0].pop("minimum")
+        props["na"]["anyOf"][0]["exclusiveMinimum"] = props["na"]["anyOf"][0].pop("minimum")
+        props["na"]["anyOf"][0]["exclusiveMaximum"] = props["na"]["anyOf"][0].pop("maximum")
+        schema["oneOf"] = [
+            {"required": [name], "properties": {name: {"type": "number"}}} for name in ("f_number", "na")
+        ]
+
 
 @dataclass(frozen=True)
 class Profile:

@@ -20,18 +20,19 @@ from rig.config.schema import _allowed, _resolve, to_table
 from rig.errors import RigError, StateError, UsageError
 from rig.paths import Template
 from rig.run_estimate import estimate
+from rig.web import operations as ops
 from rig.web.catalogue_api import listing
 from rig.web.context import rail_can_home, request_json_state, running_settings, state
 from rig.web.fieldkit import system_summary
 from rig.web.focus import optics_answer
 from rig.web.gallery import used_by_run
-from rig.web.jsonio import body, boolean, number, profile_from, specimen_from, string
+from rig.web.inputs import accepts, read_body
+from rig.web.jsonio import profile_from, specimen_from
 from rig.web.security import ApiError
 from rig.web.stream import event_stream
 
 api = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
-MOTION_LIMIT = 1e7
 
 
 def _lock() -> None:
@@ -62,6 +63,7 @@ def _status_response(code: int = 200) -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- session and status
 @api.get("/session")
+@accepts(ops.SESSION)
 def session() -> ResponseReturnValue:
     st = state()
     return jsonify(
@@ -78,11 +80,13 @@ def session() -> ResponseReturnValue:
 
 
 @api.get("/status")
+@accepts(ops.STATUS)
 def status() -> ResponseReturnValue:
     return _status_response()
 
 
 @api.get("/events")
+@accepts(ops.EVENTS)
 def events() -> ResponseReturnValue:
     st = state()
     with st.counter_lock:
@@ -130,12 +134,13 @@ def events() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- motion commands
 @api.post("/start")
+@accepts(ops.START)
 def start() -> ResponseReturnValue:
     st = state()
-    data = body({"name", "profile", "specimen"})
-    name = string(data, "name", 64)
-    specimen = specimen_from(data.get("specimen"))
-    overrides = data.get("profile", {})
+    data = read_body()
+    name = data["name"]
+    specimen = specimen_from(data["specimen"])
+    overrides = data["profile"]
     if not isinstance(overrides, dict):
         raise ApiError(400, f"profile must be a JSON object, not {type(overrides).__name__}")
     table = {}
@@ -155,46 +160,48 @@ def start() -> ResponseReturnValue:
 
 
 @api.post("/cancel")
+@accepts(ops.CANCEL)
 def cancel() -> ResponseReturnValue:
     """Any viewer may cancel, paired or not, with control or not: a stop is always safe."""
-    body(set())
+    read_body()
     log.warning("cancel sent by %s", g.label)
     state().machine.sequencer.cancel()
     return _status_response(202)
 
 
 @api.post("/estop")
+@accepts(ops.ESTOP)
 def estop() -> ResponseReturnValue:
     """Any viewer may stop the rig, paired or not: safety outranks pairing and the control lock."""
-    body(set())
+    read_body()
     log.warning("e-stop sent by %s", g.label)
     state().machine.sequencer.estop()
     return _status_response()
 
 
 @api.post("/reset")
+@accepts(ops.RESET)
 def reset() -> ResponseReturnValue:
-    body(set())
+    read_body()
     _lock()
     state().machine.sequencer.reset()
     return _status_response()
 
 
 @api.post("/jog")
+@accepts(ops.JOG)
 def jog() -> ResponseReturnValue:
-    data = body({"delta", "target"})
-    delta = number(data, "delta", -MOTION_LIMIT, MOTION_LIMIT)
-    target = number(data, "target", -MOTION_LIMIT, MOTION_LIMIT)
-    if (delta is None) == (target is None):
-        raise ApiError(400, "give exactly one of delta or target")
+    data = read_body()  # exactly one of delta or target
+    delta, target = data["delta"], data["target"]
     _lock()
     state().machine.sequencer.jog(target=target, delta=delta)
     return _status_response(202)
 
 
 @api.post("/home")
+@accepts(ops.HOME)
 def home() -> ResponseReturnValue:
-    body(set())
+    read_body()
     if not rail_can_home(state()):
         raise StateError("this rail has no home switch; jog to the start instead")
     _lock()
@@ -203,10 +210,11 @@ def home() -> ResponseReturnValue:
 
 
 @api.post("/plan")
+@accepts(ops.PLAN)
 def plan() -> ResponseReturnValue:
     """What a profile would do from here: slices, step, start and end, how long it takes and how
     much it writes, and warnings when the battery or the card would not last. Moves nothing."""
-    data = body({"profile", "optics"}, {"profile"})
+    data = read_body()
     profile = profile_from(data["profile"], "profile")
     m = state().machine
     seq = m.sequencer
@@ -243,17 +251,15 @@ def calibration_answer(config: Any) -> dict[str, Any] | None:
 
 
 @api.post("/control")
+@accepts(ops.CONTROL)
 def control() -> ResponseReturnValue:
-    data = body({"action", "force"}, {"action"})
-    action = data["action"]
-    force = boolean(data, "force", False)
+    data = read_body()
+    action, force = data["action"], data["force"]
     st = state()
     if action == "take":
         st.lock.take(g.client, g.label, force)
-    elif action == "release":
+    else:  # "release" (read_body refuses any other)
         st.lock.release(g.client)
-    else:
-        raise ApiError(400, f"action = {action!r}: must be 'take' or 'release'")
     return jsonify(st.lock.state(g.client))
 
 
@@ -289,11 +295,13 @@ def profile_schema() -> list[dict[str, Any]]:
 
 
 @api.get("/profile-schema")
+@accepts(ops.PROFILE_SCHEMA)
 def schema() -> ResponseReturnValue:
     return jsonify({"fields": profile_schema()})
 
 
 @api.get("/profiles")
+@accepts(ops.PROFILES)
 def profiles() -> ResponseReturnValue:
     store = state().machine.profiles
     out = []
@@ -306,6 +314,7 @@ def profiles() -> ResponseReturnValue:
 
 
 @api.get("/profiles/<name>")
+@accepts(ops.PROFILE_GET)
 def profile_get(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
     try:
@@ -317,19 +326,21 @@ def profile_get(name: str) -> ResponseReturnValue:
 
 
 @api.put("/profiles/<name>")
+@accepts(ops.PROFILE_PUT)
 def profile_put(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
     store._path(name)  # validates the name (400) before the body
-    profile = profile_from(body(), f"profile {name!r}")
+    profile = profile_from(read_body(), f"profile {name!r}")
     _output_inside_root(profile, f"profile {name!r}")
     store.save(name, profile)
     return jsonify({"name": name, "profile": to_table(profile)})
 
 
 @api.delete("/profiles/<name>")
+@accepts(ops.PROFILE_DELETE)
 def profile_delete(name: str) -> ResponseReturnValue:
     store = state().machine.profiles
-    body(set())
+    read_body()
     try:
         store.delete(name)
     except UsageError as exc:
@@ -340,6 +351,7 @@ def profile_delete(name: str) -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- gallery
 @api.get("/stacks")
+@accepts(ops.STACKS)
 def stacks() -> ResponseReturnValue:
     st = state()
     return jsonify(
@@ -354,6 +366,7 @@ def stacks() -> ResponseReturnValue:
 
 
 @api.get("/stacks/<path:sid>")
+@accepts(ops.STACK)
 def stack(sid: str) -> ResponseReturnValue:
     st = state()
     info = st.gallery.detail(sid)
@@ -363,9 +376,10 @@ def stack(sid: str) -> ResponseReturnValue:
 
 
 @api.delete("/stacks/<path:sid>")
+@accepts(ops.STACK_DELETE)
 def stack_delete(sid: str) -> ResponseReturnValue:
     st = state()
-    body(set())
+    read_body()
     folder = st.gallery.folder(sid)
     if used_by_run(folder, st.machine.sequencer.status().to_dict()):
         raise StateError("this stack is being shot right now; cancel it first")
@@ -376,10 +390,10 @@ def stack_delete(sid: str) -> ResponseReturnValue:
 
 
 @api.post("/stacks/<path:sid>/merge")
+@accepts(ops.STACK_MERGE)
 def stack_merge(sid: str) -> ResponseReturnValue:
     st = state()
-    data = body({"align"})
-    align = boolean(data, "align", True)
+    align = read_body()["align"]
     folder = st.gallery.folder(sid)
     if used_by_run(folder, st.machine.sequencer.status().to_dict()):
         raise StateError("this stack is still being shot; merge it when the run has ended")
@@ -391,6 +405,7 @@ def stack_merge(sid: str) -> ResponseReturnValue:
 
 
 @api.post("/stacks/<path:sid>/merge/cancel")
+@accepts(ops.STACK_MERGE_CANCEL)
 def stack_merge_cancel(sid: str) -> ResponseReturnValue:
-    body(set())
+    read_body()
     return jsonify(state().merges.cancel(sid))

@@ -35,6 +35,7 @@ from rig.web.focus import focus
 from rig.web.gallery import Gallery
 from rig.web.inspect import inspect_files
 from rig.web.jsonio import MAX_BODY
+from rig.web.openapi import openapi_api
 from rig.web.pages import pages
 from rig.web.runcontrol import run_control
 from rig.web.security import ApiError, Guard, default_allowed_hosts, install_request_guard
@@ -137,6 +138,7 @@ def create_app(
     app.register_blueprint(focus)
     app.register_blueprint(inspect_files)
     app.register_blueprint(camera_api)
+    app.register_blueprint(openapi_api)
     app.register_blueprint(pages)
     install_request_guard(app, guard, st.lock)
     _install_errors(app)

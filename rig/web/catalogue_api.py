@@ -3,60 +3,39 @@ stack's archive fields: its specimen and the crop of its results (docs/api.md)."
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from rig.errors import StateError
 from rig.manifest import read_manifest, set_crop, set_specimen
-from rig.web.catalogue import GROUPS, Query
+from rig.web import operations as ops
+from rig.web.catalogue import Query
 from rig.web.context import WebState, state
 from rig.web.gallery import used_by_run
-from rig.web.jsonio import body, specimen_from
+from rig.web.inputs import accepts, read_body, read_query
+from rig.web.jsonio import specimen_from
 from rig.web.security import ApiError
 
 catalogue_api = Blueprint("catalogue_api", __name__, url_prefix="/api")
-PER_PAGE_MAX = 500
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def listing_query() -> Query:
     """The listing's query string: ``q``, ``specimen``, ``profile``, ``session``, ``from``, ``to``
     (YYYY-MM-DD), ``group`` (date|specimen|profile|session), ``page``, ``per_page``; 400 naming
-    the parameter that will not do."""
-    args = request.args
-
-    def text(key: str, limit: int = 200) -> str:
-        value = args.get(key, "")
-        if len(value) > limit or "\x00" in value:
-            raise ApiError(400, f"{key}: at most {limit} characters, without NUL")
-        return value.strip()
-
-    def whole(key: str, default: int, top: int) -> int:
-        raw = args.get(key, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= top:
-            raise ApiError(400, f"{key} = {raw!r}: must be a whole number from 1 to {top}")
-        return int(raw)
-
-    days = {key: text(key, 10) for key in ("from", "to")}
-    for key, value in days.items():
-        if value and not _DAY.fullmatch(value):
-            raise ApiError(400, f"{key} = {value!r}: give a date as YYYY-MM-DD")
-    group = text("group", 20) or "date"
-    if group not in GROUPS:
-        raise ApiError(400, f"group = {group!r}: one of {', '.join(GROUPS)}")
+    the parameter that will not do (declared in rig.web.operations.STACKS)."""
+    args = read_query()
     return Query(
-        q=text("q"),
-        specimen=text("specimen"),
-        profile=text("profile", 64),
-        session=text("session"),
-        date_from=days["from"],
-        date_to=days["to"],
-        group=group,
-        page=whole("page", 1, 1_000_000),
-        per_page=whole("per_page", PER_PAGE_MAX, PER_PAGE_MAX),
+        q=args["q"],
+        specimen=args["specimen"],
+        profile=args["profile"],
+        session=args["session"],
+        date_from=args["from"],
+        date_to=args["to"],
+        group=args["group"],
+        page=args["page"],
+        per_page=args["per_page"],
     )
 
 
@@ -83,9 +62,10 @@ def _not_being_shot(st: WebState, sid: str) -> Any:
 
 
 @catalogue_api.put("/stacks/<path:sid>/specimen")
+@accepts(ops.STACK_SPECIMEN)
 def stack_specimen(sid: str) -> ResponseReturnValue:
     st = state()
-    data = body({"specimen"}, required={"specimen"})
+    data = read_body()
     specimen = specimen_from(data["specimen"])
     folder = _not_being_shot(st, sid)
     record = set_specimen(folder, specimen)
@@ -94,11 +74,12 @@ def stack_specimen(sid: str) -> ResponseReturnValue:
 
 
 @catalogue_api.put("/stacks/<path:sid>/crop")
+@accepts(ops.STACK_CROP)
 def stack_crop(sid: str) -> ResponseReturnValue:
     """Set (a list ``[x, y, width, height]`` in pixels) or clear (null) the crop of the results;
     the next merge applies it. 400 when it lies outside the stack's images."""
     st = state()
-    data = body({"crop"}, required={"crop"})
+    data = read_body()
     crop = data["crop"]
     folder = _not_being_shot(st, sid)
     if crop is not None:
@@ -127,6 +108,7 @@ def _image_size(folder: Any) -> tuple[int, int] | None:
 
 
 @catalogue_api.get("/stacks/<path:sid>/crop")
+@accepts(ops.STACK_CROP_GET)
 def stack_crop_get(sid: str) -> ResponseReturnValue:
     """The crop of the results and the size of the stack's images (what a crop is measured on)."""
     folder = state().gallery.folder(sid)

@@ -14,12 +14,15 @@ from rig.check_report import check_summary
 from rig.manifest import UnreadableManifest, read_manifest
 from rig.merge.results import PREVIEW, RESULTS
 from rig.run_storage import COMPOSITE_IMAGE, COVERAGE_IMAGE
+from rig.web import operations as ops
 from rig.web.context import state
+from rig.web.inputs import accepts
 
 checks_api = Blueprint("checks_api", __name__, url_prefix="/api")
 
 
 @checks_api.get("/run/checks")
+@accepts(ops.RUN_CHECKS)
 def run_checks() -> ResponseReturnValue:
     """The current (or last) run's checks: ``stack`` (its id), the URLs of ``coverage.png`` and of
     the growing result once they exist, ``caught`` (shots turned down so far), ``summary`` lines.

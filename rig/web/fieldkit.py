@@ -15,8 +15,9 @@ from rig.clock_sync import UnconfirmedJump
 from rig.errors import UsageError
 from rig.hotspot import read_hotspot
 from rig.run_estimate import newest_stack
+from rig.web import operations as ops
 from rig.web.context import WebState, state
-from rig.web.jsonio import body, boolean, number
+from rig.web.inputs import accepts, read_body
 from rig.web.security import ApiError
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,12 @@ def forget_summary(st: WebState) -> None:
 
 
 @fieldkit_api.post("/clock")
+@accepts(ops.CLOCK)
 def set_clock() -> ResponseReturnValue:
     """Set the rig's unsynchronised clock from a paired browser's time (seconds since 1970)."""
     st = state()
-    data = body({"time", "confirm"}, {"time"})
-    epoch_s = number(data, "time", 0, 1e11)
-    confirm = boolean(data, "confirm", False)
+    data = read_body()
+    epoch_s, confirm = data["time"], data["confirm"]
     st.lock.require(g.client, g.label)
     newest = newest_stack(st.machine.config.output.root)
     try:

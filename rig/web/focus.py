@@ -21,13 +21,13 @@ from rig.optics_rail import plan_optics
 from rig.plan import Plan
 from rig.plan_coverage import SubjectRange, coverage_warnings
 from rig.range_sweep import default_span
+from rig.web import operations as ops
 from rig.web.context import request_json_state, state
-from rig.web.jsonio import body, number
+from rig.web.inputs import accepts, read_body
 from rig.web.security import ApiError
 from rig.web.stream import LIVE_FPS, PreviewHub
 
 focus = Blueprint("focus", __name__)
-MOTION_LIMIT = 1e7
 
 
 # ----------------------------------------------------------------- magnified live view
@@ -145,6 +145,7 @@ def last_frame() -> ResponseReturnValue:
 
 
 @focus.get("/api/live")
+@accepts(ops.LIVE)
 def live_info() -> ResponseReturnValue:
     """What the focusing screen needs to offer: the zoom steps and which one is 100 %."""
     camera = state().machine.camera
@@ -154,15 +155,13 @@ def live_info() -> ResponseReturnValue:
 
 # ----------------------------------------------------------------- range sweep
 @focus.post("/api/range")
+@accepts(ops.RANGE)
 def range_start() -> ResponseReturnValue:
     """Start a range sweep (paired, with control, like a jog). Without from_um/to_um it sweeps
     the usual span (rig.range_sweep.default_span). The answer comes as a ``range`` event and
     from ``GET /api/range``."""
-    data = body({"from_um", "to_um"})
-    lo = number(data, "from_um", -MOTION_LIMIT, MOTION_LIMIT)
-    hi = number(data, "to_um", -MOTION_LIMIT, MOTION_LIMIT)
-    if (lo is None) != (hi is None):
-        raise ApiError(400, "give both from_um and to_um, or neither")
+    data = read_body()  # both from_um and to_um, or neither
+    lo, hi = data["from_um"], data["to_um"]
     st = state()
     rail = st.machine.rail
     if lo is None or hi is None:
@@ -178,6 +177,7 @@ def range_start() -> ResponseReturnValue:
 
 
 @focus.get("/api/range")
+@accepts(ops.RANGE_RESULT)
 def range_result() -> ResponseReturnValue:
     result = state().machine.sequencer.last_range()
     return jsonify({"range": None if result is None else result.to_dict()})

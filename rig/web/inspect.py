@@ -13,7 +13,9 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from rig.web import operations as ops
 from rig.web.context import state
+from rig.web.inputs import accepts
 from rig.web.security import ApiError
 
 inspect_files = Blueprint("inspect_files", __name__)
@@ -67,6 +69,7 @@ def _arg(name: str, default: str, lo: float, hi: float) -> float:
 
 
 @inspect_files.get("/stacks/<path:sid>/size/<path:name>")
+@accepts(ops.STACK_IMAGE_SIZE)
 def size(sid: str, name: str) -> ResponseReturnValue:
     img = _image(state().gallery.file(sid, name))
     return jsonify({"width": int(img.shape[1]), "height": int(img.shape[0])})

@@ -8,8 +8,9 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 
 from rig.errors import StateError
+from rig.web import operations as ops
 from rig.web.context import request_json_state, state
-from rig.web.jsonio import body, boolean
+from rig.web.inputs import accepts, read_body
 
 run_control = Blueprint("run_control", __name__, url_prefix="/api")
 
@@ -19,29 +20,31 @@ def _lock() -> None:
 
 
 @run_control.post("/pause")
+@accepts(ops.PAUSE)
 def pause() -> ResponseReturnValue:
     """Stop the running stack before its next slice; the rail holds its position."""
-    body(set())
+    read_body()
     _lock()
     state().machine.sequencer.pause()
     return request_json_state(), 202
 
 
 @run_control.post("/resume")
+@accepts(ops.RESUME)
 def resume() -> ResponseReturnValue:
     """Go on with a paused stack from where it stopped (and retake a slice that failed its checks)."""
-    body(set())
+    read_body()
     _lock()
     state().machine.sequencer.resume()
     return request_json_state(), 202
 
 
 @run_control.post("/stacks/<path:sid>/resume")
+@accepts(ops.STACK_RESUME)
 def resume_stack(sid: str) -> ResponseReturnValue:
     """Finish an interrupted, cancelled or failed stack into its own folder (rig.resume)."""
     st = state()
-    data = body({"position_confirmed"})
-    confirmed = boolean(data, "position_confirmed", False)
+    confirmed = read_body()["position_confirmed"]
     folder = st.gallery.folder(sid)
     if st.merges.running_for(folder):
         raise StateError("this stack is being merged; cancel the merge first")

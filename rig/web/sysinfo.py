@@ -11,8 +11,10 @@ from flask.typing import ResponseReturnValue
 
 from rig import __version__
 from rig.merge.jobs import merge_available
+from rig.web import operations as ops
 from rig.web.context import rail_can_home, rail_health, state
 from rig.web.fieldkit import system_summary
+from rig.web.inputs import accepts
 
 system_api = Blueprint("system_api", __name__, url_prefix="/api")
 
@@ -26,6 +28,7 @@ def cpu_temp_c() -> float | None:
 
 
 @system_api.get("/system")
+@accepts(ops.SYSTEM)
 def system() -> ResponseReturnValue:
     st = state()
     m = st.machine
