@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/merge_bench.py [--work DIR] [--only NAME,...] [--set tune|heldout|synth|all]
                                           [--no-peers] [--enfuse] [--no-real] [--focus-stack PATH]
+                                          [--repeat N [--repeat-only NAME,...]]
 
 Stacks: the realistic ones of bench/realistic_stack.py (layered occlusion, aperture bokeh,
 speculars, fibres, Poisson-Gaussian noise) and the Gaussian-blur ones of
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -72,8 +74,17 @@ BUILD_FS = SHARED / "tools" / "build_focus_stack.sh"
 log = logging.getLogger("merge_bench")
 
 
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
-    """Run ``cmd``; return wall seconds, peak RSS MB, return code and stderr.
+class Run(NamedTuple):
+    wall: float  # s
+    rss: float  # peak, MB
+    rc: int
+    err: str  # stderr
+    cpu: float  # s of CPU (user + system) of the process and its reaped children
+
+
+def measure(cmd: list[str], cwd: Path | None = None) -> Run:
+    """Run ``cmd``; return wall seconds, peak RSS MB, return code, stderr and CPU seconds. The CPU
+    time is much less sensitive to other jobs on the machine than the wall time.
 
     Peak RSS is the larger of the process tree's summed RSS (sampled every 20 ms, catches
     concurrent children) and the kernel's exact high-water mark of the child and its reaped
@@ -100,7 +111,7 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int,
         peak = max(peak, usage.ru_maxrss * 1024)
         err.seek(0)
         text = err.read().decode(errors="replace")
-    return wall, peak / 2**20, proc.returncode, text
+    return Run(wall, peak / 2**20, proc.returncode, text, usage.ru_utime + usage.ru_stime)
 
 
 def machine() -> str:
@@ -164,7 +175,7 @@ def evaluate(stack: Path, fused: Path) -> dict:
     return best
 
 
-def run_rig(slices: Path, out: Path) -> tuple[float, float, int, str]:
+def run_rig(slices: Path, out: Path) -> Run:
     return measure(
         [sys.executable, "-m", "rig.merge", str(slices), "-o", str(out), "--overwrite", "--progress", "none"]
     )
@@ -183,13 +194,13 @@ def find_focus_stack(path: Path | None) -> tuple[Path | None, str]:
     return None, f"focus-stack not found at {exe}"
 
 
-def run_focus_stack(exe: Path, slices: Path, out: Path) -> tuple[float, float, int, str]:
+def run_focus_stack(exe: Path, slices: Path, out: Path) -> Run:
     files = sorted(glob.glob(str(slices / "*")))
     with tempfile.TemporaryDirectory() as tmp:  # it writes nothing else, but keep its cwd clean
         return measure([str(exe), "--align-keep-size", f"--output={out}", *files], cwd=Path(tmp))
 
 
-def run_enfuse(slices: Path, out: Path, tmp: Path) -> tuple[float, float, int, str] | None:
+def run_enfuse(slices: Path, out: Path, tmp: Path) -> Run | None:
     ais, enf = shutil.which("align_image_stack"), shutil.which("enfuse")
     if not ais or not enf:
         return None
@@ -224,13 +235,14 @@ def score_real(work: Path, fs: Path | None, singles: bool) -> list[str]:
         for merger in ("rig", "focus-stack"):
             out = work / f"real_{stack.name}_{merger}.png"
             if merger == "rig":
-                wall, rss, rc, err = run_rig(stack / "slices", out)
+                got = run_rig(stack / "slices", out)
             elif fs is not None:
-                wall, rss, rc, err = run_focus_stack(fs, stack / "slices", out)
+                got = run_focus_stack(fs, stack / "slices", out)
             else:
-                cells += ["-", "-", "-"]
+                cells += ["-", "-", "-", "-"]
                 continue
-            cells += [f"{wall:.1f}", f"{rss:.0f}", fmt(score(out, stack)) if rc == 0 else f"failed ({err[-80:]})"]
+            ok = fmt(score(out, stack)) if got.rc == 0 else f"failed ({got.err[-80:]})"
+            cells += [f"{got.wall:.1f}", f"{got.cpu:.1f}", f"{got.rss:.0f}", ok]
         refs = sorted((stack / "reference").glob("*")) if (stack / "reference").is_dir() else []
         refs = [r for r in refs if "depth" not in r.name]
         ref = score(refs[0], stack) if refs else None
@@ -243,13 +255,13 @@ def score_real(work: Path, fs: Path | None, singles: bool) -> list[str]:
     return rows
 
 
-def row(name: str, merger: str, got: tuple[float, float, int, str], ev: dict, oracle: bool) -> str:
-    wall, rss, rc, err = got
-    if rc:
-        return f"| {name} | {merger} | failed: {err.strip()[-100:]} | | | | | |"
+def row(name: str, merger: str, got: Run, ev: dict, oracle: bool) -> str:
+    if got.rc:
+        return f"| {name} | {merger} | failed: {got.err.strip()[-100:]} | | | | | | |"
     o = ev.get("slice_oracle_psnr", "-") if oracle else ""
     return (
-        f"| {name} | {merger} | {wall:.1f} | {rss:.0f} | {ev.get('psnr', 'fail')} | {ev.get('ssim', '-')} "
+        f"| {name} | {merger} | {got.wall:.1f} | {got.cpu:.1f} | {got.rss:.0f} "
+        f"| {ev.get('psnr', 'fail')} | {ev.get('ssim', '-')} "
         f"| {ev.get('psnr_edge', '-')} | {o} |"
     )
 
@@ -259,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rig-merge-bench")
     ap.add_argument("--only", default="", help="comma-separated stack names (overrides --set)")
     ap.add_argument("--set", choices=sorted(SETS), default="all", help="which stacks (default all)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each merger N times in turn (noisy machines)")
+    ap.add_argument("--repeat-only", default="", help="comma-separated stacks that --repeat applies to (default all)")
     ap.add_argument("--no-peers", action="store_true", help="rig merge only")
     ap.add_argument("--enfuse", action="store_true", help="also enfuse + align_image_stack (20-slice synth stacks)")
     ap.add_argument("--no-real", action="store_true", help="skip the real stacks")
@@ -275,38 +289,42 @@ def main(argv: list[str] | None = None) -> int:
     if fs is None:
         print(f"NOTE: {why}; rig merge runs alone")
     lines = [
-        "| stack | merger | wall s | peak RSS MB | PSNR dB | SSIM | PSNR occl. edges dB | slice-oracle PSNR dB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| stack | merger | wall s | CPU s | peak RSS MB | PSNR dB | SSIM | PSNR occl. edges dB "
+        "| slice-oracle PSNR dB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     names = a.only.split(",") if a.only else SETS[a.set]
     for name in names:
         log.info("generating %s ...", name)
         stack = gen(a.work, name)
-        out = a.work / f"{name}_rig.png"
-        got = run_rig(stack / "slices", out)
-        lines.append(row(name, "rig merge", got, evaluate(stack, out) if got[2] == 0 else {}, True))
-        log.info(lines[-1])
-        if fs is not None:
-            out_f = a.work / f"{name}_focus-stack.png"
-            got = run_focus_stack(fs, stack / "slices", out_f)
-            lines.append(row(name, "focus-stack", got, evaluate(stack, out_f) if got[2] == 0 else {}, False))
+        for rep in range(a.repeat if name in a.repeat_only.split(",") or not a.repeat_only else 1):
+            label = name if rep == 0 else f"{name}, run {rep + 1}"
+            out = a.work / f"{name}_rig.png"
+            got = run_rig(stack / "slices", out)
+            lines.append(row(label, "rig merge", got, evaluate(stack, out) if got.rc == 0 else {}, True))
             log.info(lines[-1])
+            if fs is not None:
+                out_f = a.work / f"{name}_focus-stack.png"
+                got = run_focus_stack(fs, stack / "slices", out_f)
+                lines.append(row(label, "focus-stack", got, evaluate(stack, out_f) if got.rc == 0 else {}, False))
+                log.info(lines[-1])
         if a.enfuse and name in STACKS and STACKS[name][2] <= 20:  # enfuse on 80 slices: minutes
             with tempfile.TemporaryDirectory(dir=a.work) as tmp:
                 out_e = a.work / f"{name}_enfuse.tif"
                 got = run_enfuse(stack / "slices", out_e, Path(tmp))
                 if got is None:
-                    lines.append(f"| {name} | enfuse + align_image_stack | not installed | | | | | |")
+                    lines.append(f"| {name} | enfuse + align_image_stack | not installed | | | | | | |")
                 else:
                     lines.append(row(name, "enfuse + align_image_stack", got, evaluate(stack, out_e), False))
                 log.info(lines[-1])
     print("\n".join(lines))
     if not a.no_real and REAL.is_dir() and SCORE.is_file():
         print(
-            "\n| real stack | rig wall s | rig peak RSS MB | score rig | focus-stack wall s | focus-stack peak RSS MB "
+            "\n| real stack | rig wall s | rig CPU s | rig peak RSS MB | score rig "
+            "| focus-stack wall s | focus-stack CPU s | focus-stack peak RSS MB "
             "| score focus-stack | score reference merge | best single slice |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(score_real(a.work, fs, a.singles)))
     return 0
 

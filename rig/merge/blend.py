@@ -21,49 +21,6 @@ if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 
-class ActiveTiles:
-    """Per-tile depth range, to find quickly where slice ``k`` has weight (skips the rest)."""
-
-    def __init__(self, depth: np.ndarray, soften: float, tile: int = 128) -> None:
-        self.depth = depth
-        self.tile = tile
-        self.pad = int(np.ceil(3 * soften)) + 1 if soften > 0 else 0
-        h, w = depth.shape
-        k = 2 * self.pad + 1
-        se = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-        lo, hi = cv2.erode(depth, se), cv2.dilate(depth, se)
-        ny, nx = -(-h // tile), -(-w // tile)
-        self.lo = np.full((ny, nx), np.inf, np.float32)
-        self.hi = np.full((ny, nx), -np.inf, np.float32)
-        for ty in range(ny):
-            rl = lo[ty * tile : (ty + 1) * tile]
-            rh = hi[ty * tile : (ty + 1) * tile]
-            for tx in range(nx):
-                self.lo[ty, tx] = rl[:, tx * tile : (tx + 1) * tile].min()
-                self.hi[ty, tx] = rh[:, tx * tile : (tx + 1) * tile].max()
-
-    def boxes(self, k: int) -> list[tuple[int, int, int, int]]:
-        """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` may have weight."""
-        h, w = self.depth.shape
-        t = self.tile
-        active = (self.lo < k + 1) & (self.hi > k - 1)
-        out = []
-        for ty in range(active.shape[0]):
-            cols = np.flatnonzero(active[ty])
-            if cols.size == 0:
-                continue
-            # merge runs of neighbouring tiles into one box
-            start = prev = int(cols[0])
-            for c in [*cols[1:].tolist(), None]:
-                if c is not None and c == prev + 1:
-                    prev = c
-                    continue
-                out.append((start * t, ty * t, min(w, (prev + 1) * t), min(h, (ty + 1) * t)))
-                if c is not None:
-                    start = prev = c
-        return out
-
-
 def box_weight(depth: np.ndarray, k: int, box: tuple[int, int, int, int], soften: float) -> np.ndarray:
     """Blend weight of slice ``k`` inside ``box``: the tent weight, Gaussian-softened.
 

@@ -24,7 +24,8 @@ from rig.errors import MergeError
 from rig.merge import archive
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
-from rig.merge.blend import ActiveTiles, Blender, box_weight
+from rig.merge.blend import Blender, box_weight
+from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
@@ -228,16 +229,16 @@ def merge(
                 log.info("slice %d %s (breathing fit): %s", k, files[k].name, fitted[k].describe())
         transforms.update(fitted)
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
-    tiles = ActiveTiles(depth, soften)
+    tiles = SliceBoxes(depth, n, 1.0, pad=int(np.ceil(3 * soften)) + 1)
     blender = Blender(h, w)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
-    used = [k for k in range(n) if tiles.boxes(k)]
+    used = [k for k in range(n) if tiles.any(k)]
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
         _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
         gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
-        for box in tiles.boxes(k):
+        for box in tiles.boxes(k, max_size=256):
             wk = box_weight(depth, k, box, soften)
             if wk.any():
                 blender.add(img, transforms[k].affine, gain, wk, box)
@@ -288,15 +289,16 @@ def _refine(
 
     # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
     def pairs() -> Iterator[SlicePair]:
-        for k in sorted({0, max(0, n // 2 - 1), max(0, n - 2)}):
-            a, b = (mio.read_image(files[j], False) for j in (k, k + 1))
-            tr_a, tr_b = transforms[k], transforms[k + 1]
+        firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
+        decoded = _prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False)  # one ahead
+        for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
+            tr_a, tr_b = transforms[ka], transforms[kb]
             yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
 
     noise = noise_model(pairs(), sigma, in_max)
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
-    near = [k for k in range(n) if avg.reaches(k)]
+    near = [k for k in range(n) if avg.boxes.any(k)]
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
         _check_size(files[k], img, (h, w), first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, cast
 import cv2
 import numpy as np
 
+from rig.merge.boxes import SliceBoxes
 from rig.merge.focus import gaussian
 
 if TYPE_CHECKING:
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
 
 LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured noise, none above HIGH x
 REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
-TILE = 256  # px: pass 3 works tile by tile and skips tiles out of a slice's reach
+BLOCK = 64  # px: pass 3 skips the blocks out of a slice's reach
+BOX = 512  # px: and works in boxes of at most BOX x BOX (bounded temporaries)
 BINS = 16  # brightness bands of the noise model
+NOISE_SAMPLE_PX = 2_000_000  # pixels of each pair (about) that the noise model looks at
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
 MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: mean of the three channels
 # two neighbouring slices for :func:`noise_model`: (image, affine, gain) of each
@@ -57,7 +60,9 @@ def noise_model(pairs: Iterable[SlicePair], sigma: float, in_max: float) -> tupl
     for a_img, a_aff, a_gain, b_img, b_aff, b_gain in pairs:
         h, w = a_img.shape[:2]
         samples: list[list[np.ndarray]] = [[] for _ in range(BINS)]
-        for y0 in range(0, h, 2 * 64):  # every other band of 64 rows
+        # every other band of 64 rows; on large slices fewer (about 2 MP per pair are plenty)
+        every = max(2, (h * w) // NOISE_SAMPLE_PX)
+        for y0 in range(0, h, every * 64):
             box = (0, y0, w, min(h, y0 + 64))
             a, b = warp_box(a_img, a_aff, a_gain, box), warp_box(b_img, b_aff, b_gain, box)
             diff = a - b
@@ -104,19 +109,15 @@ class AgreementAverager:
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
         self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
-        h, w = depth.shape
-        self.tiles = [
-            (x0, y0, min(w, x0 + TILE), min(h, y0 + TILE)) for y0 in range(0, h, TILE) for x0 in range(0, w, TILE)
-        ]
-        self.span = [(float(depth[b:d, a:c].min()), float(depth[b:d, a:c].max())) for a, b, c, d in self.tiles]
+        self.boxes = SliceBoxes(depth, n, self.reach, block=BLOCK)
         self.var = np.interp(guide.mean(axis=2), *noise).astype(np.float32)  # of a difference of two
         self.sigma = sigma
         self.acc = guide.copy()
         self.wsum: NDArray[np.float32] = np.ones(guide.shape[:2], np.float32)  # H x W
 
     def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
-        """The tiles (x0, y0, x1, y1) where slice ``k`` is within reach of the depth map."""
-        return [t for t, (lo, hi) in zip(self.tiles, self.span, strict=True) if lo - self.reach < k < hi + self.reach]
+        """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` is within reach of the depth map."""
+        return self.boxes.boxes(k, max_size=BOX)
 
     def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
         h, w = self.wsum.shape
