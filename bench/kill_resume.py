@@ -21,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servekit import Client, Serve, write_config  # noqa: E402
 
+from rig.recovery import OWN_FILES  # noqa: E402
+
 
 def verify(folder: Path, frames: int) -> str | None:
     data = json.loads((folder / "stack.json").read_text())
@@ -31,7 +33,7 @@ def verify(folder: Path, frames: int) -> str | None:
     for f in data["frames"]:
         if hashlib.sha256((folder / f["file"]).read_bytes()).hexdigest() != f["sha256"]:
             return f"{f['file']}: sha256 mismatch"
-    listed = {f["file"] for f in data["frames"]} | {"stack.json"}
+    listed = {f["file"] for f in data["frames"]} | OWN_FILES  # the manifest, coverage map, growing result
     extra = sorted(p.name for p in folder.iterdir() if p.name not in listed)
     dropped = {d["file"] for r in data.get("resumes", []) for d in r["dropped"]}
     if set(extra) - dropped:
