@@ -9,6 +9,10 @@ Each viewer is a page: one SSE stream and one MJPEG stream, so 20 viewers hold 4
 threads (``web.threads`` is set to 56 here; the default 24 serves 8 such viewers).
 
     .venv/bin/python bench/load_bench.py [--viewers 20] [--slices 40] [--size 1600x1200] [--baseline]
+
+``--baseline`` runs the same stack with no viewer and with one first: with none the simulated
+camera renders no live view at all; one viewer starts the shared live-view loop; the step from one
+to 20 is what the extra viewers cost.
 """
 
 from __future__ import annotations
@@ -150,13 +154,13 @@ def main() -> int:
     ap.add_argument("--slices", type=int, default=40)
     ap.add_argument("--settle", type=float, default=0.2, help="settle_s per slice (the stack's length)")
     ap.add_argument("--size", default="1600x1200", help="full frame size of the simulated camera")
-    ap.add_argument("--baseline", action="store_true", help="also run with no viewers, for comparison")
+    ap.add_argument("--baseline", action="store_true", help="also run with 0 and 1 viewer first, for comparison")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     runs = []
     with tempfile.TemporaryDirectory(prefix="rig-load-") as work:
         cfg = write_config(Path(work), width=width, height=height, threads=56, max_live_viewers=max(24, args.viewers))
-        for viewers in ([0] if args.baseline else []) + [args.viewers]:
+        for viewers in ([0, 1] if args.baseline else []) + [args.viewers]:
             runs.append(one_run(cfg, viewers, args.slices, args.settle))
             r = runs[-1]
             print(
