@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servekit import Client, Serve, write_config  # noqa: E402
 
@@ -121,8 +123,10 @@ def one_run(cfg: Path, viewers: int, slices: int, settle_s: float) -> dict[str, 
             raise RuntimeError(f"start refused: {answer}")
         folder = Path(answer["status"]["folder"])
         t0 = time.monotonic()
+        cpu0 = sum(psutil.Process(serve.pid).cpu_times()[:2])
         client.wait_idle()
         took = time.monotonic() - t0
+        cpu = sum(psutil.Process(serve.pid).cpu_times()[:2]) - cpu0
         stop.set()
         poller.join(30)
         for v in streams:
@@ -140,6 +144,7 @@ def one_run(cfg: Path, viewers: int, slices: int, settle_s: float) -> dict[str, 
         "p99": q[98],
         "max": max(times),
         "stack_s": took,
+        "cpu": cpu / took,  # the server's CPU use during the stack, in cores
         "sse_events": statistics.mean(v.items for v in sse) if sse else 0,
         "mjpeg_frames": statistics.mean(v.items for v in mjpeg) if mjpeg else 0,
         "mjpeg_mb": sum(v.bytes for v in mjpeg) / 1e6,
@@ -165,7 +170,7 @@ def main() -> int:
             r = runs[-1]
             print(
                 f"{r['viewers']:3d} viewers (SSE + MJPEG each): GET /api/status x{r['requests']}: "
-                f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms; stack {r['stack_s']:.1f} s; "
+                f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms; stack {r['stack_s']:.1f} s, server CPU {r['cpu']:.2f} cores; "
                 f"per viewer {r['sse_events']:.0f} SSE events, {r['mjpeg_frames']:.0f} MJPEG frames "
                 f"({r['mjpeg_mb']:.0f} MB in all); {r['frames']}"
                 + (f"; stream errors {r['errors']}" if r["errors"] else ""),
