@@ -170,7 +170,8 @@ def main() -> int:
             r = runs[-1]
             print(
                 f"{r['viewers']:3d} viewers (SSE + MJPEG each): GET /api/status x{r['requests']}: "
-                f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms; stack {r['stack_s']:.1f} s, server CPU {r['cpu']:.2f} cores; "
+                f"p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, max {r['max']:.1f} ms; "
+                f"stack {r['stack_s']:.1f} s, server CPU {r['cpu']:.2f} cores; "
                 f"per viewer {r['sse_events']:.0f} SSE events, {r['mjpeg_frames']:.0f} MJPEG frames "
                 f"({r['mjpeg_mb']:.0f} MB in all); {r['frames']}"
                 + (f"; stream errors {r['errors']}" if r["errors"] else ""),
