@@ -193,7 +193,7 @@ def built(cfg: Any, camera_fault: tuple[int, str] | None = None, gphoto: bool = 
     ctl = GphotoControl(focus=False, drive_s=0)
     if camera_fault:
         ctl.fault_at_capture(*camera_fault)
-    m = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 0.5})
+    m = Machine.build(cfg, camera_kwargs={"camera_factory": ctl.factory, "timeout_s": 2.0})  # a loaded machine
     try:
         yield m
     finally:
