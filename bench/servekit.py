@@ -31,8 +31,8 @@ height = {height}
 root = "{root}"
 min_free_mb = {min_free_mb}
 [web]
-threads = 32
-max_live_viewers = 24
+threads = {threads}
+max_live_viewers = {max_live_viewers}
 """
 
 
@@ -44,6 +44,8 @@ def write_config(
     height: int = 480,
     min_free_mb: float = 0,
     rail_extra: str = "",
+    threads: int = 32,
+    max_live_viewers: int = 24,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "rig.toml"
@@ -55,6 +57,8 @@ def write_config(
             root=folder / "stacks",
             min_free_mb=min_free_mb,
             rail_extra=rail_extra,
+            threads=threads,
+            max_live_viewers=max_live_viewers,
         )
     )
     return path

@@ -90,3 +90,22 @@ def test_fault_lists_are_checked_when_loaded(tmp_path):
     path.write_text("[rail.sim]\nskip_moves = ['x']\n")
     with pytest.raises(ConfigError, match=r"rail\.sim\.skip_moves"):
         load_config(path)
+
+
+def test_periodic_faults_fail_every_nth_capture_and_move_and_the_next_works(tmp_path):
+    """The soak's faults (bench/soak.py): one in N fails, the device carries on after it."""
+    from rig.errors import CameraError, MotionError
+
+    with build(tmp_path, rail={"fail_every_moves": 2}, camera={"fail_every_captures": 3}) as m:
+        outcomes = []
+        for n in range(1, 7):
+            try:
+                m.camera.capture()
+                outcomes.append("ok")
+            except CameraError as exc:
+                outcomes.append(f"fail {n}" if f"capture {n}" in str(exc) else str(exc))
+        assert outcomes == ["ok", "ok", "fail 3", "ok", "ok", "fail 6"]
+        m.rail.move_to(600)
+        with pytest.raises(MotionError, match="move 2"):
+            m.rail.move_to(700)
+        assert m.rail.move_to(800) == pytest.approx(800)

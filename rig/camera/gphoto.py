@@ -162,7 +162,7 @@ class GphotoCamera(FocusDrive, GphotoSettings):
                     raise
                 io_retries += 1
                 log.warning(
-                    "camera %s: %s; reconnecting and retrying (%d of %d)", what, exc, io_retries, self.cfg.retries
+                    "camera %s: %s; reconnecting and retrying (%d of %d)", what, str(exc), io_retries, self.cfg.retries
                 )
                 time.sleep(RETRY_PAUSE_S)
                 self._reconnect()
@@ -260,7 +260,7 @@ class GphotoCamera(FocusDrive, GphotoSettings):
             try:
                 self._cam.file_delete(folder, name)
             except self.gp.GPhoto2Error as exc:
-                log.warning("could not delete %s from the camera: %s", where, exc)
+                log.warning("could not delete %s from the camera: %s", where, str(exc))
 
     def _download(self, folder: str, name: str) -> bytes:
         cam_file = self._cam.file_get(folder, name, self.gp.GP_FILE_TYPE_NORMAL)
@@ -294,7 +294,7 @@ class GphotoCamera(FocusDrive, GphotoSettings):
             try:
                 self._call(delete, "delete")
             except CameraError as exc:
-                log.warning("could not delete %s/%s from the camera: %s", folder, name, exc)
+                log.warning("could not delete %s/%s from the camera: %s", folder, name, str(exc))
 
     def preview(self) -> bytes:
         self._check_open()
@@ -367,5 +367,5 @@ class GphotoCamera(FocusDrive, GphotoSettings):
             try:
                 self._dev.call(cam.exit, 2.0)
             except Exception as exc:  # noqa: BLE001 - closing must not fail
-                log.warning("camera exit failed: %s", exc)
+                log.warning("camera exit failed: %s", str(exc))  # text: a kept record must not keep the camera
         self._dev.close()

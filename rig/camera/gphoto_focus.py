@@ -98,7 +98,7 @@ class FocusDrive:
                         raise
                     # Nikon answers a plain error outside live view (config.c: "works only in
                     # LiveView mode"): the body may have ended it; start it again, once
-                    log.info("focus drive refused (%s); turning live view on again", exc)
+                    log.info("focus drive refused (%s); turning live view on again", str(exc))
                     self._live_view = False
                     self._retrying(set_drive, "focus drive")
             except self.gp.GPhoto2Error as exc:

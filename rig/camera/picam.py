@@ -139,7 +139,7 @@ class PicamCamera(PicamSettings):
         try:
             self._dev.call(self._cam.cancel_all_and_flush, 1.0)
         except Exception as exc:  # noqa: BLE001 - picamera2 < 0.3.20 has no cancel_all_and_flush
-            log.warning("Pi camera: could not cancel the pending requests: %s", exc)
+            log.warning("Pi camera: could not cancel the pending requests: %s", str(exc))
 
     # -- Camera protocol ---------------------------------------------------------------
     def _check(self) -> None:
@@ -325,5 +325,5 @@ class PicamCamera(PicamSettings):
             try:
                 self._dev.call(shut, 2.0)
             except Exception as exc:  # noqa: BLE001 - closing must not fail
-                log.warning("Pi camera close failed: %s", exc)
+                log.warning("Pi camera close failed: %s", str(exc))
         self._dev.close()

@@ -151,6 +151,8 @@ class SimCamera:
         shot = self._captures
         if self.cfg.fail_after_captures and shot >= self.cfg.fail_after_captures:
             raise CameraError(f"simulated camera fault on capture {shot}")
+        if self.cfg.fail_every_captures and shot % self.cfg.fail_every_captures == 0:
+            raise CameraError(f"simulated camera fault on capture {shot} (one in {self.cfg.fail_every_captures})")
         self._released.clear()
         if self.cfg.capture_s and self._released.wait(self.cfg.capture_s):
             raise CameraError("capture aborted")

@@ -36,7 +36,14 @@ def _check_counts(option_name: str, counts: tuple[int, ...]) -> None:
 class SimRailConfig:
     time_scale: float = option(0.0, range=(0, 100), help="0 = instant moves; 1 = real time from speed and acceleration")
     start_um: float = option(0.0, range=(-1e6, 1e6), unit="um", help="power-on position")
-    fail_after_moves: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth move (0 = never)")
+    fail_after_moves: int = option(
+        0, range=(0, 1_000_000), help="fault injection: fail the Nth move and every move after it (0 = never)"
+    )
+    fail_every_moves: int = option(
+        0,
+        range=(0, 1_000_000),
+        help="fault injection (soak): every Nth move (counting every move from 1) fails, the next works (0 = never)",
+    )
     skip_moves: tuple[int, ...] = option(
         (),
         help="fault injection (lost steps): the k-th move (counting every move from 1) silently does not happen; "
@@ -245,7 +252,14 @@ class SimCameraConfig:
     noise: float = option(0.01, range=(0, 0.2), help="sensor noise, standard deviation as a fraction of full scale")
     format: str = option("jpg", choices=("jpg", "png", "tiff"), help="file format of full frames")
     capture_s: float = option(0.0, range=(0, 60), unit="s", help="simulated exposure + download time")
-    fail_after_captures: int = option(0, range=(0, 1_000_000), help="fault injection: fail the Nth capture (0 = never)")
+    fail_after_captures: int = option(
+        0, range=(0, 1_000_000), help="fault injection: fail the Nth capture and every capture after it (0 = never)"
+    )
+    fail_every_captures: int = option(
+        0,
+        range=(0, 1_000_000),
+        help="fault injection (soak): every Nth capture (counting every shot from 1) fails, the next works (0 = never)",
+    )
     dark_captures: tuple[int, ...] = option(
         (),
         help="fault injection: the k-th capture (counting every shot from 1) comes out two stops dark (a missed flash)",

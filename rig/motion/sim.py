@@ -53,6 +53,9 @@ class SimRail(RailState):
         self._skipping = self._moves in self.cfg.sim.skip_moves
         if self.cfg.sim.fail_after_moves and self._moves >= self.cfg.sim.fail_after_moves:
             raise MotionError(f"simulated rail fault on move {self._moves}")
+        every = self.cfg.sim.fail_every_moves
+        if every and self._moves % every == 0:
+            raise MotionError(f"simulated rail fault on move {self._moves} (one in {every})")
         self._enabled = True
         start = self.position()
         distance_mm = (target - start) / 1000.0
