@@ -203,11 +203,13 @@ def test_rig_stack_warns_before_moving_when_the_step_exceeds_the_depth_of_field(
     (folder / "obj.toml").write_text("slices = 2\nstep_um = 60\nsettle_s = 0\n[optics]\nmagnification = 5\nna = 0.14\n")
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
     out = str(tmp_path / "stacks" / "@GRP" / "@GCT4")
-    r = rig("stack", "--profile", "obj", "--out", out, env=env)
+    small = tmp_path / "small.toml"  # the depth of field comes from the optics, not the frame size
+    small.write_text("[camera.sim]\nwidth = 160\nheight = 120\n")
+    r = rig("stack", "--config", str(small), "--profile", "obj", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
     first = r.stderr.splitlines()[0]
     assert first.startswith("rig: warning: the step (60.0 µm) exceeds the depth of field (39.5 µm)"), r.stderr
-    r = rig("stack", "--profile", "obj", "--step-um", "25", "--out", out, env=env)
+    r = rig("stack", "--config", str(small), "--profile", "obj", "--step-um", "25", "--out", out, env=env)
     assert r.returncode == 0 and "warning" not in r.stderr
 
 
