@@ -137,3 +137,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     config.option.loadscopereorder = False  # keep the order of pytest_collection_modifyitems
     return SlowFirst(config, log)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`pytest -n auto` (as `make test` runs it): one worker more than there are cores. Many tests
+    spend much of their time waiting (a child process, a browser, a settle time, a real-time rail),
+    and the extra worker uses a core while another waits. PYTEST_XDIST_AUTO_NUM_WORKERS still wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    return len(os.sched_getaffinity(0)) + 1
