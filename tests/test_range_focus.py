@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.camera.scene import make_scene
+from rig.camera import scene as scene_module
+from rig.camera.scene import Scene
 from rig.config import MachineConfig, Profile
 from rig.config.schema import from_table
 from rig.errors import ConfigError, UsageError
@@ -24,6 +26,25 @@ from tests.test_web import Api, sim_config, wait_for
 
 SIM_DOF_UM = 2.0 / MachineConfig().camera.sim.blur_px_per_mm * 1000.0  # blur within 1 px either side (bench/)
 TOLERANCE_UM = max(SIM_DOF_UM, 100.0)
+
+
+_make_scene = scene_module.make_scene
+
+
+@functools.lru_cache(maxsize=3)
+def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int) -> Scene:
+    """``rig.camera.scene.make_scene``, each full-size scene made once per test worker (it is
+    deterministic per seed), its arrays read-only so that nothing can change it for the next test."""
+    made = _make_scene(subject, width, height, depth_um, seed)
+    for array in vars(made).values():
+        if array is not None:
+            array.setflags(write=False)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _each_scene_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scene_module, "make_scene", make_scene)  # what the simulated camera calls
 
 
 def ranged_config(root: Path, subject: str = "coin", near: float = 0.0, depth: float = 1500.0) -> MachineConfig:
