@@ -20,7 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy  # strict on rig/ ([tool.mypy] in pyproject.toml)
-	$(PY) -m pytest -q -n auto  # pytest-xdist: one worker per core
+	$(PY) -m pytest -q -n auto  # pytest-xdist: a worker per core, plus one (tests/conftest.py)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

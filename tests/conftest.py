@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,81 @@ def api(app):
     from tests.test_web import Api
 
     return Api(app)
+
+
+# The suite's longest tests (measured with --durations; the slowest first), started first so that
+# pytest-xdist's workers share them and no long test is left running alone at the end. Only the
+# order changes: every test still runs. A test not listed keeps its place after these.
+SLOW_FIRST = (
+    "tests/test_readme.py::test_every_readme_example_runs_as_written",
+    "tests/test_browser.py",
+    "tests/test_browser_focus.py",
+    "tests/test_range_focus.py",
+    "tests/test_web_fuzz.py",
+    "tests/test_cli_stack.py",
+    "tests/test_browser_archive.py",
+    "tests/test_browser_field_kit.py",
+    "tests/test_merge_batch.py",
+    "tests/test_power_loss.py",
+    "tests/test_archive.py",
+    "firmware/tests/test_fw_pio.py",
+    "tests/test_merge.py",
+    "tests/test_web_gallery.py",
+    "tests/test_calibrate.py",
+    "tests/test_install_package.py",
+    "tests/test_web_serve.py",
+)
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(SLOW_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(SLOW_FIRST)
+
+
+# Files whose tests share a module-scoped fixture (one browser and one server, one built wheel, one
+# stack): all their tests go to one worker, so it is built once rather than once per worker.
+ONE_WORKER_FILES = frozenset(
+    {
+        "tests/test_browser.py",
+        "tests/test_browser_archive.py",
+        "tests/test_browser_field_kit.py",
+        "tests/test_browser_focus.py",
+        "tests/test_install_package.py",
+        "tests/test_merge.py",
+        "tests/test_systemd.py",
+        "tests/test_web_fuzz.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_slow_rank)  # stable: the order within a file (and of the rest) is kept
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`pytest -n N` (dist "load", as `make test` runs it): tests are handed out one by one in the
+    order above, except that a file of ONE_WORKER_FILES is one unit. (pytest-xdist's own
+    ``--dist loadgroup`` cannot do this under pytest 9: it renames ``item._nodeid``, which pytest 9
+    no longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None  # any other --dist: pytest-xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SlowFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else nodeid
+
+    config.option.loadscopereorder = False  # keep the order of pytest_collection_modifyitems
+    return SlowFirst(config, log)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`pytest -n auto` (as `make test` runs it): one worker more than there are cores. Many tests
+    spend much of their time waiting (a child process, a browser, a settle time, a real-time rail),
+    and the extra worker uses a core while another waits. PYTEST_XDIST_AUTO_NUM_WORKERS still wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    return len(os.sched_getaffinity(0)) + 1

@@ -70,8 +70,9 @@ def test_frame_magnify_set_start_and_end_and_use_the_plan(server: Any, page_for:
     expect(page.get_by_test_id("focus-position")).to_have_text(f"{start + 100:.1f} µm")
     page.get_by_test_id("focus-set-start").click()
     expect(page.get_by_test_id("focus-plan")).to_contain_text("Set the other end")
-    for _ in range(3):
+    for k in range(2, 5):  # each move seen to end before the next click (idle alone holds before it starts)
         page.get_by_test_id("jog-coarse-far").click()
+        expect(page.get_by_test_id("focus-position")).to_have_text(f"{start + 100 * k:.1f} µm")
         wait_idle(page)
     page.get_by_test_id("jog-fine-far").click()
     expect(page.get_by_test_id("focus-position")).to_have_text(f"{start + 410:.1f} µm")

@@ -147,23 +147,36 @@ def test_sigkill_mid_run_leaves_saved_frames_and_a_valid_manifest(tmp_path, conf
     assert listed <= on_disk and len(on_disk - listed) <= 1  # at most the frame being recorded
 
 
-def test_profile_commands(tmp_path, config):
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
-    assert "(no profiles" in rig("profile", "list", env=env).stdout
-    saved = rig("profile", "save", "coin", "--slices", "12", "--step-um", "40", "--settle-s", "0", env=env)
-    assert saved.returncode == 0, saved.stderr
+def test_profile_commands(tmp_path, config, monkeypatch, capsys):
+    """`rig profile` in-process (``rig.cli.main``; README's example runs it as a process); the
+    stack that uses the saved profile is a real ``rig`` process."""
+    from rig.cli import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+    def profile(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main(["profile", *args])
+        except SystemExit as exit:  # argparse's own errors
+            code = int(exit.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    assert "(no profiles" in profile("list")[1]
+    code, _, err = profile("save", "coin", "--slices", "12", "--step-um", "40", "--settle-s", "0")
+    assert code == 0, err
     assert (tmp_path / "xdg/rig/profiles/coin.toml").exists()
-    assert rig("profile", "list", env=env).stdout.split() == ["coin"]
-    shown = rig("profile", "show", "coin", env=env).stdout
+    assert profile("list")[1].split() == ["coin"]
+    shown = profile("show", "coin")[1]
     assert "slices = 12" in shown and "step_um = 40.0" in shown
-    bad = rig("profile", "save", "coin", "--slices", "1", env=env)
-    assert bad.returncode == 2 and "out of range" in bad.stderr
-    assert "slices = 12" in rig("profile", "show", "coin", env=env).stdout  # untouched
-    run = rig("stack", "--config", str(config()), "--profile", "coin", env=env)
+    code, _, err = profile("save", "coin", "--slices", "1")
+    assert code == 2 and "out of range" in err
+    assert "slices = 12" in profile("show", "coin")[1]  # untouched
+    run = rig("stack", "--config", str(config()), "--profile", "coin", env=dict(os.environ))
     assert run.returncode == 0, run.stderr
     assert len(check_frames_intact(Path(run.stdout.strip()))["frames"]) == 12
-    assert rig("profile", "delete", "coin", env=env).returncode == 0
-    assert rig("profile", "show", "coin", env=env).returncode == 2
+    assert profile("delete", "coin")[0] == 0
+    assert profile("show", "coin")[0] == 2
 
 
 def test_stack_with_merge_writes_the_merged_image_beside_the_frames(tmp_path, config):

@@ -212,8 +212,9 @@ def test_shoot_refuses_an_extension_that_is_not_the_cameras_format(tmp_path, cap
     assert main(["shoot", "--config", gphoto, "--out", str(out)]) == 2
     assert "JPEG" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["machine.toml"]
+    small = write(tmp_path, "[camera.sim]\nwidth = 160\nheight = 120\n")  # a JPEG camera, as by default
     for name in ("x.JPG", "x.jpeg"):  # the same format, any spelling
-        assert main(["shoot", "--out", str(tmp_path / name)]) == 0
+        assert main(["shoot", "--config", small, "--out", str(tmp_path / name)]) == 0
         assert (tmp_path / name).read_bytes()[:2] == b"\xff\xd8"
     png = write(tmp_path, '[camera.sim]\nformat = "png"\nwidth = 160\nheight = 120\n')
     assert main(["shoot", "--config", png, "--out", str(out)]) == 0

@@ -17,7 +17,8 @@ from rig.errors import ConfigError
 from rig.install import CONFIG, DROPIN, Options, Run, Write, describe, execute, find_assets
 from rig.install.config import example_config
 from rig.install.host import Host
-from rig.install.plan import plan_install, plan_uninstall
+from rig.install.plan import plan_install
+from rig.install.uninstall import plan_uninstall
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 BASE_GROUPS = ["root:x:0:", "dialout:x:20:", "video:x:44:", "plugdev:x:46:", "input:x:101:", "render:x:102:"]

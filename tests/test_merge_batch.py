@@ -58,7 +58,7 @@ def test_a_dask_cluster_gives_the_same_results(root, tmp_path):
     assert local.returncode == 1, local.stderr
     reference = {i: tifffile.imread(root / f"s{i}" / "merged.tif") for i in range(3)}
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=":0"
     ) as cluster:
         result = rig("merge-batch", str(root), "--scheduler", cluster.scheduler_address, "--json")
     summary = json.loads(result.stdout)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.camera.scene import make_scene
+from rig.camera import scene as scene_module
+from rig.camera.scene import Scene
 from rig.config import MachineConfig, Profile, load_config
 from rig.config.schema import from_table
 from rig.errors import ConfigError, UsageError
@@ -24,6 +26,25 @@ from tests.test_web import Api, sim_config, wait_for
 
 SIM_DOF_UM = 2.0 / MachineConfig().camera.sim.blur_px_per_mm * 1000.0  # blur within 1 px either side (bench/)
 TOLERANCE_UM = max(SIM_DOF_UM, 100.0)
+
+
+_make_scene = scene_module.make_scene
+
+
+@functools.lru_cache(maxsize=3)
+def make_scene(subject: str, width: int, height: int, depth_um: float, seed: int) -> Scene:
+    """``rig.camera.scene.make_scene``, each full-size scene made once per test worker (it is
+    deterministic per seed), its arrays read-only so that nothing can change it for the next test."""
+    made = _make_scene(subject, width, height, depth_um, seed)
+    for array in vars(made).values():
+        if array is not None:
+            array.setflags(write=False)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _each_scene_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scene_module, "make_scene", make_scene)  # what the simulated camera calls
 
 
 def ranged_config(root: Path, subject: str = "coin", near: float = 0.0, depth: float = 1500.0) -> MachineConfig:
@@ -203,11 +224,13 @@ def test_rig_stack_warns_before_moving_when_the_step_exceeds_the_depth_of_field(
     (folder / "obj.toml").write_text("slices = 2\nstep_um = 60\nsettle_s = 0\n[optics]\nmagnification = 5\nna = 0.14\n")
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
     out = str(tmp_path / "stacks" / "@GRP" / "@GCT4")
-    r = rig("stack", "--profile", "obj", "--out", out, env=env)
+    small = tmp_path / "small.toml"  # the depth of field comes from the optics, not the frame size
+    small.write_text("[camera.sim]\nwidth = 160\nheight = 120\n")
+    r = rig("stack", "--config", str(small), "--profile", "obj", "--out", out, env=env)
     assert r.returncode == 0, r.stderr
     first = r.stderr.splitlines()[0]
     assert first.startswith("rig: warning: the step (60.0 µm) exceeds the depth of field (39.5 µm)"), r.stderr
-    r = rig("stack", "--profile", "obj", "--step-um", "25", "--out", out, env=env)
+    r = rig("stack", "--config", str(small), "--profile", "obj", "--step-um", "25", "--out", out, env=env)
     assert r.returncode == 0 and "warning" not in r.stderr
 
 

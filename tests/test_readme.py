@@ -5,6 +5,11 @@ HOME and the XDG folders point at a temporary folder. The README names one stack
 ``~/rig-stacks/20261123-143000``: it stands for the folder the stack before it printed, so that
 folder is renamed to it first. ``rig serve`` is started, asked for its status, and stopped with
 SIGTERM as systemd would.
+
+Every example runs, in README order, within its chain: an example that names something in the
+home folder (``~/``) or a saved ``--profile`` uses what the examples before it made, so it runs
+after them in the same home; any other example starts a chain of its own. The chains are separate
+tests, so pytest-xdist runs them side by side.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = re.compile(r"~/rig-stacks/(\d{8}-\d{6})")
 
@@ -26,12 +33,27 @@ def readme_commands() -> list[str]:
     return [line.strip() for block in blocks for line in block.splitlines() if line.startswith(".venv/bin/rig ")]
 
 
+def readme_chains() -> list[list[str]]:
+    """The examples in README order, cut before each one that uses nothing an earlier one made."""
+    chains: list[list[str]] = []
+    for command in readme_commands():
+        if chains and ("~/" in command or "--profile" in command):
+            chains[-1].append(command)
+        else:
+            chains.append([command])
+    return chains
+
+
 def test_the_readme_has_examples_to_run():
     commands = readme_commands()
     assert len(commands) >= 5 and any(" serve" in c for c in commands), commands
+    assert [c for chain in readme_chains() for c in chain] == commands  # each one, once, in order
 
 
-def test_every_readme_example_runs_as_written(tmp_path):
+@pytest.mark.parametrize(
+    "chain", readme_chains(), ids=[f"{i}-{chain[0].split()[1]}" for i, chain in enumerate(readme_chains(), 1)]
+)
+def test_every_readme_example_runs_as_written(tmp_path, chain):
     home = tmp_path / "home"
     home.mkdir()
     env = {
@@ -44,7 +66,7 @@ def test_every_readme_example_runs_as_written(tmp_path):
     }
     before = set(os.listdir(ROOT))
     last_folder: Path | None = None
-    for command in readme_commands():
+    for command in chain:
         named = FOLDER.search(command)
         if named and last_folder is not None and not (home / "rig-stacks" / named.group(1)).exists():
             last_folder = last_folder.rename(home / "rig-stacks" / named.group(1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,27 @@ def run_stack(api: Api, machine: Machine, **profile: Any) -> str:
     return stacks[0]["id"]
 
 
-def test_list_detail_files_and_thumbnails(api: Api, machine: Machine) -> None:
-    sid = run_stack(api, machine)
+@pytest.fixture(scope="session")
+def shot_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One stack as ``run_stack`` shoots it (3 slices), shot once per test worker."""
+    tmp = tmp_path_factory.mktemp("shot")
+    m = Machine.build(sim_config(tmp / "stacks"), profiles_dir=tmp / "profiles")
+    app = create_app(m)
+    try:
+        return tmp / "stacks" / run_stack(Api(app), m)
+    finally:
+        app.extensions["rig"].shutdown()
+        m.close()
+
+
+def copy_stack(machine: Machine, shot_stack: Path) -> str:
+    """A copy of ``shot_stack`` in the machine's output folder (what ``run_stack`` would leave)."""
+    shutil.copytree(shot_stack, Path(machine.config.output.root) / shot_stack.name, symlinks=True)
+    return shot_stack.name
+
+
+def test_list_detail_files_and_thumbnails(api: Api, machine: Machine, shot_stack: Path) -> None:
+    sid = copy_stack(machine, shot_stack)
     listing = api.get("/api/stacks").get_json()
     (s,) = listing["stacks"]
     assert s["outcome"] == "completed" and s["frames"] == 3 and s["merged"] is False and s["thumb_file"]
@@ -96,15 +116,15 @@ def test_interrupted_and_unreadable_stacks_are_listed(tmp_path: Path) -> None:
         "/gallery/..%2f..%2fetc",
     ],
 )
-def test_traversal_is_404(api: Api, machine: Machine, path: str) -> None:
-    run_stack(api, machine)
+def test_traversal_is_404(api: Api, machine: Machine, shot_stack: Path, path: str) -> None:
+    copy_stack(machine, shot_stack)
     r = api.get(path, follow_redirects=True)
     assert r.status_code in (404, 405), (path, r.status_code)
     assert r.status_code != 500
 
 
-def test_symlinks_are_never_followed(api: Api, machine: Machine, tmp_path: Path) -> None:
-    sid = run_stack(api, machine)
+def test_symlinks_are_never_followed(api: Api, machine: Machine, tmp_path: Path, shot_stack: Path) -> None:
+    sid = copy_stack(machine, shot_stack)
     root = Path(machine.config.output.root)
     folder = root / sid
     secret = tmp_path / "secret.jpg"
@@ -130,8 +150,8 @@ def test_symlinks_are_never_followed(api: Api, machine: Machine, tmp_path: Path)
     assert outside.exists()
 
 
-def test_delete_stack(api: Api, machine: Machine) -> None:
-    sid = run_stack(api, machine)
+def test_delete_stack(api: Api, machine: Machine, shot_stack: Path) -> None:
+    sid = copy_stack(machine, shot_stack)
     folder = Path(machine.config.output.root) / sid
     assert api.call("DELETE", f"/api/stacks/{sid}").status_code == 200
     assert not folder.exists()

@@ -136,7 +136,7 @@ def run_install(args: argparse.Namespace) -> int:
 
 def run_uninstall(args: argparse.Namespace) -> int:
     from rig.install.host import Host
-    from rig.install.plan import plan_uninstall
+    from rig.install.uninstall import plan_uninstall
 
     _check_privileges(args)
     host = Host(root=args.root)

@@ -1,5 +1,5 @@
-"""The install and uninstall plans: what ``rig install`` / ``rig uninstall`` would do on
-this machine, computed from its current state (see :mod:`rig.install` for the step model)."""
+"""The install plan: what ``rig install`` would do on this machine, computed from its current
+state (see :mod:`rig.install` for the step model; ``rig uninstall``'s plan is :mod:`rig.install.uninstall`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from rig.install import (
     STATE,
     TARGETS,
     UNIT_DIR,
-    UNITS,
     USER,
     VENV,
     Action,
@@ -38,7 +37,7 @@ from rig.install import (
     check_source,
 )
 from rig.install.config import Existing, checked_example_config, read_existing, service_dropin
-from rig.install.field_kit import hotspot_removal, hotspot_steps
+from rig.install.field_kit import hotspot_steps
 from rig.install.host import Host
 
 
@@ -344,61 +343,3 @@ def _activate(
                 )
             )
     return out
-
-
-# ---------------------------------------------------------------- uninstall plan
-def plan_uninstall(host: Host) -> list[Step]:
-    present = [u for u in UNITS if host.exists(f"{UNIT_DIR}/{u}")]
-    steps = [
-        Step(
-            "stop",
-            "stop and disable the services",
-            tuple(Run(("systemctl", "disable", "--now", u)) for u in reversed(present))
-            + ((Run(("systemctl", "start", "getty@tty1.service")),) if "rig-kiosk.service" in present else ()),
-            done=None if present else "not installed",
-        )
-    ]
-    removable = [TARGETS[k] for k in TARGETS] + [f"{UNIT_DIR}/rig.service.d", KIOSK_ENV]
-    for path in removable:
-        tree = path.endswith(".d")
-        steps.append(
-            Step(
-                f"remove:{path}", f"remove {path}", (Remove(path, tree),), done=None if host.exists(path) else "absent"
-            )
-        )
-    link = host.path("/usr/local/bin/rig")
-    ours = link.is_symlink() and os.readlink(link).startswith(PREFIX)
-    steps.append(
-        Step(
-            "remove:/usr/local/bin/rig",
-            "remove the `rig` command link",
-            (Remove("/usr/local/bin/rig"),),
-            done=None if ours else "absent (or not ours)",
-        )
-    )
-    steps.append(
-        Step(
-            f"remove:{PREFIX}",
-            f"remove the program {PREFIX} (virtualenv, scripts, docs)",
-            (Remove(PREFIX, tree=True),),
-            done=None if host.exists(PREFIX) else "absent",
-        )
-    )
-    steps += hotspot_removal(host)
-    steps.append(
-        Step(
-            "reload",
-            "reload systemd and udev",
-            (Run(("systemctl", "daemon-reload")), Run(("udevadm", "control", "--reload-rules"))),
-            done=None if any(s.pending for s in steps) else "nothing changed",
-        )
-    )
-    kept = (
-        f"kept: the stacks and data in {STATE} (and any output.root configured elsewhere)",
-        f"kept: the config {CONFIG}",
-        f"kept: the users {USER} and {KIOSK_USER} (they own the stacks); remove by hand: "
-        f"sudo userdel {KIOSK_USER}; sudo userdel {USER}",
-        "kept: apt packages (python3-lgpio, python3-picamera2, cage, chromium ...)",
-    )
-    steps.append(Step("kept", "left in place", (), done="nothing to do", notes=kept))
-    return steps
