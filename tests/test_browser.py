@@ -397,15 +397,10 @@ def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     page = page_for(TOUCH)
     run_stack_in_ui(page, base, slices=8, step_um=200)
-    try:
-        import rig.merge.child  # noqa: F401
-
-        page.goto(base + "/gallery")
-        page.locator(".card").first.click()
-        page.get_by_test_id("merge").click()
-        expect(page.get_by_test_id("merge-msg")).to_have_text("Merged.", timeout=90_000)
-    except ImportError:
-        pass
+    page.goto(base + "/gallery")
+    page.locator(".card").first.click()
+    page.get_by_test_id("merge").click()
+    expect(page.get_by_test_id("merge-msg")).to_have_text("Merged.", timeout=90_000)
     page.evaluate("rig.api('POST', '/api/control', {action: 'release'})")
     for label, viewport in (("touch-800x480", TOUCH), ("phone-360x800", PHONE)):
         page = page_for(viewport)
