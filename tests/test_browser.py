@@ -313,6 +313,9 @@ def test_profiles_page_saves_and_deletes(server: Any, page_for: Any) -> None:
     base, _ = server
     page = page_for(TOUCH)
     page.goto(base + "/profiles")
+    page.get_by_test_id("p-name").fill("coin 5x")  # typed while the page may still be loading: kept
+    wait_js(page, "document.querySelector('#plist').children.length > 0")  # the list is shown: loaded
+    expect(page.get_by_test_id("p-name")).to_have_value("coin 5x")
     page.locator("#p-new").click()
     page.get_by_test_id("p-name").fill("coin 5x")
     page.locator('#p-form [data-field="slices"]').fill("12")
@@ -399,6 +402,9 @@ def test_screenshots(server: Any, page_for: Any, tmp_path: Path) -> None:
     run_stack_in_ui(page, base, slices=8, step_um=200)
     page.goto(base + "/gallery")
     page.locator(".card").first.click()
+    wait_idle(page)
+    # an earlier test's merge may still be running: the server takes one merge at a time
+    wait_js(page, "!rig.merge || rig.merge.state !== 'running'")
     page.get_by_test_id("merge").click()
     expect(page.get_by_test_id("merge-msg")).to_have_text("Merged.", timeout=90_000)
     page.evaluate("rig.api('POST', '/api/control', {action: 'release'})")

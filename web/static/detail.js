@@ -100,7 +100,10 @@
   rig.$("#show-depth").addEventListener("click", () => show("depth"));
   rig.$("#merge").addEventListener("click", async () => {
     const r = await rig.api("POST", "/api/stacks/" + rig.enc(sid) + "/merge", { align: rig.$("#align").checked });
-    if (r.ok) { rig.merge = r.data; showMerge(r.data); updateMergeButton(); }
+    if (r.ok) { rig.merge = r.data; showMerge(r.data); updateMergeButton(); return; }
+    const msg = rig.$("#merge-msg");  // say why here too, not only in a passing toast
+    msg.className = "msg bad";
+    msg.textContent = "Not merged: " + ((r.data && r.data.error) || "the rig refused (" + r.status + ")");
   });
   rig.$("#merge-cancel").addEventListener("click", () => rig.api("POST", "/api/stacks/" + rig.enc(sid) + "/merge/cancel", {}));
   rig.$("#delete").addEventListener("click", async () => {

@@ -2,6 +2,8 @@
 "use strict";
 
 (async function () {
+  let typed = false;  // typed into before the page finished loading: the first load keeps it
+  rig.$("#p-form").addEventListener("input", () => { typed = true; }, { once: true });
   const form = new ProfileForm(rig.$("#p-form"), await loadSchema());
   const name = rig.$("#p-name");
   let current = null, list = [];
@@ -47,5 +49,6 @@
     const r = await rig.api("DELETE", "/api/profiles/" + encodeURIComponent(current));
     if (r.ok) { rig.toast("Deleted " + current); await load(null); }
   });
-  await load(null);
+  rig.$("#p-delete").disabled = true;
+  await load(typed ? undefined : null);
 })();
