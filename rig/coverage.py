@@ -24,11 +24,18 @@ EPS = 0.5
 SHARP = 0.7  # a slice is sharp in a tile at this fraction of the tile's best
 DUPLICATE_NEAR = 0.7  # slice k this much nearer k-1 than k+1 ...
 DUPLICATE_ACROSS = 1.15  # ... and k-1 no further from k+1 than this: k was shot where k-1 was
+SAME_TILES = 2.0  # ... and k's tile sharpness no further from k-1's than this times the run's two closest slices
 TILE_PX = 40  # coverage.png: pixels per tile
 
 
 def _distance(a: Entry, b: Entry) -> float:
     return float(np.mean(np.abs(a.measure.thumb - b.measure.thumb)))
+
+
+def _tile_distance(a: Entry, b: Entry) -> float:
+    """How far apart two slices' sharpness is, tile for tile (mean absolute log ratio): two shots
+    at the same depth differ by their noise only."""
+    return float(np.mean(np.abs(np.log((a.tiles + EPS) / (b.tiles + EPS)))))
 
 
 @dataclass(frozen=True)
@@ -68,14 +75,24 @@ class CoverageMap:
 
         Slices are compared on their thumbnails (mean absolute difference). Slice k shot where
         slice k-1 was is as far from slice k+1 as k-1 is, and much nearer k-1 than k+1; a slice
-        in its place lies between them, so k-1 and k+1 are clearly further apart than k and k+1."""
+        in its place lies between them, so k-1 and k+1 are clearly further apart than k and k+1.
+
+        That shape alone also fits a slice just past the subject's far end (defocus is symmetric:
+        the slices either side of it are both blurred there) and, where the thumbnails hardly
+        change (well beyond the subject), noise. So k must also match k-1 in sharpness tile for
+        tile as closely as two shots of the same depth do: within ``SAME_TILES`` times the
+        closest two successive slices of the run (the repeated slice itself, when there is one)."""
         shots = [e for e in self._entries if not e.gap_fill]  # in the order they were shot
+        if len(shots) < 3:
+            return []
+        floor = min(_tile_distance(a, b) for a, b in zip(shots, shots[1:], strict=False))
         found: list[float] = []
         for before, this, after in zip(shots, shots[1:], shots[2:], strict=False):
             near = _distance(before, this)
             far = _distance(this, after)
             across = _distance(before, after)
-            if near < DUPLICATE_NEAR * far and across < DUPLICATE_ACROSS * far:
+            same = _tile_distance(before, this) <= SAME_TILES * floor
+            if near < DUPLICATE_NEAR * far and across < DUPLICATE_ACROSS * far and same:
                 found.append(this.position)
         covered = {e.position for e in self._entries if e.gap_fill}
         return [p for p in found if p not in covered]

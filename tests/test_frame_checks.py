@@ -100,6 +100,15 @@ def test_without_faults_nothing_is_filled(tmp_path):
     assert all(f["verdict"] == "good" and f["shots"] == 1 for f in data["frames"])
 
 
+def test_a_run_past_the_subject_without_faults_gets_no_extra_slice(tmp_path):
+    # the coin is 1500 um deep: the slices either side of its far end are both blurred there, a
+    # shape a repeated slice also has; without a skipped move nothing may be filled
+    with build(tmp_path, rail={"start_um": 1000.0}, camera={"width": 320, "height": 240}) as m:
+        data, _ = run(m, slices=12, step_um=100)
+    assert data["coverage"]["gaps"] == [] and data["coverage"]["filled"] == []
+    assert len(data["frames"]) == 12 and not any(f.get("gap_fill") for f in data["frames"])
+
+
 def test_fail_policy_ends_the_run_with_the_reason_and_keeps_the_shot(tmp_path):
     with build(tmp_path, camera={"dark_captures": (3, 4)}) as m:
         data, folder = run(m, slices=6, step_um=60, retries=1, on_failed_check="fail")
