@@ -1,8 +1,9 @@
 """Per-frame checks while shooting: is this shot as bright and as sharp as its neighbour?
 
-Pure numpy/OpenCV on a downscaled grey copy (a JPEG is decoded once at 1/2, 1/4 or 1/8 scale
-by libjpeg itself, the factor read from its header; the decode is most of the cost:
-``bench/check_overhead.py --cost``). A shot is measured once
+Pure numpy/OpenCV on a downscaled grey copy (the camera's embedded preview when a JPEG carries
+one at least ``MIN_WIDTH`` wide, :mod:`rig.jpeg_preview`; otherwise the JPEG decoded once at 1/2,
+1/4 or 1/8 scale by libjpeg itself, the factor read from its header; the decode is most of the
+cost: ``bench/check_overhead.py --cost``). A shot is measured once
 (:func:`measure`): its mean brightness and a grid of per-tile sharpness (mean absolute
 Laplacian), which the coverage map (:mod:`rig.coverage`) reuses. :func:`judge` compares it with
 the last good shot of the stack:
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from rig.jpeg_preview import jpeg_width, preview_for_checks
 
 GRID = (8, 6)  # tiles across, down
 MIN_WIDTH = 640  # the downscaled copy is at least this wide (when the frame is)
@@ -70,36 +73,25 @@ class Verdict:
         return not self.reasons
 
 
-SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
-
-
-def jpeg_width(data: bytes) -> int | None:
-    """The width in a JPEG's frame header (SOFn), read without decoding; None if not a JPEG or not
-    found (the markers are walked segment by segment from the start: EXIF, thumbnails, tables)."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    i, end = 2, len(data)
-    while i + 9 <= end:
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker in SOF_MARKERS:
-            return int.from_bytes(data[i + 7 : i + 9], "big")
-        if marker == 0xDA:  # start of scan before any frame header
-            return None
-        i += 2 + length
-    return None
 
 
 def decode_small(data: bytes) -> np.ndarray:
     """The frame in colour (BGR uint8) at least ``MIN_WIDTH`` wide (or full size if smaller). A
-    JPEG is decoded once, at the largest reduction libjpeg offers (1/8, 1/4, 1/2) that keeps it
-    that wide, chosen from its header: the decode (its entropy decoding) is most of a check's cost."""
+    JPEG that carries a preview at least that wide (:func:`rig.jpeg_preview.preview_for_checks`:
+    most cameras embed a 1-2 MP one) is measured on the preview; otherwise it is decoded once, at
+    the largest reduction libjpeg offers (1/8, 1/4, 1/2) that keeps it that wide, chosen from its
+    header: the decode (its entropy decoding, whatever the reduction) is most of a check's cost."""
+    preview = preview_for_checks(data, MIN_WIDTH)
+    if preview is not None:
+        try:
+            return _decode_reduced(preview)
+        except CheckFailed:  # a damaged preview: the image itself
+            pass
+    return _decode_reduced(data)
+
+
+def _decode_reduced(data: bytes) -> np.ndarray:
     buf = np.frombuffer(data, np.uint8)
     width = jpeg_width(data)
     flag = cv2.IMREAD_COLOR

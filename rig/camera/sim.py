@@ -169,7 +169,25 @@ class SimCamera:
         ok, buf = cv2.imencode("." + ext, img, params)
         if not ok:
             raise CameraError(f"could not encode a {ext} frame")
-        return Frame(data=buf.tobytes(), ext=ext, meta={"focus": self._focus()})
+        data = buf.tobytes()
+        if ext == "jpg" and 0 < self.cfg.embedded_preview_px < img.shape[1]:
+            data = self._with_preview(data, img)
+        return Frame(data=data, ext=ext, meta={"focus": self._focus()})
+
+    def _with_preview(self, data: bytes, img: np.ndarray) -> bytes:
+        """The frame with an MPF preview ``embedded_preview_px`` wide, as a camera writes one."""
+        import cv2
+
+        from rig.jpeg_preview import with_mpf_preview
+
+        width = self.cfg.embedded_preview_px
+        small = cv2.resize(
+            img, (width, max(1, round(img.shape[0] * width / img.shape[1]))), interpolation=cv2.INTER_AREA
+        )
+        ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise CameraError("could not encode the frame's preview")
+        return with_mpf_preview(data, buf.tobytes())
 
     def _check(self) -> None:
         if self.closed:

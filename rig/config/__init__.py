@@ -270,6 +270,13 @@ class SimCameraConfig:
     drop_captures: tuple[int, ...] = option(
         (), help="fault injection: the k-th capture (counting every shot from 1) never delivers a file"
     )
+    embedded_preview_px: int = option(
+        0,
+        range=(0, 4000),
+        unit="px",
+        help="JPEG frames carry an MPF preview this wide, as most cameras embed one (0 = none); the "
+        "per-frame checks measure it instead of decoding the frame",
+    )
 
     def __post_init__(self) -> None:
         for name in ("dark_captures", "blur_captures", "drop_captures"):
