@@ -11,11 +11,14 @@ exposure and download, which on a real body takes far longer, so the real overhe
 
 ``--cost``: what one check costs at 24 MP (issue 14: at most 50 ms on a Pi 5). A 6000x4000 frame
 made from a real slice (``/work/shared/data/stacks``, upscaled, with sensor noise; synthetic
-texture without it) is encoded as a full-quality camera JPEG (q92) and as the small JPEG a camera
-shooting RAW + S JPEG delivers (2000x1333, what the checks then measure:
-``rig.checked_capture.checked_file``); for each, the median CPU time of the calling thread and
-wall time of the check (``measure_image``) and of the reduced decode alone. CPU time is the
-figure to compare on a shared machine: wall time there includes waiting for a core.
+texture without it) is encoded as a full-quality camera JPEG (q92) without a preview, the same
+with an MPF preview as cameras embed (1620x1080 as Sony and recent Nikon bodies, 640x427 as
+older Nikons: what the checks then measure, ``rig.jpeg_preview``), and as the small JPEG a camera
+shooting RAW + S JPEG delivers (2000x1333: ``rig.checked_capture.checked_file``); for each, the
+median CPU time of the calling thread and wall time of the check (``measure_image``) and its
+stages (finding a preview, decoding, measuring). CPU time is the figure to compare on a shared
+machine: wall time there includes waiting for a core. Then whether a shaken and a dark shot are
+caught alike when judged on the frame and on its preview.
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ def cost(repeat: int) -> None:
     import cv2
     import numpy as np
 
-    from rig.frame_checks import measure_image
+    from rig.camera.sim import motion_blurred
+    from rig.frame_checks import decode_small, judge, measure, measure_image
+    from rig.jpeg_preview import preview_for_checks, with_mpf_preview
 
     def timed(fn: object) -> tuple[float, float]:
         cpu, wall = [], []
@@ -78,17 +83,48 @@ def cost(repeat: int) -> None:
             wall.append(time.perf_counter() - w0)
         return statistics.median(cpu) * 1000, statistics.median(wall) * 1000
 
-    print("| JPEG | size | check, CPU | check, wall | of which decode, CPU |")
-    print("|---|---|---|---|---|")
-    for label, (w, h) in (("24 MP, full quality", (6000, 4000)), ("RAW + S JPEG (2.7 MP)", (2000, 1333))):
-        data = camera_jpeg(w, h)
-        buf = np.frombuffer(data, np.uint8)
+    def with_preview(data: bytes, width: int) -> bytes:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        small = cv2.resize(img, (width, img.shape[0] * width // img.shape[1]), interpolation=cv2.INTER_AREA)
+        return with_mpf_preview(data, bytes(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]))
+
+    full = camera_jpeg(6000, 4000)
+    files = {
+        "24 MP, full quality, no preview": full,
+        "24 MP + MPF preview 1620x1080": with_preview(full, 1620),
+        "24 MP + MPF preview 640x427": with_preview(full, 640),
+        "RAW + S JPEG (2.7 MP)": camera_jpeg(2000, 1333),
+    }
+    print("| JPEG | size | check, CPU | check, wall | of it: finding a preview | decode | measuring |")
+    print("|---|---|---|---|---|---|---|")
+    for label, data in files.items():
         check_cpu, check_wall = timed(lambda d=data: measure_image(d))
-        flag = cv2.IMREAD_REDUCED_COLOR_8 if w >= 8 * 640 else cv2.IMREAD_REDUCED_COLOR_2
-        decode_cpu, _ = timed(lambda b=buf, f=flag: cv2.imdecode(b, f))
+        find_cpu, _ = timed(lambda d=data: preview_for_checks(d, 640))
+        decode_cpu, _ = timed(lambda d=data: decode_small(d))
+        small = decode_small(data)
+        ok, png = cv2.imencode(".png", small)  # the measuring alone: the small copy, undecoded
+        assert ok
+        measure_cpu = check_cpu - decode_cpu
         print(
-            f"| {label} | {len(data) / 1e6:.1f} MB | {check_cpu:.0f} ms | {check_wall:.0f} ms | {decode_cpu:.0f} ms |"
+            f"| {label} | {len(data) / 1e6:.1f} MB | {check_cpu:.0f} ms | {check_wall:.0f} ms "
+            f"| {find_cpu:.2f} ms | {decode_cpu - find_cpu:.0f} ms | {measure_cpu:.0f} ms |"
         )
+    # is a verdict on the preview the verdict on the frame? A shaken and a two-stops-dark shot of
+    # the next slice, against this one, judged on each
+    img = cv2.imdecode(np.frombuffer(full, np.uint8), cv2.IMREAD_COLOR)
+    nxt = np.roll(img, 6, axis=1)
+    bad = {"shaken": motion_blurred(nxt, None), "dark": (nxt * 0.25 + 0.5).astype(np.uint8), "good": nxt}
+    print()
+    print("| next shot | judged on the frame (1/8 decode) | judged on a 1620x1080 preview |")
+    print("|---|---|---|")
+    for label, shot in bad.items():
+        enc = bytes(cv2.imencode(".jpg", shot, [cv2.IMWRITE_JPEG_QUALITY, 92])[1])
+        cells = []
+        for make in (lambda d: d, lambda d: with_preview(d, 1620)):
+            v = judge(measure(make(enc)), measure(make(full)), brightness_tolerance=0.15, sharpness_tolerance=0.6)
+            words = "; ".join(r.split(":")[0] for r in v.reasons) or "good"
+            cells.append(f"{words} (brightness {v.brightness_ratio:.2f}, sharpness {v.sharpness_ratio:.2f})")
+        print(f"| {label} | {cells[0]} | {cells[1]} |")
 
 
 def main() -> int:
