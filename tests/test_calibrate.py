@@ -164,25 +164,49 @@ def test_the_plan_turns_a_step_in_um_into_lens_drive_steps_with_the_measured_dep
     assert ranged.targets == (0.0, 5.0, 10.0, 15.0, 20.0)  # start and end are the drive's own positions
 
 
-def test_calibrate_measures_the_depth_of_one_lens_drive_step(tmp_path):
-    """A lens drive counts drive steps with no size: the same two-plane sweep gives the depth one
-    step moves focus. The stand-in drive is the sim rail read in steps (rail.steps_per_mm = 1000:
-    one reported unit per step) whose every step really moves focus 8 um."""
-    import threading
+LENS_TARGET = """
+[rail]
+backend = "lens"
+[rail.lens]
+driver = "picam"
+dioptres_per_step = 0.0625
+min_steps = 0
+max_steps = 240
+[camera.sim]
+width = 160
+height = 120
+subject = "step"
+depth_um = 600
+near_um = 2000
+lens_um_per_dioptre = {um_per_dioptre}
+"""
 
-    from rig.calibration import calibrate
-    from rig.config import CameraConfig, MachineConfig, RailConfig, SimCameraConfig, SimRailConfig
+
+def test_rig_calibrate_on_the_simulated_lens_drive_measures_the_depth_of_one_drive_step(tmp_path):
+    """The lens rail (picam driver) on the simulated camera's own focus motor, end to end: one drive
+    step is 1/16 dioptre, and a dioptre moves focus 128 um, so a step is 8 um of depth; the rig
+    knows only steps and finds the 600 um between the target's planes 75 steps apart."""
+    config = tmp_path / "lens.toml"
+    config.write_text(LENS_TARGET.format(um_per_dioptre=128))
+    args = ("calibrate", "--config", str(config), "--target-depth-um", "600", "--sweep", "75", "--json")
+    result = rig(*args, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["units"] == "steps" and data["um_per_step_source"] == "measured"
+    assert data["um_per_step"] == pytest.approx(8.0, rel=0.1)
+    assert data["backlash_steps"] == pytest.approx(0.0, abs=1.0)  # the lens goes where it is sent
+    stored = json.loads(calibration_path(load_config(config)).read_text())
+    assert stored["um_per_step"] == data["um_per_step"]  # the planner's µm -> drive steps use it
+
+
+def test_the_lens_rail_refuses_a_simulated_camera_without_a_focus_motor(tmp_path):
+    from rig.errors import MotionError
     from rig.machine import Machine
 
-    sim_rail = SimRailConfig(start_um=200, true_um_per_step=8.0)
-    camera = CameraConfig(sim=SimCameraConfig(width=160, height=120, subject="step", depth_um=600, near_um=200))
-    sim = MachineConfig(rail=RailConfig(steps_per_mm=1000, sim=sim_rail), camera=camera)
-    lens = MachineConfig(rail=RailConfig(backend="lens", min_um=0, max_um=1000))
-    with Machine.build(sim) as m:
-        m.rail.units = "steps"  # what a lens rail reports
-        result = calibrate(m.rail, m.camera, lens, threading.Event(), sweep=75, target_depth_um=600)
-    assert result.units == "steps" and result.um_per_step_source == "measured"
-    assert result.um_per_step == pytest.approx(8.0, rel=0.1)
+    config = tmp_path / "lens.toml"
+    config.write_text(LENS_TARGET.format(um_per_dioptre=0))
+    with pytest.raises(MotionError, match=r"no focus motor \(camera\.sim\.lens_um_per_dioptre = 0\)"):
+        Machine.build(load_config(config), profiles_dir=tmp_path / "profiles")
 
 
 def test_a_gap_fill_slice_is_approached_like_the_others_when_the_backlash_is_calibrated(tmp_path):

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # both load lazily (numpy and OpenCV only when a frame is ren
 
 log = logging.getLogger(__name__)
 PREVIEW_FACTOR = 4
+LENS_CLOSEST_DIOPTRES = 15.0  # the simulated focus motor's LensPosition range 0..15, as the imx708's
+LENS_START_DIOPTRES = 7.5  # where it starts: focused on the subject's nearest point (near_um)
 CROP_CACHES = 2  # magnified views whose blurred layers are kept (each up to ~50 MB at 400x300)
 
 
@@ -46,7 +48,8 @@ class SimCamera:
         shake: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg.sim
-        self._focus = focus or (lambda: self.cfg.near_um)
+        self._focus = focus or self._lens_focus  # a rail's position, or the camera's own focus motor
+        self._lens_dioptres = LENS_START_DIOPTRES
         self._shake = shake or (lambda: 0.0)  # the rail's vibration: 0 still, 1 shaking
         self._scene: Scene | None = None
         self._preview_scene: Scene | None = None
@@ -265,6 +268,31 @@ class SimCamera:
 
     def release(self) -> None:
         self._released.set()
+
+    # -- focus motor (camera.sim.lens_um_per_dioptre; the lens rail's picam driver) ---------
+    def _lens_focus(self) -> float:
+        """Where the camera's own lens focuses, in the scene's um (near_um at the start)."""
+        return self.cfg.near_um + (LENS_START_DIOPTRES - self._lens_dioptres) * self.cfg.lens_um_per_dioptre
+
+    def lens_range(self) -> tuple[float, float]:
+        """(farthest, closest) LensPosition in dioptres, as ``PicamCamera.lens_range``."""
+        self._check()
+        if not self.cfg.lens_um_per_dioptre:
+            raise CameraError("the simulated camera has no focus motor (camera.sim.lens_um_per_dioptre = 0)")
+        return 0.0, LENS_CLOSEST_DIOPTRES
+
+    def lens_position(self) -> float:
+        """The LensPosition: the simulated lens is where it was last sent (it moves at once)."""
+        self._check()
+        return self._lens_dioptres
+
+    def set_lens_position(self, dioptres: float) -> None:
+        self._check()
+        self._lens_dioptres = min(max(float(dioptres), 0.0), LENS_CLOSEST_DIOPTRES)
+
+    def wait_frames(self, frames: int, abort: threading.Event | None = None) -> None:
+        """Frames exposed after a lens move: the simulated lens is still at once."""
+        self._check()
 
     def info(self) -> dict[str, Any]:
         return {

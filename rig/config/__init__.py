@@ -270,6 +270,14 @@ class SimCameraConfig:
     drop_captures: tuple[int, ...] = option(
         (), help="fault injection: the k-th capture (counting every shot from 1) never delivers a file"
     )
+    lens_um_per_dioptre: float = option(
+        0.0,
+        range=(0, 1e5),
+        unit="um",
+        help="a focus motor as the Camera Module 3's, for rail.backend = 'lens' with rail.lens.driver = 'picam': "
+        "LensPosition 0..15 dioptres, starting at 7.5 focused on near_um; one dioptre moves focus this far "
+        "(deeper as LensPosition falls); 0 = no focus motor",
+    )
     embedded_preview_px: int = option(
         0,
         range=(0, 4000),
