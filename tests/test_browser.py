@@ -312,8 +312,14 @@ def test_live_view_and_jog(server: Any, page_for: Any) -> None:
 def test_profiles_page_saves_and_deletes(server: Any, page_for: Any) -> None:
     base, _ = server
     page = page_for(TOUCH)
+    held: list[Any] = []  # the page's request for the list, held until a name has been typed
+    page.route("**/api/profiles", lambda route: held.append(route))
     page.goto(base + "/profiles")
-    page.get_by_test_id("p-name").fill("coin 5x")  # typed while the page may still be loading: kept
+    while not held:  # the page has asked for the list
+        page.wait_for_timeout(20)
+    page.get_by_test_id("p-name").fill("coin 5x")  # typed while the page is still loading: kept
+    held[0].continue_()
+    page.unroute("**/api/profiles")
     wait_js(page, "document.querySelector('#plist').children.length > 0")  # the list is shown: loaded
     expect(page.get_by_test_id("p-name")).to_have_value("coin 5x")
     page.locator("#p-new").click()

@@ -8,9 +8,10 @@
   const name = rig.$("#p-name");
   let current = null, list = [];
 
-  async function load(select) {
+  async function load(select, first = false) {
     const r = await rig.api("GET", "/api/profiles", undefined, { quiet: true });
     if (!r.ok) return;
+    if (first && typed) select = undefined;  // asked once the list is here: typing may go on until then
     list = r.data.profiles;
     rig.$("#plist").replaceChildren(...list.map((p) => rig.el("button", {
       type: "button", class: p.name === select ? "on" : "", "data-name": p.name,
@@ -50,5 +51,5 @@
     if (r.ok) { rig.toast("Deleted " + current); await load(null); }
   });
   rig.$("#p-delete").disabled = true;
-  await load(typed ? undefined : null);
+  await load(null, true);
 })();
