@@ -105,9 +105,7 @@ class Blender:
                 borderMode=cv2.BORDER_REFLECT,
             )
         wk = weight * np.float32(gain) if gain != 1.0 else weight
-        part = part.astype(np.float32)
-        part *= wk[..., None]
-        self.acc[y0:y1, x0:x1] += part
+        self.acc[y0:y1, x0:x1] += cv2.multiply(part.astype(np.float32), cv2.merge([wk, wk, wk]))
         self.wsum[y0:y1, x0:x1] += weight
 
     def normalised(self) -> np.ndarray:
