@@ -37,6 +37,8 @@ LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured n
 REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
 BLOCK = 64  # px: pass 3 skips the blocks out of a slice's reach
 BOX = 512  # px: and works in boxes of at most BOX x BOX (bounded temporaries)
+HALF_WEIGHTS = True
+WARP = cv2.INTER_CUBIC
 BINS = 16  # brightness bands of the noise model
 NOISE_SAMPLE_PX = 2_000_000  # pixels of each pair (about) that the noise model looks at
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
@@ -106,7 +108,7 @@ def warp_box(img: np.ndarray, affine: np.ndarray, gain: float, box: tuple[int, i
         a = affine.copy()
         a[:, 2] = a[:, 2] + a[:, 0] * x0 + a[:, 1] * y0
         part = cv2.warpAffine(
-            img, a, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+            img, a, (x1 - x0, y1 - y0), flags=WARP | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
         ).astype(np.float32)
     if gain != 1.0:
         part *= np.float32(gain)
@@ -160,7 +162,13 @@ class AgreementAverager:
         diff = cv2.subtract(part, self.guide[py0:py1, px0:px1])
         cv2.multiply(diff, diff, dst=diff)
         inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
-        d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[inner]
+        d = cv2.transform(diff, MEAN3)
+        if HALF_WEIGHTS:
+            ph, pw = d.shape
+            small = cv2.resize(d, ((pw + 1) // 2, (ph + 1) // 2), interpolation=cv2.INTER_AREA)
+            d = cv2.resize(gaussian(small, self.sigma / 2), (pw, ph), interpolation=cv2.INTER_LINEAR)[inner]
+        else:
+            d = gaussian(d, self.sigma)[inner]
         # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
         wt = cast("np.ndarray", cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW)))  # float32
         wt += np.float32(HIGH / (HIGH - LOW))
