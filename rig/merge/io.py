@@ -201,13 +201,13 @@ def encode_png(img: np.ndarray, level: int = 1) -> bytes:
     filtered[:, 0] = 2  # filter type Up
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    data = filtered.reshape(-1)
+    data = memoryview(filtered.reshape(-1))
     with Workers() as workers:
-        cuts = [0, *(y * filtered.shape[1] for _, y in workers.strips(h)[:-1]), data.size]
+        cuts = [0, *(y * filtered.shape[1] for _, y in workers.strips(h)[:-1]), len(data)]
 
         def deflate(part: tuple[int, int]) -> bytes:
             packer = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate
-            last = part[1] == data.size
+            last = part[1] == len(data)
             return packer.compress(data[part[0] : part[1]]) + packer.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
 
         body = b"".join(workers.run(deflate, list(zip(cuts, cuts[1:], strict=False))))
