@@ -194,7 +194,8 @@ def _merge(
     def setup(gray: np.ndarray, path: Path) -> None:
         h, w = gray.shape[:2]
         raw = path.suffix.lower() in RAW_EXT
-        check_memory(Path(input_dir), w, h, deep=gray.dtype == np.uint16 or (opt.bits or 8) == 16, raw=raw)
+        wide = gray.dtype == np.uint16 or (opt.bits or 8) == 16
+        check_memory(Path(input_dir), w, h, deep=wide, raw=raw, threads=workers.threads)
         archive.check_crop(crop, w, h)  # before any work: nothing is written for a bad crop
         state.update(shape=(h, w), first=path, scale=analysis_scale(w, h))
         aligner.scale = state["scale"]
