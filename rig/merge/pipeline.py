@@ -241,12 +241,11 @@ def _merge(
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
     fine_index = median_index(acc, median=med)
-    depth = combine_scales(
-        regularise(acc, median=med, index=fine_index),
-        regularise(acc_c, median=5),
-        int(2 * coarse_sigma) + 2,
-        fine_index=fine_index,
-    )
+    # the two scales are independent: one thread each
+    scales = [(acc, med, fine_index), (acc_c, 5, None)]
+    fine_depth, coarse_depth = workers.run(lambda a: regularise(a[0], median=a[1], index=a[2]), scales)
+    depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
+    del fine_depth, coarse_depth, scales
     del fine_index
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
