@@ -189,10 +189,10 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def encode_png(img: np.ndarray, level: int = 1) -> bytes:
+def encode_png(img: np.ndarray, level: int = 1, threads: int = 1) -> bytes:
     """PNG of ``img`` (BGR or grey, uint8/uint16): every row "Up"-filtered (the difference from the
     row above; as small as OpenCV's encoder at level 1 on the merged images, and cheaper), deflated
-    in one part per core (each part a run of whole deflate blocks, so the parts join into one zlib
+    in one part per thread (each part a run of whole deflate blocks, so the parts join into one zlib
     stream that every decoder reads)."""
     h, w = img.shape[:2]
     rgb = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -202,7 +202,7 @@ def encode_png(img: np.ndarray, level: int = 1) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     data = filtered.reshape(-1).data  # a memoryview: parts are sliced without copies
-    with Workers() as workers:
+    with Workers(threads) as workers:
         cuts = [0, *(y * filtered.shape[1] for _, y in workers.strips(h)[:-1]), len(data)]
 
         def deflate(part: tuple[int, int]) -> bytes:
@@ -229,8 +229,9 @@ def _png_with_metadata(png: bytes, meta: Metadata) -> bytes:
     return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
-def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95) -> bytes:
-    """Encode ``img`` (BGR or grey, uint8/uint16) in the format ``path``'s extension names."""
+def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95, threads: int = 1) -> bytes:
+    """Encode ``img`` (BGR or grey, uint8/uint16) in the format ``path``'s extension names (a PNG
+    on ``threads`` threads)."""
     ext = path.suffix.lower()
     if ext in JPEG_EXT:
         from PIL import Image
@@ -248,7 +249,7 @@ def encode_image(path: Path, img: np.ndarray, meta: Metadata, quality: int = 95)
         Image.fromarray(rgb).save(buf, "JPEG", **kw)
         return buf.getvalue()
     if ext in PNG_EXT:
-        return _png_with_metadata(encode_png(img), meta)
+        return _png_with_metadata(encode_png(img, threads=threads), meta)
     if ext in TIFF_EXT:
         import tifffile
 

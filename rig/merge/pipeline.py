@@ -282,7 +282,7 @@ def _merge(
     meta = mio.read_metadata(files[ref])
     settings = archive.settings_for(Path(input_dir), files, files[ref])
     merged = archive.apply_crop(merged, crop)
-    archive.write_result(out, merged, meta, opt.overwrite, opt.quality, settings)
+    archive.write_result(out, merged, meta, opt.overwrite, opt.quality, settings, workers.threads)
     if opt.jpeg is not None:
         small = archive.shrink_to(merged, settings.jpeg_long_edge_px)
         archive.write_result(Path(opt.jpeg), small, meta, opt.overwrite, settings.jpeg_quality or opt.quality, settings)
