@@ -20,9 +20,9 @@ BASE_MB = 50.0
 BYTES_PER_PIXEL = {8: 55.0, 16: 75.0}
 RAW_EXTRA_BYTES_PER_PIXEL = 20.0  # LibRaw's own buffers while developing
 # each thread beyond the first (rig/merge/workers.py) has its own box/strip temporaries:
-# measured +10 MB at 2 MP, +24 MB at 12 MP with 2 threads
+# measured with 2 threads: +10 MB at 2 MP, +24 to +50 MB at 12 MP (peak RSS against one thread)
 THREAD_MB = 8.0
-THREAD_BYTES_PER_PIXEL = 1.3
+THREAD_BYTES_PER_PIXEL = 2.5
 
 
 def estimate_mb(width: int, height: int, deep: bool, raw: bool = False, threads: int = 1) -> float:
