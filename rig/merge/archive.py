@@ -227,12 +227,19 @@ def stack_crop(folder: Path) -> tuple[int, int, int, int] | None:
 
 
 def write_result(
-    path: Path, img: np.ndarray, meta: Any, overwrite: bool, quality: int, settings: ArchiveSettings
+    path: Path,
+    img: np.ndarray,
+    meta: Any,
+    overwrite: bool,
+    quality: int,
+    settings: ArchiveSettings,
+    threads: int = 1,
 ) -> None:
-    """Encode ``img`` (:func:`rig.merge.io.encode_image`), write the metadata in, publish atomically."""
+    """Encode ``img`` (:func:`rig.merge.io.encode_image`, on ``threads`` threads), write the metadata
+    in, publish atomically."""
     from rig.merge import io as mio
 
-    mio.atomic_write(path, tag(mio.encode_image(path, img, meta, quality), settings), overwrite)
+    mio.atomic_write(path, tag(mio.encode_image(path, img, meta, quality, threads), settings), overwrite)
 
 
 def _table(value: Any) -> dict[str, Any]:

@@ -10,18 +10,21 @@ slices with no weight are not read at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from rig.merge.boxes import Box
 from rig.merge.focus import gaussian
+from rig.merge.workers import Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 
-def box_weight(depth: np.ndarray, k: int, box: tuple[int, int, int, int], soften: float) -> np.ndarray:
+def box_weight(depth: np.ndarray, k: int, box: Box, soften: float) -> np.ndarray:
     """Blend weight of slice ``k`` inside ``box``: the tent weight, Gaussian-softened.
 
     The softening is narrow (a few pixels): wide enough that a change of slice leaves no seam
@@ -40,22 +43,58 @@ def box_weight(depth: np.ndarray, k: int, box: tuple[int, int, int, int], soften
     return gaussian(wt, soften)[y0 - py0 : y1 - py0, x0 - px0 : x1 - px0]
 
 
+def is_identity(affine: np.ndarray) -> bool:
+    """The affine (2 x 3) leaves every pixel where it is (the reference slice, or no alignment)."""
+    return float(np.abs(np.asarray(affine) - IDENTITY).max()) <= 1e-9
+
+
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
 class Blender:
     """Accumulates weighted, aligned slices into the output (float32)."""
 
-    def __init__(self, height: int, width: int, channels: int = 3) -> None:
+    def __init__(self, height: int, width: int, channels: int = 3, workers: Workers | None = None) -> None:
         self.acc = np.zeros((height, width, channels), np.float32)
         self.wsum = np.zeros((height, width), np.float32)
+        self.workers = workers or Workers(1)
+
+    def add_slice(
+        self,
+        img: np.ndarray,
+        affine: np.ndarray,
+        gain: float,
+        boxes: Sequence[Box],
+        depth: np.ndarray,
+        k: int,
+        soften: float,
+    ) -> None:
+        """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint; spread over
+        the workers: each box writes only its own pixels)."""
+        identity = is_identity(affine)
+
+        def one(box: Box) -> None:
+            wk = box_weight(depth, k, box, soften)
+            if wk.any():
+                self.add(img, affine, gain, wk, box, identity)
+
+        self.workers.run(one, boxes)
 
     def add(
-        self, img: np.ndarray, affine: np.ndarray, gain: float, weight: np.ndarray, box: tuple[int, int, int, int]
+        self,
+        img: np.ndarray,
+        affine: np.ndarray,
+        gain: float,
+        weight: np.ndarray,
+        box: Box,
+        identity: bool | None = None,
     ) -> None:
         """Warp ``img`` (slice frame) into the box of the reference frame and add it with ``weight``."""
         x0, y0, x1, y1 = box
         m = affine.copy()
         # reference pixel (x0 + u, y0 + v) -> slice coords: M @ (u + x0, v + y0)
         m[:, 2] = m[:, 2] + m[:, 0] * x0 + m[:, 1] * y0
-        if np.allclose(affine, [[1, 0, 0], [0, 1, 0]], atol=1e-9):
+        if is_identity(affine) if identity is None else identity:
             part = img[y0:y1, x0:x1]
         else:
             part = cv2.warpAffine(
@@ -66,14 +105,17 @@ class Blender:
                 borderMode=cv2.BORDER_REFLECT,
             )
         wk = weight * np.float32(gain) if gain != 1.0 else weight
-        part = part.astype(np.float32)
-        part *= wk[..., None]
-        self.acc[y0:y1, x0:x1] += part
+        self.acc[y0:y1, x0:x1] += cv2.multiply(part.astype(np.float32), cv2.merge([wk, wk, wk]))
         self.wsum[y0:y1, x0:x1] += weight
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the blender is spent)."""
-        self.acc /= np.maximum(self.wsum, 1e-6)[..., None]
+
+        def strip(rows: tuple[int, int]) -> None:
+            y0, y1 = rows
+            self.acc[y0:y1] /= np.maximum(self.wsum[y0:y1], 1e-6)[..., None]
+
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
         return self.acc
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:

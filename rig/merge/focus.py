@@ -16,6 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rig.merge.workers import Workers
+
 RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
 PRE_BLUR = 0.6  # px: Gaussian before the Laplacian (sensor noise and JPEG artefacts live at the finest scale)
@@ -24,28 +26,70 @@ PRE_BLUR = 0.6  # px: Gaussian before the Laplacian (sensor noise and JPEG artef
 def gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur with a +-3 sigma kernel (OpenCV's automatic size for float images is up to
     5x slower on 12 MP frames and no more accurate for this use)."""
-    k = 2 * int(np.ceil(3.0 * sigma)) + 1
+    k = 2 * _radius(sigma) + 1
     return cv2.GaussianBlur(img, (k, k), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def focus_energies(gray: np.ndarray, sigma: float, coarse_sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def focus_energies(
+    gray: np.ndarray, sigma: float, coarse_sigma: float, gain2: float = 1.0, workers: Workers | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Focus energy at two window sizes: fine (full size, ``sigma``) and coarse (half size).
 
     The fine one places depth steps to a pixel; the coarse one is not fooled near a sharp
     detail by the defocus ramps that a blurred copy of it spreads into its surroundings.
+    Both are multiplied by ``gain2`` (the square of the slice's exposure gain). With ``workers``,
+    row strips are computed in parallel, each from its rows plus a margin wider than the filters
+    reach: the result is the same as in one piece.
     """
-    g: np.ndarray = gray.astype(np.float32)
+    h, w = gray.shape[:2]
+    fine = np.empty((h, w), np.float32)
+    coarse = np.empty((max(1, (h + 1) // 2), max(1, (w + 1) // 2)), np.float32)
+    # halving needs even strip boundaries; an odd height is done in one piece
+    parts = workers.strips(h, align=2) if workers is not None and h % 2 == 0 else [(0, h)]
+    sigmas = (sigma, coarse_sigma)
+    (workers or Workers(1)).run(lambda rows: _energy_rows(gray, sigmas, gain2, rows, fine, coarse), parts)
+    return fine, coarse
+
+
+def _energy_rows(
+    gray: np.ndarray,
+    sigmas: tuple[float, float],
+    gain2: float,
+    rows: tuple[int, int],
+    fine: np.ndarray,
+    coarse: np.ndarray,
+) -> None:
+    """Rows ``rows`` of :func:`focus_energies` (``fine``) and their half-size rows (``coarse``)."""
+    h, w = gray.shape[:2]
+    sigma, coarse_sigma = sigmas
+    y0, y1 = rows
+    # rows the filters reach: pre-blur 2 + Laplacian 1, then the fine or (2x) the coarse Gaussian
+    margin = max(_radius(sigma), 2 * _radius(coarse_sigma / 2)) + 6
+    margin += margin % 2
+    a, b = (0, h) if (y0, y1) == (0, h) else (max(0, y0 - margin), min(h, y1 + margin))
+    g: np.ndarray = gray[a:b].astype(np.float32)
     if gray.dtype == np.uint16:
         g *= 1.0 / 257.0
     if PRE_BLUR > 0:  # the finest pixel-to-pixel changes are mostly noise and JPEG artefacts
         g = cv2.GaussianBlur(g, (5, 5), PRE_BLUR)
     lap = cv2.Laplacian(g, cv2.CV_32F, ksize=1)
+    del g
     cv2.multiply(lap, lap, dst=lap)
-    h, w = lap.shape
-    half = cv2.resize(lap, (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA)
-    coarse = gaussian(half, coarse_sigma / 2)
-    fine = gaussian(lap, sigma)
-    return fine, coarse
+    half = cv2.resize(lap, (coarse.shape[1], max(1, (b - a + 1) // 2)), interpolation=cv2.INTER_AREA)
+    part = coarse[y0 // 2 : (y1 + 1) // 2]
+    part[...] = gaussian(half, coarse_sigma / 2)[(y0 - a) // 2 : (y1 - a + 1) // 2]
+    del half
+    if gain2 != 1.0:
+        part *= np.float32(gain2)
+    part = fine[y0:y1]
+    part[...] = gaussian(lap, sigma)[y0 - a : y1 - a]
+    if gain2 != 1.0:
+        part *= np.float32(gain2)
+
+
+def _radius(sigma: float) -> int:
+    """Half the kernel size :func:`gaussian` uses."""
+    return int(np.ceil(3.0 * sigma))
 
 
 def combine_scales(
@@ -91,11 +135,17 @@ class DepthAccumulator:
         self.count = 0
 
     def add(self, k: int, energy: np.ndarray) -> None:
-        better = energy > self.best
-        np.copyto(self.index, k, where=better, casting="unsafe")
-        np.maximum(self.best, energy, out=self.best)
-        self.total += energy
+        self.add_rows(k, energy, 0)
         self.count += 1
+
+    def add_rows(self, k: int, energy: np.ndarray, y0: int) -> None:
+        """Fold slice ``k``'s ``energy`` into rows ``y0``... (the caller counts the slice once:
+        strips of one slice may be added from several threads)."""
+        rows = slice(y0, y0 + energy.shape[0])
+        best = self.best[rows]
+        np.copyto(self.index[rows], k, where=energy > best, casting="unsafe")
+        np.maximum(best, energy, out=best)
+        self.total[rows] += energy
 
 
 def median_index(acc: DepthAccumulator, median: int = 5) -> np.ndarray:

@@ -19,11 +19,16 @@ log = logging.getLogger(__name__)
 BASE_MB = 50.0
 BYTES_PER_PIXEL = {8: 55.0, 16: 75.0}
 RAW_EXTRA_BYTES_PER_PIXEL = 20.0  # LibRaw's own buffers while developing
+# each thread beyond the first (rig/merge/workers.py) has its own box/strip temporaries:
+# measured with 2 threads: +10 MB at 2 MP, +24 to +50 MB at 12 MP (peak RSS against one thread)
+THREAD_MB = 8.0
+THREAD_BYTES_PER_PIXEL = 2.5
 
 
-def estimate_mb(width: int, height: int, deep: bool, raw: bool = False) -> float:
+def estimate_mb(width: int, height: int, deep: bool, raw: bool = False, threads: int = 1) -> float:
     per_px = BYTES_PER_PIXEL[16 if deep or raw else 8] + (RAW_EXTRA_BYTES_PER_PIXEL if raw else 0.0)
-    return BASE_MB + width * height * per_px / 2**20
+    per_px += (threads - 1) * THREAD_BYTES_PER_PIXEL
+    return BASE_MB + (threads - 1) * THREAD_MB + width * height * per_px / 2**20
 
 
 def available_mb(meminfo: Path = Path("/proc/meminfo")) -> tuple[float, float] | None:
@@ -37,9 +42,9 @@ def available_mb(meminfo: Path = Path("/proc/meminfo")) -> tuple[float, float] |
     return avail, swap
 
 
-def check_memory(where: Path, width: int, height: int, deep: bool, raw: bool = False) -> None:
+def check_memory(where: Path, width: int, height: int, deep: bool, raw: bool = False, threads: int = 1) -> None:
     """Raise :class:`MergeError` if the merge cannot fit in memory and swap; warn if it needs swap."""
-    need = estimate_mb(width, height, deep, raw)
+    need = estimate_mb(width, height, deep, raw, threads)
     have = available_mb()
     if have is None:
         return

@@ -24,7 +24,7 @@ from rig.errors import MergeError
 from rig.merge import archive
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
-from rig.merge.blend import Blender, box_weight
+from rig.merge.blend import Blender
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
@@ -32,6 +32,7 @@ from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
+from rig.merge.workers import Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -102,11 +103,31 @@ def _prefetch(
             del img
 
 
-def _to_reference(energy: np.ndarray, affine: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Warp a focus energy map from its slice's frame into the reference frame (0 outside)."""
-    return cv2.warpAffine(
-        energy, affine, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT
-    )
+def _fold(acc: DepthAccumulator, k: int, energy: np.ndarray, affine: np.ndarray | None, workers: Workers) -> np.ndarray:
+    """Warp a focus energy map from its slice's frame into the reference frame (0 outside; ``affine``
+    None: it is in that frame already) and add it to ``acc``, in row strips on the ``workers``.
+    Returns the warped energy."""
+    h, w = energy.shape
+    out = energy if affine is None else np.empty_like(energy)
+
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        if affine is not None:
+            m = np.array(affine, np.float64)
+            m[:, 2] += m[:, 1] * y0  # dst row y -> row y0 + y of the reference frame
+            cv2.warpAffine(
+                energy,
+                m,
+                (w, y1 - y0),
+                dst=out[y0:y1],
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+            )
+        acc.add_rows(k, out[y0:y1], y0)
+
+    workers.run(strip, workers.strips(h))
+    acc.count += 1
+    return out
 
 
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
@@ -124,6 +145,17 @@ def merge(
     progress: Progress | None = None,
 ) -> MergeResult:
     """Merge the focus stack in ``input_dir`` into ``output``. Raises :class:`MergeError`."""
+    with Workers() as workers:  # the per-pixel work of each slice is spread over the cores
+        return _merge(input_dir, output, options, progress, workers)
+
+
+def _merge(
+    input_dir: str | Path,
+    output: str | Path,
+    options: MergeOptions | None,
+    progress: Progress | None,
+    workers: Workers,
+) -> MergeResult:
     opt = options or MergeOptions()
     out = Path(output)
     t0 = time.monotonic()
@@ -162,7 +194,8 @@ def merge(
     def setup(gray: np.ndarray, path: Path) -> None:
         h, w = gray.shape[:2]
         raw = path.suffix.lower() in RAW_EXT
-        check_memory(Path(input_dir), w, h, deep=gray.dtype == np.uint16 or (opt.bits or 8) == 16, raw=raw)
+        wide = gray.dtype == np.uint16 or (opt.bits or 8) == 16
+        check_memory(Path(input_dir), w, h, deep=wide, raw=raw, threads=workers.threads)
         archive.check_crop(crop, w, h)  # before any work: nothing is written for a bad crop
         state.update(shape=(h, w), first=path, scale=analysis_scale(w, h))
         aligner.scale = state["scale"]
@@ -190,19 +223,13 @@ def merge(
             preview = GrowingPreview(Path(opt.preview), (w, h)) if opt.preview is not None else None
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
-        energy, coarse = focus_energies(gray, sigma, coarse_sigma)
+        energy, coarse = focus_energies(gray, sigma, coarse_sigma, tr.gain * tr.gain, workers)
         del gray
-        if tr.gain != 1.0:
-            energy *= np.float32(tr.gain * tr.gain)
-            coarse *= np.float32(tr.gain * tr.gain)
-        if k != ref and opt.align:
-            energy = _to_reference(energy, tr.affine, (w, h))
-            coarse = _to_reference(coarse, to_analysis(tr.matrix, hw / w)[:2], (hw, hh))
+        aligned = k != ref and opt.align
+        energy = _fold(acc, k, energy, tr.affine if aligned else None, workers)
+        _fold(acc_c, k, coarse, to_analysis(tr.matrix, hw / w)[:2] if aligned else None, workers)
         if preview is not None:
-            aligned = k != ref and opt.align
             preview.add(files[k], energy, tr.affine if aligned else None, tr.gain)
-        acc.add(k, energy)
-        acc_c.add(k, coarse)
         del energy, coarse
         n_known = max(len(files), 1)
         report(min(0.5, (step + 1) / (2 * n_known + 1)) * span, f"focus {step + 1}/{n_known}")
@@ -214,12 +241,11 @@ def merge(
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
     fine_index = median_index(acc, median=med)
-    depth = combine_scales(
-        regularise(acc, median=med, index=fine_index),
-        regularise(acc_c, median=5),
-        int(2 * coarse_sigma) + 2,
-        fine_index=fine_index,
-    )
+    # the two scales are independent: one thread each
+    scales = [(acc, med, fine_index), (acc_c, 5, None)]
+    fine_depth, coarse_depth = workers.run(lambda a: regularise(a[0], median=a[1], index=a[2]), scales)
+    depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
+    del fine_depth, coarse_depth, scales
     del fine_index
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
@@ -230,7 +256,7 @@ def merge(
         transforms.update(fitted)
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = SliceBoxes(depth, n, 1.0, pad=int(np.ceil(3 * soften)) + 1)
-    blender = Blender(h, w)
+    blender = Blender(h, w, workers=workers)
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
@@ -238,10 +264,7 @@ def merge(
         _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
         gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
-        for box in tiles.boxes(k, max_size=256):
-            wk = box_weight(depth, k, box, soften)
-            if wk.any():
-                blender.add(img, transforms[k].affine, gain, wk, box)
+        blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften)
         del img
         report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
 
@@ -250,14 +273,16 @@ def merge(
         bits = 8
     dtype = np.uint16 if bits == 16 else np.uint8
     if opt.refine:
-        merged = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth)
+        merged = _refine(
+            blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth, workers
+        )
     else:
         merged = blender.result(dtype, in_max)
     del blender
     meta = mio.read_metadata(files[ref])
     settings = archive.settings_for(Path(input_dir), files, files[ref])
     merged = archive.apply_crop(merged, crop)
-    archive.write_result(out, merged, meta, opt.overwrite, opt.quality, settings)
+    archive.write_result(out, merged, meta, opt.overwrite, opt.quality, settings, workers.threads)
     if opt.jpeg is not None:
         small = archive.shrink_to(merged, settings.jpeg_long_edge_px)
         archive.write_result(Path(opt.jpeg), small, meta, opt.overwrite, settings.jpeg_quality or opt.quality, settings)
@@ -281,6 +306,7 @@ def _refine(
     dtype: DTypeLike,
     report: Progress,
     depth: np.ndarray,
+    workers: Workers,
 ) -> np.ndarray:
     """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge."""
     h, w = shape
@@ -295,8 +321,8 @@ def _refine(
             tr_a, tr_b = transforms[ka], transforms[kb]
             yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
 
-    noise = noise_model(pairs(), sigma, in_max)
-    avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n)
+    noise = noise_model(pairs(), sigma, in_max, workers)
+    avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):

@@ -19,13 +19,16 @@ JPEG compression and demosaicing left it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
 
-from rig.merge.boxes import SliceBoxes
+from rig.merge.blend import is_identity
+from rig.merge.boxes import Box, SliceBoxes
 from rig.merge.focus import gaussian
+from rig.merge.workers import Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike, NDArray
@@ -34,6 +37,8 @@ LOW, HIGH = 2.0, 4.0  # agreement window: full weight below LOW x the measured n
 REACH = 0.15  # share of the stack around the depth map's slice whose slices may be averaged
 BLOCK = 64  # px: pass 3 skips the blocks out of a slice's reach
 BOX = 512  # px: and works in boxes of at most BOX x BOX (bounded temporaries)
+HALF_WEIGHTS = True
+WARP = cv2.INTER_CUBIC
 BINS = 16  # brightness bands of the noise model
 NOISE_SAMPLE_PX = 2_000_000  # pixels of each pair (about) that the noise model looks at
 HIGHPASS_SHARE = 1.0 - 1.0 / (4 * np.pi)  # of white noise's variance that survives x - G_1(x)
@@ -42,10 +47,12 @@ MEAN3 = np.full((1, 3), 1.0 / 3.0, np.float32)  # cv2.transform: mean of the thr
 SlicePair = tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, float]
 
 
-def noise_model(pairs: Iterable[SlicePair], sigma: float, in_max: float) -> tuple[np.ndarray, np.ndarray]:
+def noise_model(
+    pairs: Iterable[SlicePair], sigma: float, in_max: float, workers: Workers | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise model from pairs of neighbouring slices, each given as (image, affine, gain, image,
     affine, gain) (consumed one pair at a time); returns (brightness band centres, variance of a difference
-    of two noisy values) for :func:`numpy.interp`.
+    of two noisy values) for :func:`numpy.interp`. The row bands of a pair are spread over ``workers``.
 
     Per brightness band: the lower quintile of the local variance of the fine part of the pair's
     difference, the smallest over the pairs. Only the fine part is used: two defocused renderings
@@ -57,21 +64,15 @@ def noise_model(pairs: Iterable[SlicePair], sigma: float, in_max: float) -> tupl
     edges = np.linspace(0.0, in_max, BINS + 1)
     centres = 0.5 * (edges[:-1] + edges[1:])
     best = np.full(BINS, np.inf)
-    for a_img, a_aff, a_gain, b_img, b_aff, b_gain in pairs:
-        h, w = a_img.shape[:2]
-        samples: list[list[np.ndarray]] = [[] for _ in range(BINS)]
+    for pair in pairs:
+        h, w = pair[0].shape[:2]
         # every other band of 64 rows; on large slices fewer (about 2 MP per pair are plenty)
         every = max(2, (h * w) // NOISE_SAMPLE_PX)
-        for y0 in range(0, h, every * 64):
-            box = (0, y0, w, min(h, y0 + 64))
-            a, b = warp_box(a_img, a_aff, a_gain, box), warp_box(b_img, b_aff, b_gain, box)
-            diff = a - b
-            diff -= cv2.GaussianBlur(diff, (7, 7), 1.0)
-            d = gaussian(cv2.transform(diff * diff, MEAN3), sigma)
-            level = gaussian(cv2.transform(a + b, MEAN3 * 0.5), sigma)
-            idx = np.clip(np.digitize(level, edges) - 1, 0, BINS - 1)
-            for k in np.unique(idx):
-                samples[k].append(d[idx == k])
+        samples: list[list[np.ndarray]] = [[] for _ in range(BINS)]
+        bands = (workers or Workers(1)).run(partial(_noise_band, pair, sigma, edges), range(0, h, every * 64))
+        for found in bands:
+            for k, values in found:  # in band order, as in one thread
+                samples[k].append(values)
         for k in range(BINS):
             v = np.concatenate(samples[k]) if samples[k] else np.empty(0)
             if v.size > 400:
@@ -84,16 +85,30 @@ def noise_model(pairs: Iterable[SlicePair], sigma: float, in_max: float) -> tupl
     return centres, np.maximum(var, floor)
 
 
+def _noise_band(pair: SlicePair, sigma: float, edges: np.ndarray, y0: int) -> list[tuple[int, np.ndarray]]:
+    """The local variances of the band of 64 rows from ``y0`` of a pair's fine difference, per brightness band."""
+    a_img, a_aff, a_gain, b_img, b_aff, b_gain = pair
+    h, w = a_img.shape[:2]
+    box = (0, y0, w, min(h, y0 + 64))
+    a, b = warp_box(a_img, a_aff, a_gain, box), warp_box(b_img, b_aff, b_gain, box)
+    diff = a - b
+    diff -= cv2.GaussianBlur(diff, (7, 7), 1.0)
+    d = gaussian(cv2.transform(diff * diff, MEAN3), sigma)
+    level = gaussian(cv2.transform(a + b, MEAN3 * 0.5), sigma)
+    idx = np.clip(np.digitize(level, edges) - 1, 0, len(edges) - 2)
+    return [(int(k), d[idx == k]) for k in np.unique(idx)]
+
+
 def warp_box(img: np.ndarray, affine: np.ndarray, gain: float, box: tuple[int, int, int, int]) -> np.ndarray:
     """The part ``box`` (x0, y0, x1, y1, reference frame) of slice ``img``, float32, times ``gain``."""
     x0, y0, x1, y1 = box
-    if np.allclose(affine, [[1, 0, 0], [0, 1, 0]], atol=1e-9):
+    if is_identity(affine):
         part = img[y0:y1, x0:x1].astype(np.float32)
     else:
         a = affine.copy()
         a[:, 2] = a[:, 2] + a[:, 0] * x0 + a[:, 1] * y0
         part = cv2.warpAffine(
-            img, a, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+            img, a, (x1 - x0, y1 - y0), flags=WARP | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
         ).astype(np.float32)
     if gain != 1.0:
         part *= np.float32(gain)
@@ -104,48 +119,80 @@ class AgreementAverager:
     """Accumulates the first merge (weight 1) and every slice where it agrees with it."""
 
     def __init__(
-        self, guide: np.ndarray, noise: tuple[np.ndarray, np.ndarray], sigma: float, depth: np.ndarray, n: int
+        self,
+        guide: np.ndarray,
+        noise: tuple[np.ndarray, np.ndarray],
+        sigma: float,
+        depth: np.ndarray,
+        n: int,
+        workers: Workers | None = None,
     ) -> None:
+        self.workers = workers or Workers(1)
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
         self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
         self.boxes = SliceBoxes(depth, n, self.reach, block=BLOCK)
-        self.var = np.interp(guide.mean(axis=2), *noise).astype(np.float32)  # of a difference of two
         self.sigma = sigma
-        self.acc = guide.copy()
-        self.wsum: NDArray[np.float32] = np.ones(guide.shape[:2], np.float32)  # H x W
+        h, w = guide.shape[:2]
+        self.var = np.empty((h, w), np.float32)  # noise variance of a difference of two values
+        self.acc = np.empty_like(guide)
+        self.wsum: NDArray[np.float32] = np.ones((h, w), np.float32)  # H x W
+
+        def strip(rows: tuple[int, int]) -> None:
+            y0, y1 = rows
+            self.var[y0:y1] = np.interp(guide[y0:y1].mean(axis=2), *noise)
+            self.acc[y0:y1] = guide[y0:y1]
+
+        self.workers.run(strip, self.workers.strips(h))
 
     def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
         """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` is within reach of the depth map."""
         return self.boxes.boxes(k, max_size=BOX)
 
     def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
+        """Add slice ``k`` where it agrees with the guide, box by box (disjoint: spread over the workers)."""
+        self.workers.run(lambda box: self._add_box(k, img, affine, gain, box), self.reaches(k))
+
+    def _add_box(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float, box: Box) -> None:
         h, w = self.wsum.shape
         m = int(np.ceil(3 * self.sigma)) + 1
-        for x0, y0, x1, y1 in self.reaches(k):
-            px0, py0, px1, py1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
-            part = warp_box(img, affine, gain, (px0, py0, px1, py1))
-            diff = cv2.subtract(part, self.guide[py0:py1, px0:px1])
-            cv2.multiply(diff, diff, dst=diff)
-            inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
-            d = gaussian(cv2.transform(diff, MEAN3), self.sigma)[inner]
-            # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
-            wt = cast("np.ndarray", cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW)))  # float32
-            wt += np.float32(HIGH / (HIGH - LOW))
-            np.clip(wt, 0.0, 1.0, out=wt)
-            # fading with the distance from the depth: far slices lose faint detail (paper grain)
-            # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
-            near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))  # type: ignore[call-overload]
-            wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
-            part = part[inner]
-            self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
-            self.wsum[y0:y1, x0:x1] += wt
+        x0, y0, x1, y1 = box
+        px0, py0, px1, py1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+        part = warp_box(img, affine, gain, (px0, py0, px1, py1))
+        diff = cv2.subtract(part, self.guide[py0:py1, px0:px1])
+        cv2.multiply(diff, diff, dst=diff)
+        inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
+        d = cv2.transform(diff, MEAN3)
+        if HALF_WEIGHTS:
+            ph, pw = d.shape
+            small = cv2.resize(d, ((pw + 1) // 2, (ph + 1) // 2), interpolation=cv2.INTER_AREA)
+            d = cv2.resize(gaussian(small, self.sigma / 2), (pw, ph), interpolation=cv2.INTER_LINEAR)[inner]
+        else:
+            d = gaussian(d, self.sigma)[inner]
+        # weight: 1 below LOW x the noise, 0 above HIGH x, linear between
+        wt = cast("np.ndarray", cv2.divide(d, self.var[y0:y1, x0:x1], scale=-1.0 / (HIGH - LOW)))  # float32
+        wt += np.float32(HIGH / (HIGH - LOW))
+        np.clip(wt, 0.0, 1.0, out=wt)
+        # fading with the distance from the depth: far slices lose faint detail (paper grain)
+        # a float is a Scalar to OpenCV (valid at runtime), which its stubs do not allow
+        near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))  # type: ignore[call-overload]
+        wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
+        part = part[inner]
+        self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
+        self.wsum[y0:y1, x0:x1] += wt
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-        out = self.acc / self.wsum[..., None]
-        if out_max != in_max:
-            out *= out_max / in_max
-        np.clip(out, 0.0, out_max, out=out)
-        out += 0.5
-        return out.astype(dtype)
+        out = np.empty(self.acc.shape, dtype)
+
+        def strip(rows: tuple[int, int]) -> None:
+            y0, y1 = rows
+            part = self.acc[y0:y1] / self.wsum[y0:y1, :, None]
+            if out_max != in_max:
+                part *= out_max / in_max
+            np.clip(part, 0.0, out_max, out=part)
+            part += 0.5
+            out[y0:y1] = part  # truncates, as astype does
+
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
+        return out

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Where a merge spends its time: wall and CPU seconds (all threads) per stage of one in-process merge.
+
+    .venv/bin/python bench/merge_profile.py SLICES_DIR [-o OUT.png] [--no-refine] [--cprofile N]
+
+Stages follow the merge's progress messages: ``focus`` (pass 1: decode, registration, focus
+measure), then from the last focus slice to the first blended one ``depth map + blend 1``,
+``blend`` (pass 2), ``noise model + refine 1``, ``refine`` (pass 3) and ``write`` (encoding and
+writing the outputs). "cores" is CPU / wall: how many cores the stage kept
+busy. CPU time counts every thread of the process, so it is much less sensitive to other jobs
+on the machine than the wall time. ``--cprofile N`` also prints the N functions with the most
+main-thread time (cProfile; worker threads are not profiled).
+
+The last line splits the CPU time by thread: the main thread outside the thread pool (serial
+work), the pool's parts (``rig/merge/workers.py``, spread over the cores) and the rest (the
+decoder/registration thread and OpenCV's own threads, which overlap the other two). On a loaded
+machine wall times say little, but these do: on an idle one the merge takes about
+main + pool / threads seconds if the rest fits beside the serial work, main + (pool + rest) /
+threads if it competes with the pool (the line prints both; neither counts the interpreter's
+start, ~0.5 s, which the bench's figures include).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import logging
+import pstats
+import re
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rig.merge import workers as merge_workers  # noqa: E402
+from rig.merge.pipeline import MergeOptions, merge  # noqa: E402
+
+# what runs after a stage's last slice, until the next stage's first slice is done
+AFTER = {"focus": "depth map + blend 1", "blend": "noise model + refine 1", "refine": "write"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("slices", type=Path)
+    ap.add_argument("-o", "--out", type=Path, default=None, help="output (default: a temporary PNG)")
+    ap.add_argument("--no-refine", action="store_true", help="skip pass 3")
+    ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    marks: list[tuple[str, float, float]] = [("setup", time.monotonic(), time.process_time())]
+
+    def progress(_fraction: float, what: str) -> None:
+        m = re.fullmatch(r"(focus|blend|refine) (\d+)/(\d+)", what)
+        if m is None:
+            return
+        if marks[-1][0] != m[1]:
+            marks.append((m[1], time.monotonic(), time.process_time()))
+        if m[2] == m[3]:  # the stage's last slice: what follows until the next stage's first slice
+            marks.append((AFTER[m[1]], time.monotonic(), time.process_time()))
+
+    pool_cpu = [0.0, 0.0]  # parts run in the main thread, in the pool's threads
+    lock = threading.Lock()
+    run = merge_workers.Workers.run
+
+    def timed_run(self: merge_workers.Workers, fn: Any, parts: Any) -> Any:
+        def timed(part: Any) -> Any:
+            t = time.thread_time()
+            try:
+                return fn(part)
+            finally:
+                with lock:
+                    inline = threading.current_thread() is threading.main_thread()  # one part, or one thread
+                    pool_cpu[0 if inline else 1] += time.thread_time() - t
+
+        return run(self, timed, parts)
+
+    merge_workers.Workers.run = timed_run  # type: ignore[method-assign]
+    main0 = time.thread_time()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = a.out or Path(tmp) / "out.png"
+        prof = cProfile.Profile() if a.cprofile else None
+        if prof is not None:
+            prof.enable()
+        merge(a.slices, out, MergeOptions(overwrite=True, refine=not a.no_refine), progress=progress)
+        if prof is not None:
+            prof.disable()
+    marks.append(("end", time.monotonic(), time.process_time()))
+    main_cpu = time.thread_time() - main0
+    print("| stage | wall s | CPU s | cores |")
+    print("|---|---|---|---|")
+    total_w = total_c = 0.0
+    for (name, w0, c0), (_, w1, c1) in zip(marks, marks[1:], strict=False):
+        wall, cpu = w1 - w0, c1 - c0
+        total_w += wall
+        total_c += cpu
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / max(wall, 1e-9):.2f} |")
+    print(f"| total | {total_w:.2f} | {total_c:.2f} | {total_c / max(total_w, 1e-9):.2f} |")
+    threads = merge_workers.thread_count()
+    main_only, pool = main_cpu - pool_cpu[0], pool_cpu[0] + pool_cpu[1]
+    rest = total_c - main_only - pool
+    low = max(main_only + pool / threads, total_c / threads)  # the rest fits beside the serial work
+    high = main_only + (pool + rest) / threads  # the rest competes with the pool's parts
+    print(
+        f"\nCPU s: main thread {main_only:.2f}, pool parts {pool:.2f} ({threads} threads), "
+        f"decoder and OpenCV threads {rest:.2f}; idle-machine estimate: {low:.1f}-{high:.1f} s wall "
+        f"({total_c / high:.2f}-{total_c / low:.2f} cores)"
+    )
+    if prof is not None:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(a.cprofile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
