@@ -12,34 +12,17 @@ pool's threads takes the pool (or its ``threads``), not ``cv2.getNumThreads()``.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import cv2
 
+from rig.heap import one_heap
+
 T = TypeVar("T")
 R = TypeVar("R")
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
-
-
-def one_heap() -> None:
-    """Ask glibc's malloc for one heap shared by all threads (``M_ARENA_MAX`` = 1; a no-op elsewhere).
-
-    With a heap per thread, the threads' freed box temporaries are handed back to the kernel and
-    faulted in again at the next box: at 12 MP that was 3-4 s of system time per merge (of ~40 s
-    of CPU) at the same peak RSS. Allocations here are few and large, so sharing one heap costs
-    no measurable lock contention."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(ctypes.c_int(M_ARENA_MAX), ctypes.c_int(1))
 
 
 def thread_count() -> int:
