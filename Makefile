@@ -24,8 +24,10 @@ test fuzz: export PYTHONDONTWRITEBYTECODE :=
 
 # mypy (strict on rig/, [tool.mypy] in pyproject.toml; one core for ~12 s on a fresh clone) runs
 # beside pytest, whose workers spend much of their time waiting; either failing fails `make test`.
+# Its cache folder is made first: tests/test_readme.py checks that nothing appears in the checkout.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	@mkdir -p .mypy_cache
 	@echo "$(VENV)/bin/mypy & $(PY) -m pytest -q -n auto"
 	@$(VENV)/bin/mypy >$(VENV)/mypy.log 2>&1 & mypy=$$!; \
 	$(PY) -m pytest -q -n auto; tests=$$?; \
