@@ -17,10 +17,22 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/rig serve --sim --host $(HOST) --port $(PORT)
 
+# Python caches compiled modules (and pytest its assertion-rewritten test modules) for the test run
+# even where PYTHONDONTWRITEBYTECODE is set: every `rig` child process of the tests and every
+# pytest-xdist worker would otherwise compile the same files again (~0.5 s of CPU per process).
+test fuzz: export PYTHONDONTWRITEBYTECODE :=
+
+# mypy (strict on rig/, [tool.mypy] in pyproject.toml; one core for ~12 s on a fresh clone) runs
+# beside pytest, whose workers spend much of their time waiting; either failing fails `make test`.
+# Its cache folder is made first: tests/test_readme.py checks that nothing appears in the checkout.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy  # strict on rig/ ([tool.mypy] in pyproject.toml)
-	$(PY) -m pytest -q -n auto  # pytest-xdist: a worker per core, plus one (tests/conftest.py)
+	@mkdir -p .mypy_cache
+	@echo "$(VENV)/bin/mypy & $(PY) -m pytest -q -n auto"
+	@$(VENV)/bin/mypy >$(VENV)/mypy.log 2>&1 & mypy=$$!; \
+	$(PY) -m pytest -q -n auto; tests=$$?; \
+	wait $$mypy; types=$$?; cat $(VENV)/mypy.log; \
+	test $$types -eq 0 && test $$tests -eq 0
 
 fuzz: $(STAMP)  # schemathesis over GET /api/openapi.json, 200 cases per operation (~45 s; CI runs it after `make test`)
 	$(PY) -m pytest -q -n auto -m openapi_fuzz tests/test_openapi_fuzz.py

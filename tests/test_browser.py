@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from playwright import sync_api  # noqa: E402
 from rig.machine import Machine  # noqa: E402
 from rig.web import create_app  # noqa: E402
 from tests.test_web import sim_config  # noqa: E402
+from tests.web_server import serving  # noqa: E402
 
 ARGS = [
     "--no-sandbox",
@@ -52,17 +52,12 @@ sync_api.expect.set_options(timeout=T)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Machine]]:
-    from waitress.server import create_server
-
     tmp = tmp_path_factory.mktemp("browser")
     machine = Machine.build(sim_config(tmp / "stacks", time_scale=1.0), profiles_dir=tmp / "profiles")
     app = create_app(machine)
-    srv = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=srv.run, name="waitress-test", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}", machine
-    app.extensions["rig"].shutdown()
-    srv.close()
+    with serving(app, threads=16) as base:
+        yield base, machine
+        app.extensions["rig"].shutdown()
     machine.close()
 
 

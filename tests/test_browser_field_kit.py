@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from rig.clock_sync import SystemClock
 from rig.hotspot import Hotspot, hotspot_toml
 from rig.machine import Machine
 from rig.web import create_app
+from tests import web_server
 from tests.test_browser import PHONE, TOUCH, expect, wait_idle
 from tests.test_field_kit_parts import FakeTimedatectl, supply
 from tests.test_web import sim_config, wait_for
@@ -51,16 +51,8 @@ class AsPhone:
 
 @contextlib.contextmanager
 def serving(*apps: Any) -> Iterator[list[str]]:
-    from waitress.server import create_server
-
-    servers = [create_server(a, host="127.0.0.1", port=0, threads=8) for a in apps]
-    for srv in servers:
-        threading.Thread(target=srv.run, name="waitress-test", daemon=True).start()
-    try:
-        yield [f"http://127.0.0.1:{srv.effective_port}" for srv in servers]
-    finally:
-        for srv in servers:
-            srv.close()
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(web_server.serving(a, threads=8)) for a in apps]
 
 
 def kit_machine(tmp: Path, timedated: FakeTimedatectl, **system: Any) -> Machine:
