@@ -7,6 +7,7 @@ here, before anything imports gphoto2. gpiozero gets the mock pin factory.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ def _seed_virtual_camera(folder: Path) -> None:
 
 
 _seed_virtual_camera(Path(os.environ["VCAMERADIR"]))
+
+# The Ctrl-C tests send SIGINT to `rig` processes, as a terminal does. A shell that starts a job in
+# the background (`make test &`, `nohup ... &`) starts it with SIGINT ignored, which every child
+# inherits, and Python then never raises KeyboardInterrupt. A handled signal is reset to the default
+# on exec, so handling it here gives every `rig` process the tests start a terminal's Ctrl-C.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="module", autouse=True)
