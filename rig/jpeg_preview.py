@@ -12,7 +12,7 @@ Two places hold a preview (both written by the camera from the same exposure):
   usually 160x120.
 
 :func:`with_mpf_preview` writes the first kind, as a camera does (the simulated camera's
-``camera.sim.preview_width`` and the tests use it).
+``camera.sim.embedded_preview_px`` and the tests use it).
 """
 
 from __future__ import annotations
