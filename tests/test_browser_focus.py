@@ -98,11 +98,13 @@ def test_find_range_fills_start_and_end_then_nudge_one(server: Any, page_for: An
     assert found is not None and found.found, found
     plan = page.get_by_test_id("focus-plan")
     expect(plan).to_contain_text(f"{found.start:.1f} µm → {found.end:.1f} µm")
-    # the user nudges the end by eye: the plan follows
+    # the user nudges the end by eye: the plan follows (the move seen to end before Set end: idle
+    # alone holds before the move starts)
+    at = machine.sequencer.status().position + 100
     page.get_by_test_id("jog-coarse-far").click()
+    expect(page.get_by_test_id("focus-position")).to_have_text(f"{at:.1f} µm")
     wait_idle(page)
     page.get_by_test_id("focus-set-end").click()
-    at = machine.sequencer.status().position
     expect(plan).to_contain_text(f"{found.start:.1f} µm → {at:.1f} µm")
     assert page.errors == []
 
