@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from rig.machine import Machine
-from tests.test_browser import PHONE, TOUCH, browser, expect, page_for, server, wait_idle, wait_js  # noqa: F401
+from tests.test_browser import (  # noqa: F401
+    PHONE,
+    TOUCH,
+    browser,
+    expect,
+    page_for,
+    server,
+    wait_animations,
+    wait_idle,
+    wait_js,
+)
 from tests.test_web import wait_for
 
 pytestmark = [pytest.mark.browser]
@@ -259,8 +269,7 @@ def test_the_runs_count_and_progress_stay_in_view_on_the_touchscreen(server: Any
     expect(page.get_by_test_id("count")).to_have_text("1 / 20")
     page.locator('#stack-form [name="out"]').scroll_into_view_if_needed()
     page.mouse.wheel(0, 2000)
-    page.wait_for_timeout(200)
-    assert page.evaluate("document.scrollingElement.scrollTop") > 0  # the page did scroll
+    wait_js(page, "document.scrollingElement.scrollTop > 0")  # the page did scroll
     for sel in ("#count", "#bar"):
         box = page.locator(sel).bounding_box()
         assert box["y"] >= 0 and box["y"] + box["height"] <= TOUCH["height"], (sel, box)
@@ -341,7 +350,7 @@ def test_focus_and_inspect_screenshots(server: Any, big: Any, page_for: Any, tmp
     page.get_by_test_id("peaking").click()
     wait_js(page, "document.querySelector('#live-img').src.includes('peaking=1')")
     wait_js(page, "document.querySelector('#live-img').naturalWidth > 0")
-    page.wait_for_timeout(400)
+    wait_animations(page)
     page.screenshot(path=str(out / "touch-800x480-focus-magnified.png"))
     phone = page_for(PHONE)
     phone.goto(big["url"] + "/gallery")
@@ -349,7 +358,7 @@ def test_focus_and_inspect_screenshots(server: Any, big: Any, page_for: Any, tmp
     wait_js(phone, "document.querySelectorAll('#frames a img').length === 3")
     phone.locator("#frames a").nth(1).click()
     wait_js(phone, "document.querySelector('#inspect-img').naturalWidth > 0")
-    phone.wait_for_timeout(300)
+    wait_animations(phone)
     phone.screenshot(path=str(out / "phone-360x800-inspect-100.png"))
     assert page.errors == [] and phone.errors == []
 
