@@ -57,9 +57,11 @@ def plan_export(stacks: Sequence[Path], dest: Path) -> list[tuple[Path, str, lis
             raise UsageError(f"{folder}: not a stack folder (no stack.json)") from None
         except (OSError, UnreadableManifest) as exc:
             raise UsageError(f"{folder}/stack.json: {exc}") from None
-        frames = sorted(
-            (f for f in record.frames or () if f.file and not f.preview),
-            key=lambda f: f.index if f.index is not None else 0,
+        frames = record.focus_order(  # in depth order: a gap fill between its neighbours
+            sorted(
+                (f for f in record.frames or () if f.file and not f.preview),
+                key=lambda f: f.index if f.index is not None else 0,
+            )
         )
         paths = [folder / f.file for f in frames if f.file]
         if not paths:

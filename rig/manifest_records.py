@@ -9,7 +9,7 @@ kept in ``extra`` and written back unchanged), and a key this version does not k
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -421,6 +421,23 @@ class StackManifest:
     @property
     def final(self) -> bool:
         return self.outcome in FINAL_OUTCOMES
+
+    def focus_order(self, frames: Sequence[FrameRecord] | None = None) -> list[FrameRecord]:
+        """``frames`` (default: all of them) in the order of their focus positions, in the run's
+        direction: a gap fill, shot after the last slice at a position between two slices, takes
+        its place between them (mergers and exports need the slices in depth order). The direction
+        is the planned one (first to last planned position), else the first to the last slice's. With
+        a frame whose position is unknown, or no direction, the manifest's order is kept."""
+        chosen = list(self.frames or () if frames is None else frames)
+        positions = [f.position for f in chosen]
+        planned = [p for p in self.planned_positions if p is not None]
+        ends = (
+            planned if len(planned) >= 2 else [f.position for f in chosen if f.position is not None and not f.gap_fill]
+        )
+        if not chosen or any(p is None for p in positions) or len(ends) < 2 or ends[0] == ends[-1]:
+            return chosen
+        sign = 1.0 if ends[-1] > ends[0] else -1.0
+        return sorted(chosen, key=lambda f: sign * (f.position or 0.0))  # stable: equal positions keep their order
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -25,8 +25,11 @@ def make_stack_folder(
     started: datetime | None = None,
     profile_name: str = "default",
     outcome: str = "completed",
+    gap_fill: int | None = None,
 ) -> Path:
-    """A run folder with ``slices`` JPEG frames of a textured scene, each sharp in one band."""
+    """A run folder with ``slices`` JPEG frames of a textured scene, each sharp in one band.
+    ``gap_fill``: that slice is shot last, as the rig shoots a gap fill (after the last slice,
+    recorded last with the next index and file number)."""
     folder.mkdir(parents=True)
     h, w = size
     rng = np.random.default_rng(seed)
@@ -45,16 +48,17 @@ def make_stack_folder(
         planned=[1000.0 + 50.0 * k for k in range(slices)],
         specimen=specimen,
     )
-    for k in range(slices):
+    order = [k for k in range(slices) if k != gap_fill] + ([gap_fill] if gap_fill is not None else [])
+    for shot, k in enumerate(order):
         band = np.zeros((h, w), bool)
         band[:, k * w // slices : (k + 1) * w // slices] = True
         img = np.where(band[..., None], scene, cv2.GaussianBlur(scene, (0, 0), 3.0))
         ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
         assert ok
-        name = f"{k + 1:04d}.jpg"
+        name = f"{shot + 1:04d}.jpg"
         (folder / name).write_bytes(data.tobytes())
         saved = SavedFrame(FrameFile(name, len(data), hashlib.sha256(data.tobytes()).hexdigest()))
-        manifest.add_frame(saved, index=k, position=1000.0 + 50.0 * k)
+        manifest.add_frame(saved, index=shot + 1, position=1000.0 + 50.0 * k, gap_fill=k == gap_fill)
     manifest.finish(outcome)
     return folder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +117,9 @@ def _from_manifest(src: Path, manifest_path: Path, kind: str | None = None) -> S
         log.warning("%s: stack outcome is %r; merging the frames that were saved", manifest_path, data.outcome)
     files: list[Path] = []
     skipped = 0
-    for i, frame in enumerate(data.frames or ()):
+    number = {id(frame): i for i, frame in enumerate(data.frames or ())}
+    for frame in data.focus_order():  # a gap fill between the slices it lies between
+        i = number[id(frame)]
         if not frame.file:
             skipped += 1  # stored on the camera card only
             continue
@@ -201,3 +203,24 @@ def follow_slices(
             what = "no stack.json" if data is None else f"no new frame, outcome {data.outcome!r}"
             raise MergeError(f"{manifest_path}: {what} after waiting {idle_timeout:.0f}s")
         time.sleep(poll)
+
+
+def focus_ranks(input_dir: str | Path, files: Sequence[Path]) -> list[int] | None:
+    """Where each of ``files`` (as :func:`follow_slices` yielded them, in the manifest's order)
+    belongs in depth order (:meth:`StackManifest.focus_order`: a gap fill, shot last, goes
+    between its neighbours), or None when they are in that order already."""
+    try:
+        data = read_manifest(Path(input_dir))
+    except (OSError, UnreadableManifest):
+        return None
+    by_name: dict[str, FrameRecord] = {}
+    for frame in data.frames or ():
+        for part in frame.files():
+            by_name.setdefault(part.file, frame)
+    frames = [by_name.get(path.name) for path in files]
+    if any(f is None for f in frames) or len({id(f) for f in frames}) != len(frames):
+        return None
+    known = [f for f in frames if f is not None]
+    rank = {id(f): r for r, f in enumerate(data.focus_order(known))}
+    ranks = [rank[id(f)] for f in known]
+    return None if ranks == list(range(len(ranks))) else ranks

@@ -28,7 +28,7 @@ from rig.merge.blend import Blender
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
 from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
-from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
+from rig.merge.inputs import RAW_EXT, find_slices, focus_ranks, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
@@ -238,6 +238,9 @@ def _merge(
         raise MergeError(f"{input_dir}: {n} usable slice(s); a merge needs at least 2")
     acc.n = acc_c.n = n
     total_steps = 2 * n + 1
+    ranks = focus_ranks(input_dir, files) if opt.follow else None
+    if ranks is not None:  # a gap fill arrived last: the slices in depth order from here on
+        files, ref = _reorder(ranks, files, transforms, (acc, acc_c)), ranks[ref]
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
     fine_index = median_index(acc, median=med)
@@ -293,6 +296,22 @@ def _merge(
     report(1.0, "done")
     log.info("merged %d slices (%d used) %dx%d in %.2fs -> %s", n, len(used), w, h, seconds, out)
     return MergeResult(out, n, w, h, bits, seconds, [transforms[k] for k in range(n)], len(used))
+
+
+def _reorder(
+    ranks: list[int], files: list[Path], transforms: dict[int, Transform], accs: Iterable[DepthAccumulator]
+) -> list[Path]:
+    """Pass 1's slice ``k`` becomes slice ``ranks[k]``: the transforms are re-keyed and the depth
+    states' best-slice indices renumbered in place; returns the files in the new order."""
+    for acc in accs:
+        acc.index = np.asarray(ranks, acc.index.dtype)[acc.index]
+    moved = {ranks[k]: tr for k, tr in transforms.items()}
+    transforms.clear()
+    transforms.update(moved)
+    ordered = list(files)
+    for k, path in enumerate(files):
+        ordered[ranks[k]] = path
+    return ordered
 
 
 def _refine(
