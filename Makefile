@@ -25,7 +25,12 @@ test fuzz: export PYTHONDONTWRITEBYTECODE :=
 # mypy (strict on rig/, [tool.mypy] in pyproject.toml; one core for ~12 s on a fresh clone) runs
 # beside pytest, whose workers spend much of their time waiting; either failing fails `make test`.
 # Its cache folder is made first: tests/test_readme.py checks that nothing appears in the checkout.
+# Debian packages the tests use (never skipped without them): said before anything runs.
+TEST_COMMANDS := chromium systemd-analyze exiv2
+
 test: $(STAMP)
+	@missing=""; for c in $(TEST_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	test -z "$$missing" || { echo "make test needs$$missing: sudo apt-get install chromium systemd exiv2"; exit 1; }
 	$(VENV)/bin/ruff check .
 	@mkdir -p .mypy_cache
 	@echo "$(VENV)/bin/mypy & $(PY) -m pytest -q -n auto"
