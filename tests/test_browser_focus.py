@@ -381,3 +381,28 @@ def test_camera_settings_from_the_focus_page(server: Any, page_for: Any) -> None
     assert machine.camera._exposure_ev == -1.0  # a bad value changes nothing
     machine.camera.set_setting("exposure_ev", "0")
     assert page.errors == []
+
+
+def test_a_profiles_camera_settings_are_shown_checked_and_saved(server: Any, page_for: Any) -> None:
+    base, machine = server
+    from rig.config import Profile
+
+    machine.profiles.save("night", Profile(slices=5, camera_settings=("exposure_ev=-1", "iso=800")))
+    page = page_for(TOUCH)
+    page.goto(base + "/profiles")
+    page.get_by_test_id("plist").get_by_role("button", name="night").click()
+    fields = page.locator("#p-cam-fields")
+    expect(fields.locator('[name="exposure_ev"]')).to_have_value("-1")
+    expect(fields.locator('[name="format"]')).to_have_value("")  # blank: not set by the profile
+    expect(fields.locator('[name="iso"]')).to_have_value("800")  # another body's setting: shown, kept
+    expect(page.get_by_test_id("p-camera")).to_have_attribute("open", "")
+    fields.locator('[name="exposure_ev"]').fill("9")
+    page.get_by_test_id("p-save").click()
+    expect(fields.locator("label", has_text="exposure ev").locator(".err")).to_have_text("from -3 to 3")
+    assert machine.profiles.load("night").camera_settings == ("exposure_ev=-1", "iso=800")  # not saved
+    fields.locator('[name="exposure_ev"]').fill("")
+    fields.locator('[name="format"]').select_option("png")
+    page.get_by_test_id("p-save").click()
+    expect(page.locator("#toasts")).to_contain_text("Saved night")
+    assert machine.profiles.load("night").camera_settings == ("format=png", "iso=800")
+    assert page.errors == []
