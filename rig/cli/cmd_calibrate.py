@@ -55,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     with Machine.build(config) as machine:
         try:
             result = calibrate(machine.rail, machine.camera, machine.config, cancel, args.sweep, args.target_depth_um)
+        except UsageError as exc:
+            if config.rail.backend == "sim" and "soft limits" in str(exc):
+                # a new process's simulated rail is at rail.sim.start_um: a jog does not carry over
+                raise UsageError(
+                    f"{exc} (the simulated rail starts every process at rail.sim.start_um = "
+                    f"{config.rail.sim.start_um:g}: set it in a config, e.g. [rail.sim] start_um = 500)"
+                ) from None
+            raise
         except KeyboardInterrupt:
             cancel.set()
             machine.rail.stop()
