@@ -68,7 +68,6 @@ def test_calibrate_refuses_a_view_without_texture_before_moving(tmp_path):
     assert not calibration_path(load_config(config)).exists()
 
 
-
 def test_calibrate_at_the_simulated_rails_end_says_how_to_start_it_elsewhere(tmp_path):
     config = tmp_path / "rig.toml"
     config.write_text("[camera.sim]\nwidth = 160\nheight = 120\n")  # the rail at its default start, 0
