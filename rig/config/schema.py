@@ -20,6 +20,14 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
+PIN = (0, 27)  # a Raspberry Pi BCM GPIO number (the range of every *_pin option)
+
+
+def check_counts(option_name: str, counts: tuple[int, ...]) -> None:
+    """A fault-injection list: shot or move numbers, each 1 or more."""
+    bad = [k for k in counts if k < 1]
+    if bad:
+        raise ConfigError(f"option '{option_name}' = {list(counts)}: {bad[0]} is not a count (each must be 1 or more)")
 
 
 def option(
