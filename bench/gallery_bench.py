@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def make_stacks(root: Path, count: int) -> None:
-    from rig.manifest_records import FrameRecord, StackManifest
+    from rig.manifest import FrameRecord, StackManifest
     from rig.specimen import Specimen
 
     genera = ["Carabus", "Papilio", "Apis", "Bombus", "Lucanus", "Cetonia", "Vespa", "Formica"]

@@ -7,7 +7,8 @@ Any stack can be re-merged from it later.
 
 Reading goes through :func:`read_manifest`, which returns typed, frozen records
 (:class:`StackManifest`, :class:`FrameRecord`, :class:`FrameFile`, :class:`MergeRecord`, defined
-in :mod:`rig.manifest_records`) or raises :class:`UnreadableManifest` with a one-line reason.
+in :mod:`rig.manifest.records` and :mod:`rig.manifest.frames`) or raises
+:class:`UnreadableManifest` with a one-line reason.
 """
 
 from __future__ import annotations
@@ -20,25 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from rig import __version__
-from rig.manifest_records import (
+from rig.manifest.frames import FrameChecks, FrameFile, FrameRecord, RejectedShot, SavedFrame
+from rig.manifest.records import (
     FINAL_OUTCOMES,
     FORMAT,
     MERGE_STATES,
     OUTCOMES,
     CoverageRecord,
-    FrameChecks,
-    FrameFile,
-    FrameRecord,
     MergeRecord,
-    RejectedShot,
     ResumeRecord,
     ReturnCheckRecord,
-    SavedFrame,
     StackManifest,
-    UnreadableManifest,
-    finite,
-    no_constant,
 )
+from rig.manifest.values import UnreadableManifest, finite, no_constant
 from rig.paths import write_replace
 from rig.specimen import Specimen
 
