@@ -1,0 +1,200 @@
+"""Occlusion glow: take the background's local mean beside a near edge from the near edge's slice.
+
+At an occluding edge the depth map (rightly) takes the background from its own sharp slices, but
+in exactly those slices the near object is far out of focus and, as a real lens renders occlusion,
+its defocused edge lies "over" the background: a glow of the near object's colour that fades with
+the distance from the edge (a halo a user sees). The glow is smooth (the near edge's defocus), so
+it lives in the background's local mean, not in its fine detail; in the slice where the near edge
+is sharp the background beside it is blurred but not covered, so that slice's local mean is the
+background's own. Within ``REACH`` px of a near edge, on the step's far side, the merge keeps its
+fine detail and its local mean is moved to that slice's::
+
+    out = merged - t * clip(<M(merged - x_near), u>, 0, CAP * |a - b|) * u
+
+``M`` is a Gaussian mean (``MEAN`` px) over the far side only (normalised convolution, so the
+near object's sharp edge never enters it), ``x_near`` the slice where the nearest near edge is
+in focus (tent-interpolated for a fractional depth), ``a`` the near side's colour beside the step,
+``b`` the background's (from ``x_near``), ``u`` the unit vector from ``b`` to ``a`` and ``t`` a
+taper to 0 at ``REACH``. Only a mix toward the near side's colour is taken out (that is what a
+glow is): other differences between the slices (a glint's bokeh, texture the blurred slice lost)
+are left alone, and near and far sides of about the same colour are left alone too (no visible
+glow). Nothing is sharpened: the output's fine detail is the merge's, its local mean the slices'.
+
+All of it is computed at a small size (long side about ``SIDE`` px: the glow is 10-50 px wide
+per 1600 px), so it costs a downscale of each slice pass 2 reads and a few small filters; the
+correction is scaled back up (bilinear) and applied to the far side's pixels of the full-size
+depth map only.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from rig.merge.align import to_analysis
+from rig.merge.focus import gaussian
+from rig.merge.workers import Workers
+
+JUMP = 2.5  # slices: a depth step at least this large may throw a glow over its far side
+REACH = 48.0  # px per 1600 px: how far beyond a near edge the glow is removed (tapered from half of it)
+SIDE = 400  # px: the long side of the small size the glow is estimated at
+MEAN = 8.0  # px per 1600 px: sigma of the far side's local mean that carries the glow
+COLOUR = 16.0  # px per 1600 px: sigma of the near and far sides' mean colours
+CAP = 0.6  # at most this share of the near colour is taken out (a straight edge covers half)
+CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
+
+
+def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
+    h, w = d.shape
+    hs, ws = h // s, w // s
+    blocks = d[: hs * s, : ws * s].reshape(hs, s, ws, s)
+    return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+
+
+def _normalised(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian mean of ``values`` where ``weight`` is set (normalised convolution), and the mean weight."""
+    den = gaussian(weight, sigma)
+    num = gaussian(values * weight[..., None], sigma)
+    return num / np.maximum(den, 1e-6)[..., None], den
+
+
+def _linear(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local linear fit of ``values`` (H x W x C) where ``weight`` is set, Gaussian window ``sigma``:
+    the fit's value at each pixel (first-order normalised convolution: a one-sided window beside
+    an edge extrapolates the trend instead of lagging behind it), and the mean weight."""
+    r = int(np.ceil(3 * sigma))
+    x = np.arange(-r, r + 1, dtype=np.float32)
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    g /= g.sum()
+    k0, k1, k2 = g, x * g, x * x * g
+
+    def conv(img: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
+        return np.asarray(cv2.sepFilter2D(img, cv2.CV_32F, kx, ky, borderType=cv2.BORDER_CONSTANT))
+
+    w00, w10, w01 = conv(weight, k0, k0), conv(weight, k1, k0), conv(weight, k0, k1)
+    w20, w11, w02 = conv(weight, k2, k0), conv(weight, k1, k1), conv(weight, k0, k2)
+    ridge = (0.5 * w00 + 1e-6) * sigma * sigma  # keeps the slope small where the window sees little spread
+    a = np.stack([w00, w10, w01, w10, w20 + ridge, w11, w01, w11, w02 + ridge], axis=-1).reshape(*weight.shape, 3, 3)
+    a[..., 0, 0] += 1e-6
+    wv = values * weight[..., None]
+    rhs = np.stack([conv(wv, k0, k0), conv(wv, k1, k0), conv(wv, k0, k1)], axis=-2)  # H x W x 3 x C
+    fit = np.linalg.solve(a, rhs)
+    return fit[..., 0, :].astype(np.float32), w00
+
+
+class GlowRemover:
+    """Collects the near edges' slices at the small size (pass 2) and corrects the merge's far sides."""
+
+    def __init__(self, depth: np.ndarray, n: int, in_max: float, near_first: bool = True) -> None:
+        h, w = depth.shape
+        self.shape = (h, w)
+        f = max(h, w) / 1600.0
+        self.s = s = max(1, round(max(h, w) / SIDE))
+        self.in_max = in_max
+        self.near_first = near_first
+        self.n = n
+        d = depth if near_first else np.float32(n - 1) - depth  # near = low
+        self.small = (w // s, h // s)
+        dmin, dmax = _block_minmax(d, s)
+        r = max(2, round(REACH * f / s))
+        self.r = r
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        self.near = cv2.erode(dmin, disk)  # the nearest depth within reach
+        far = (dmin - self.near) > JUMP
+        # near side (and blocks holding the step): a much farther depth within reach
+        front = (cv2.dilate(dmax, disk) - dmin) > JUMP
+        front &= ~far
+        self.far = far
+        self.front = front
+        self.active = bool(far.any() and front.any())
+        if not self.active:
+            return
+        dist = cv2.distanceTransform((~front).view(np.uint8), cv2.DIST_L2, 3)
+        self.taper = np.clip(2.0 - 2.0 * dist / r, 0.0, 1.0).astype(np.float32)
+        self.taper[~(far | front)] = 0.0
+        self.want = far & (self.taper > 0)
+        hs, ws = self.near.shape
+        self.acc = np.zeros((hs, ws, 3), np.float32)
+        self.wsum = np.zeros((hs, ws), np.float32)
+        self.mean = max(1.0, MEAN * f / s)
+        self.colour = max(2.0, COLOUR * f / s)
+        near_o = self.near if near_first else np.float32(n - 1) - self.near
+        self.near_index = near_o  # in the slices' own order
+
+    def add(self, k: int, img: np.ndarray, matrix: np.ndarray, gain: float) -> None:
+        """Slice ``k`` (its own frame; ``matrix`` maps reference pixels to its pixels) where it is the near edge's."""
+        if not self.active:
+            return
+        wt = 1.0 - np.abs(self.near_index - np.float32(k))
+        np.maximum(wt, 0.0, out=wt)
+        wt *= self.want
+        if not wt.any():
+            return
+        s = self.s
+        ws, hs = self.small
+        small = cv2.resize(img[: hs * s, : ws * s], (ws, hs), interpolation=cv2.INTER_AREA)
+        m = to_analysis(np.asarray(matrix, np.float64), 1.0 / s)[:2]
+        part = cv2.warpAffine(
+            small, m, (ws, hs), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+        ).astype(np.float32)
+        part *= np.float32(gain)
+        self.acc += part * wt[..., None]
+        self.wsum += wt
+
+    def correction(self, merged: np.ndarray) -> np.ndarray | None:
+        """The glow to subtract, at the small size (H/s x W/s x 3, input scale), or None."""
+        if not self.active or not self.wsum.any():
+            return None
+        s = self.s
+        ws, hs = self.small
+        m_small = cv2.resize(merged[: hs * s, : ws * s], (ws, hs), interpolation=cv2.INTER_AREA)
+        have = (self.wsum > 0.5).astype(np.float32)
+        x_near = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
+        glow, den = _linear(m_small - x_near, have, self.mean)
+        a, _ = _normalised(m_small, self.front.astype(np.float32), self.colour)
+        b, _ = _normalised(x_near, have, self.colour)
+        ab = a - b
+        contrast = np.sqrt((ab * ab).sum(axis=2))
+        u = ab / np.maximum(contrast, 1e-6)[..., None]
+        along = (glow * u).sum(axis=2)
+        np.clip(along, 0.0, CAP * contrast, out=along)
+        c0 = CONTRAST * self.in_max / 255.0
+        gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
+        along *= gate * self.taper * np.clip(den / 0.1, 0.0, 1.0)
+        return (along[..., None] * u).astype(np.float32)
+
+    def apply(self, merged: np.ndarray, workers: Workers, depth: np.ndarray) -> None:
+        """Subtract the glow from ``merged`` (float, input scale, in place) on the far sides' pixels."""
+        corr = self.correction(merged)
+        if corr is None:
+            return
+        h, w = self.shape
+        s = self.s
+        near_first, n = self.near_first, self.n
+        rows = np.nonzero(np.abs(corr).max(axis=(1, 2)) > 0)[0]
+        if not rows.size:
+            return
+        y_lo, y_hi = max(0, rows[0] * s - s), min(h, (rows[-1] + 2) * s)
+
+        def strip(part: tuple[int, int]) -> None:
+            y0, y1 = part
+            # full-size pixel (x, y0 + v) -> small pixel ((x + 0.5) / s - 0.5, (y0 + v + 0.5) / s - 0.5)
+            m = np.array([[1.0 / s, 0.0, 0.5 / s - 0.5], [0.0, 1.0 / s, (y0 + 0.5) / s - 0.5]])
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            up = cv2.warpAffine(corr, m, (w, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            near = cv2.warpAffine(
+                self.near,
+                m,
+                (w, y1 - y0),
+                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            d = depth[y0:y1] if near_first else np.float32(n - 1) - depth[y0:y1]
+            far = (d - near) > JUMP
+            up *= far[..., None]
+            merged[y0:y1] -= up
+
+        span = y_hi - y_lo
+        parts = workers.strips(span)
+        workers.run(strip, [(y_lo + a, y_lo + b) for a, b in parts])
