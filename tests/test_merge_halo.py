@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from rig.camera.scene import make_scene, render
 from rig.merge.pipeline import MergeOptions, merge
 

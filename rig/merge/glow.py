@@ -41,6 +41,10 @@ SIDE = 400  # px: the long side of the small size the glow is estimated at
 MEAN = 8.0  # px per 1600 px: sigma of the far side's local mean that carries the glow
 COLOUR = 16.0  # px per 1600 px: sigma of the near and far sides' mean colours
 CAP = 0.6  # at most this share of the near colour is taken out (a straight edge covers half)
+FRONT_CONFIDENCE = 1.2  # the near side's depth must be measured (focus peak confidence, focus.peak_confidence)
+FAR_CONFIDENCE = 0.0  # and the far side's too, a little
+THICK = 16.0  # px per 1600 px: near objects thinner than this (fibres) are left alone
+ALIGN = 0.5  # the far side's change must point toward the near colour (cosine; full weight from 0.75)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
@@ -86,7 +90,9 @@ def _linear(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.nd
 class GlowRemover:
     """Collects the near edges' slices at the small size (pass 2) and corrects the merge's far sides."""
 
-    def __init__(self, depth: np.ndarray, n: int, in_max: float, near_first: bool = True) -> None:
+    def __init__(
+        self, depth: np.ndarray, confidence: np.ndarray, n: int, in_max: float, near_first: bool = True
+    ) -> None:
         h, w = depth.shape
         self.shape = (h, w)
         f = max(h, w) / 1600.0
@@ -97,14 +103,24 @@ class GlowRemover:
         d = depth if near_first else np.float32(n - 1) - depth  # near = low
         self.small = (w // s, h // s)
         dmin, dmax = _block_minmax(d, s)
+        conf = cv2.resize(confidence, self.small, interpolation=cv2.INTER_AREA)
         r = max(2, round(REACH * f / s))
         self.r = r
         disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        self.near = cv2.erode(dmin, disk)  # the nearest depth within reach
-        far = (dmin - self.near) > JUMP
-        # near side (and blocks holding the step): a much farther depth within reach
-        front = (cv2.dilate(dmax, disk) - dmin) > JUMP
-        front &= ~far
+        # near side (and blocks holding the step): a much farther depth within reach, a measured depth
+        # (a flat area's depth is a guess) and no thin object (a fibre throws no glow worth removing)
+        front = ((cv2.dilate(dmax, disk) - dmin) > JUMP) & (conf >= FRONT_CONFIDENCE)
+        thick = max(3, round(THICK * f / s) | 1)
+        front = cv2.morphologyEx(
+            front.view(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thick, thick))
+        ).view(bool)
+        self.near = cv2.erode(np.where(front, dmin, np.float32(n)), disk)  # the nearest near side within reach
+        far = ((dmin - self.near) > JUMP) & ~front & (conf >= FAR_CONFIDENCE)
+        # one near edge: the near sides' pixels at a step within reach all at about one depth (else no
+        # one slice has every near edge sharp: the others' defocus would be brought in)
+        edge = front & cv2.dilate(far.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
+        deepest = cv2.dilate(np.where(edge, dmin, np.float32(-1)), disk)
+        far &= (deepest - self.near) <= JUMP
         self.far = far
         self.front = front
         self.active = bool(far.any() and front.any())
@@ -112,7 +128,7 @@ class GlowRemover:
             return
         dist = cv2.distanceTransform((~front).view(np.uint8), cv2.DIST_L2, 3)
         self.taper = np.clip(2.0 - 2.0 * dist / r, 0.0, 1.0).astype(np.float32)
-        self.taper[~(far | front)] = 0.0
+        self.taper[~(front | ((dmax - self.near) > JUMP))] = 0.0  # blocks holding the step included
         self.want = far & (self.taper > 0)
         hs, ws = self.near.shape
         self.acc = np.zeros((hs, ws, 3), np.float32)
@@ -153,11 +169,15 @@ class GlowRemover:
         x_near = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
         glow, den = _linear(m_small - x_near, have, self.mean)
         a, _ = _normalised(m_small, self.front.astype(np.float32), self.colour)
-        b, _ = _normalised(x_near, have, self.colour)
+        b, _ = _normalised(m_small, have, self.colour)  # the far side's colour (with its glow, if any)
         ab = a - b
         contrast = np.sqrt((ab * ab).sum(axis=2))
         u = ab / np.maximum(contrast, 1e-6)[..., None]
         along = (glow * u).sum(axis=2)
+        # a glow is a mix toward the near colour: other differences (a glint's bokeh in the near
+        # edge's slice, texture it lost) point elsewhere and are left alone
+        cos = along / np.maximum(np.sqrt((glow * glow).sum(axis=2)), 1e-6)
+        along *= np.clip((cos - ALIGN) / (1.0 - ALIGN) * 2.0, 0.0, 1.0)
         np.clip(along, 0.0, CAP * contrast, out=along)
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)

@@ -27,7 +27,14 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender, quantise
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
+from rig.merge.focus import (
+    DepthAccumulator,
+    combine_scales,
+    focus_energies,
+    median_index,
+    peak_confidence,
+    regularise,
+)
 from rig.merge.glow import GlowRemover
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
@@ -245,6 +252,7 @@ def _merge(
     depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
     del fine_depth, coarse_depth, scales
     del fine_index
+    confidence = peak_confidence(acc_c)  # where the depth is measured, not filled in (the glow pass)
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
         fitted = fit_breathing(transforms, ref, w, h, slice_centroids(depth, n))
@@ -258,7 +266,8 @@ def _merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
-    glow = GlowRemover(depth, n, in_max, near_first=not opt.far_first)
+    glow = GlowRemover(depth, confidence, n, in_max, near_first=not opt.far_first)
+    del confidence
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
         _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
