@@ -44,7 +44,8 @@ CAP = 0.6  # at most this share of the near colour is taken out (a straight edge
 FRONT_CONFIDENCE = 1.2  # the near side's depth must be measured (focus peak confidence, focus.peak_confidence)
 FAR_CONFIDENCE = 0.0  # and the far side's too, a little
 THICK = 16.0  # px per 1600 px: near objects thinner than this (fibres) are left alone
-ALIGN = 0.5  # the far side's change must point toward the near colour (cosine; full weight from 0.75)
+ALIGN = 0.7  # the far side's change must point toward the near colour (cosine; full weight from 0.85)
+FLOOR = 2.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
@@ -179,6 +180,10 @@ class GlowRemover:
         cos = along / np.maximum(np.sqrt((glow * glow).sum(axis=2)), 1e-6)
         along *= np.clip((cos - ALIGN) / (1.0 - ALIGN) * 2.0, 0.0, 1.0)
         np.clip(along, 0.0, CAP * contrast, out=along)
+        # the far side's texture that the near edge's slice lost moves the mean a little either way:
+        # clipping at 0 would keep half of that, so a glow must stand out of it (full from 2 FLOOR)
+        floor = FLOOR * self.in_max / 255.0
+        along *= np.clip(along / floor - 1.0, 0.0, 1.0)
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
         along *= gate * self.taper * np.clip(den / 0.1, 0.0, 1.0)
