@@ -45,6 +45,10 @@ FRONT_CONFIDENCE = 1.2  # the near side's depth must be measured (focus peak con
 FAR_CONFIDENCE = 0.0  # and the far side's too, a little
 THICK = 16.0  # px per 1600 px: near objects thinner than this (fibres) are left alone
 ALIGN = 0.7  # the far side's change must point toward the near colour (cosine; full weight from 0.85)
+BOUND = 0.0
+GLINT = 0.9  # of white (every channel): far sides near such highlights are left alone
+WIDE = 2.5  # the wide window, in MEANs
+COHERE = 1.5
 FLOOR = 2.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
@@ -55,6 +59,11 @@ def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
     hs, ws = h // s, w // s
     blocks = d[: hs * s, : ws * s].reshape(hs, s, ws, s)
     return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+
+
+def _channel_min(img: np.ndarray) -> np.ndarray:
+    b, g, r = cv2.split(img)
+    return np.asarray(cv2.min(cv2.min(b, g), r))
 
 
 def _normalised(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +116,7 @@ class GlowRemover:
         conf = cv2.resize(confidence, self.small, interpolation=cv2.INTER_AREA)
         r = max(2, round(REACH * f / s))
         self.r = r
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        self.disk = disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         # near side (and blocks holding the step): a much farther depth within reach, a measured depth
         # (a flat area's depth is a guess) and no thin object (a fibre throws no glow worth removing)
         front = ((cv2.dilate(dmax, disk) - dmin) > JUMP) & (conf >= FRONT_CONFIDENCE)
@@ -169,12 +178,20 @@ class GlowRemover:
         have = (self.wsum > 0.5).astype(np.float32)
         x_near = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
         glow, den = _linear(m_small - x_near, have, self.mean)
+        # the near edge's slice beside the step too (filled in from the far side next to it)
+        fill, _ = _normalised(x_near, have, 1.0)
+        self.bound = np.where(have[..., None] > 0, x_near, fill).astype(np.float32)
         a, _ = _normalised(m_small, self.front.astype(np.float32), self.colour)
         b, _ = _normalised(m_small, have, self.colour)  # the far side's colour (with its glow, if any)
         ab = a - b
         contrast = np.sqrt((ab * ab).sum(axis=2))
         u = ab / np.maximum(contrast, 1e-6)[..., None]
         along = (glow * u).sum(axis=2)
+        # a glow is smooth along the edge and over its width; the texture the near edge's slice lost
+        # is not: a wider window keeps a glow (the local linear fit follows its slope) and averages
+        # texture away, so the correction is at most COHERE times the wide window's
+        wide, _ = _linear(m_small - x_near, have, WIDE * self.mean)
+        np.minimum(along, COHERE * np.maximum((wide * u).sum(axis=2), 0.0), out=along)
         # a glow is a mix toward the near colour: other differences (a glint's bokeh in the near
         # edge's slice, texture it lost) point elsewhere and are left alone
         cos = along / np.maximum(np.sqrt((glow * glow).sum(axis=2)), 1e-6)
@@ -184,6 +201,10 @@ class GlowRemover:
         # clipping at 0 would keep half of that, so a glow must stand out of it (full from 2 FLOOR)
         floor = FLOOR * self.in_max / 255.0
         along *= np.clip(along / floor - 1.0, 0.0, 1.0)
+        # a highlight on the far side is a bright disc (its bokeh) in the near edge's slice, not a
+        # glow: far sides within reach of a white pixel are left alone
+        white = _block_minmax(_channel_min(merged), s)[1] >= GLINT * self.in_max
+        along *= cv2.dilate(white.view(np.uint8), self.disk) == 0
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
         along *= gate * self.taper * np.clip(den / 0.1, 0.0, 1.0)
@@ -218,7 +239,13 @@ class GlowRemover:
             d = depth[y0:y1] if near_first else np.float32(n - 1) - depth[y0:y1]
             far = (d - near) > JUMP
             up *= far[..., None]
-            merged[y0:y1] -= up
+            # no overshoot: each value stays between the merge's and the near edge's slice's
+            bound = cv2.warpAffine(self.bound, m, (w, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            part = merged[y0:y1]
+            out = part - up
+            if BOUND:
+                np.clip(out, np.minimum(part, bound), np.maximum(part, bound), out=out)
+            part[...] = out
 
         span = y_hi - y_lo
         parts = workers.strips(span)
