@@ -42,22 +42,25 @@ MEAN = 8.0  # px per 1600 px: sigma of the far side's local mean that carries th
 COLOUR = 16.0  # px per 1600 px: sigma of the near and far sides' mean colours
 CAP = 0.6  # at most this share of the near colour is taken out (a straight edge covers half)
 FRONT_CONFIDENCE = 1.2  # the near side's depth must be measured (focus peak confidence, focus.peak_confidence)
-FAR_CONFIDENCE = 0.0  # and the far side's too, a little
 THICK = 16.0  # px per 1600 px: near objects thinner than this (fibres) are left alone
 ALIGN = 0.7  # the far side's change must point toward the near colour (cosine; full weight from 0.85)
-BOUND = 0.0
 GLINT = 0.9  # of white (every channel): far sides near such highlights are left alone
 WIDE = 2.5  # the wide window, in MEANs
-COHERE = 1.5
+COHERE = 2.0
 FLOOR = 2.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
-def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
+def _blocks(d: np.ndarray, s: int) -> np.ndarray:
+    """``d`` as (rows, s, columns, s): its ``s`` x ``s`` blocks (the last partial blocks dropped)."""
     h, w = d.shape
     hs, ws = h // s, w // s
-    blocks = d[: hs * s, : ws * s].reshape(hs, s, ws, s)
+    return d[: hs * s, : ws * s].reshape(hs, s, ws, s)
+
+
+def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of ``d`` over each ``s`` x ``s`` block."""
+    blocks = _blocks(d, s)
     return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
 
 
@@ -125,7 +128,7 @@ class GlowRemover:
             front.view(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (thick, thick))
         ).view(bool)
         self.near = cv2.erode(np.where(front, dmin, np.float32(n)), disk)  # the nearest near side within reach
-        far = ((dmin - self.near) > JUMP) & ~front & (conf >= FAR_CONFIDENCE)
+        far = ((dmin - self.near) > JUMP) & ~front
         # one near edge: the near sides' pixels at a step within reach all at about one depth (else no
         # one slice has every near edge sharp: the others' defocus would be brought in)
         edge = front & cv2.dilate(far.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
@@ -178,9 +181,6 @@ class GlowRemover:
         have = (self.wsum > 0.5).astype(np.float32)
         x_near = self.acc / np.maximum(self.wsum, 1e-6)[..., None]
         glow, den = _linear(m_small - x_near, have, self.mean)
-        # the near edge's slice beside the step too (filled in from the far side next to it)
-        fill, _ = _normalised(x_near, have, 1.0)
-        self.bound = np.where(have[..., None] > 0, x_near, fill).astype(np.float32)
         a, _ = _normalised(m_small, self.front.astype(np.float32), self.colour)
         b, _ = _normalised(m_small, have, self.colour)  # the far side's colour (with its glow, if any)
         ab = a - b
@@ -203,12 +203,13 @@ class GlowRemover:
         along *= np.clip(along / floor - 1.0, 0.0, 1.0)
         # a highlight on the far side is a bright disc (its bokeh) in the near edge's slice, not a
         # glow: far sides within reach of a white pixel are left alone
-        white = _block_minmax(_channel_min(merged), s)[1] >= GLINT * self.in_max
+        white = _blocks(_channel_min(merged), s).max(axis=(1, 3)) >= GLINT * self.in_max
         along *= cv2.dilate(white.view(np.uint8), self.disk) == 0
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
         along *= gate * self.taper * np.clip(den / 0.1, 0.0, 1.0)
-        return (along[..., None] * u).astype(np.float32)
+        out: np.ndarray = (along[..., None] * u).astype(np.float32)
+        return out
 
     def apply(self, merged: np.ndarray, workers: Workers, depth: np.ndarray) -> None:
         """Subtract the glow from ``merged`` (float, input scale, in place) on the far sides' pixels."""
@@ -239,13 +240,7 @@ class GlowRemover:
             d = depth[y0:y1] if near_first else np.float32(n - 1) - depth[y0:y1]
             far = (d - near) > JUMP
             up *= far[..., None]
-            # no overshoot: each value stays between the merge's and the near edge's slice's
-            bound = cv2.warpAffine(self.bound, m, (w, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-            part = merged[y0:y1]
-            out = part - up
-            if BOUND:
-                np.clip(out, np.minimum(part, bound), np.maximum(part, bound), out=out)
-            part[...] = out
+            merged[y0:y1] -= up
 
         span = y_hi - y_lo
         parts = workers.strips(span)
