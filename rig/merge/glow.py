@@ -44,10 +44,11 @@ CAP = 0.6  # at most this share of the near colour is taken out (a straight edge
 FRONT_CONFIDENCE = 1.2  # the near side's depth must be measured (focus peak confidence, focus.peak_confidence)
 THICK = 16.0  # px per 1600 px: near objects thinner than this (fibres) are left alone
 ALIGN = 0.7  # the far side's change must point toward the near colour (cosine; full weight from 0.85)
+TAPER = 4.0  # the correction fades to 0 over the last 1/TAPER of the reach
 GLINT = 0.9  # of white (every channel): far sides near such highlights are left alone
 WIDE = 2.5  # the wide window, in MEANs
 COHERE = 2.0
-FLOOR = 2.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
+FLOOR = 4.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
@@ -140,7 +141,7 @@ class GlowRemover:
         if not self.active:
             return
         dist = cv2.distanceTransform((~front).view(np.uint8), cv2.DIST_L2, 3)
-        self.taper = np.clip(2.0 - 2.0 * dist / r, 0.0, 1.0).astype(np.float32)
+        self.taper = np.clip(TAPER * (1.0 - dist / r), 0.0, 1.0).astype(np.float32)
         self.taper[~(front | ((dmax - self.near) > JUMP))] = 0.0  # blocks holding the step included
         self.want = far & (self.taper > 0)
         hs, ws = self.near.shape
@@ -211,8 +212,9 @@ class GlowRemover:
         out: np.ndarray = (along[..., None] * u).astype(np.float32)
         return out
 
-    def apply(self, merged: np.ndarray, workers: Workers, depth: np.ndarray) -> None:
-        """Subtract the glow from ``merged`` (float, input scale, in place) on the far sides' pixels."""
+    def apply(self, merged: np.ndarray, workers: Workers, depth: np.ndarray, soften: float) -> None:
+        """Subtract the glow from ``merged`` (float, input scale, in place) on the far sides' pixels
+        (``soften``: pass 2's weight softening, px)."""
         corr = self.correction(merged)
         if corr is None:
             return
@@ -224,22 +226,29 @@ class GlowRemover:
             return
         y_lo, y_hi = max(0, rows[0] * s - s), min(h, (rows[-1] + 2) * s)
 
+        pad = int(np.ceil(3 * soften)) + 1
+
         def strip(part: tuple[int, int]) -> None:
             y0, y1 = part
-            # full-size pixel (x, y0 + v) -> small pixel ((x + 0.5) / s - 0.5, (y0 + v + 0.5) / s - 0.5)
-            m = np.array([[1.0 / s, 0.0, 0.5 / s - 0.5], [0.0, 1.0 / s, (y0 + 0.5) / s - 0.5]])
-            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            up = cv2.warpAffine(corr, m, (w, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+            a, b = max(0, y0 - pad), min(h, y1 + pad)
+            # full-size pixel (x, a + v) -> small pixel ((x + 0.5) / s - 0.5, (a + v + 0.5) / s - 0.5)
+            m = np.array([[1.0 / s, 0.0, 0.5 / s - 0.5], [0.0, 1.0 / s, (a + 0.5) / s - 0.5]])
+            inverse = cv2.WARP_INVERSE_MAP
             near = cv2.warpAffine(
-                self.near,
-                m,
-                (w, y1 - y0),
-                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_REPLICATE,
+                self.near, m, (w, b - a), flags=cv2.INTER_NEAREST | inverse, borderMode=cv2.BORDER_REPLICATE
             )
-            d = depth[y0:y1] if near_first else np.float32(n - 1) - depth[y0:y1]
-            far = (d - near) > JUMP
-            up *= far[..., None]
+            d = depth[a:b] if near_first else np.float32(n - 1) - depth[a:b]
+            # the far side's share of each pixel: pass 2 softens its weights, so the far side's slices
+            # (and their glow) reach a pixel or two into the near side at the step
+            far = ((d - near) > JUMP).astype(np.float32)
+            share = far[y0 - a : y1 - a]
+            if soften > 0:
+                np.maximum(share, gaussian(far, soften)[y0 - a : y1 - a], out=share)
+            m[1, 2] = (y0 + 0.5) / s - 0.5
+            up = cv2.warpAffine(
+                corr, m, (w, y1 - y0), flags=cv2.INTER_LINEAR | inverse, borderMode=cv2.BORDER_REPLICATE
+            )
+            up *= share[..., None]
             merged[y0:y1] -= up
 
         span = y_hi - y_lo

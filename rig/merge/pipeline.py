@@ -286,7 +286,7 @@ def _merge(
     else:
         mean = blender.normalised()
     del blender
-    glow.apply(mean, workers, depth)
+    glow.apply(mean, workers, depth, soften)
     del glow
     merged = quantise(mean, dtype, in_max, workers)
     del mean
