@@ -245,8 +245,9 @@ class GlowRemover:
             if soften > 0:
                 np.maximum(share, gaussian(far, soften)[y0 - a : y1 - a], out=share)
             m[1, 2] = (y0 + 0.5) / s - 0.5
-            up = cv2.warpAffine(
-                corr, m, (w, y1 - y0), flags=cv2.INTER_LINEAR | inverse, borderMode=cv2.BORDER_REPLICATE
+            flags = cv2.INTER_LINEAR | inverse
+            up = np.asarray(
+                cv2.warpAffine(corr, m, (w, y1 - y0), flags=flags, borderMode=cv2.BORDER_REPLICATE), np.float32
             )
             up *= share[..., None]
             merged[y0:y1] -= up
