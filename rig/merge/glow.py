@@ -49,6 +49,7 @@ GLINT = 0.9  # of white (every channel): far sides near such highlights are left
 WIDE = 2.5  # the wide window, in MEANs
 COHERE = 2.0
 FLOOR = 4.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
+BAND = 256  # px: the full-size work is done in bands of rows this high (bounded temporaries)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
@@ -63,11 +64,6 @@ def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
     """Min and max of ``d`` over each ``s`` x ``s`` block."""
     blocks = _blocks(d, s)
     return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
-
-
-def _channel_min(img: np.ndarray) -> np.ndarray:
-    b, g, r = cv2.split(img)
-    return np.asarray(cv2.min(cv2.min(b, g), r))
 
 
 def _normalised(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +200,11 @@ class GlowRemover:
         along *= np.clip(along / floor - 1.0, 0.0, 1.0)
         # a highlight on the far side is a bright disc (its bokeh) in the near edge's slice, not a
         # glow: far sides within reach of a white pixel are left alone
-        white = _blocks(_channel_min(merged), s).max(axis=(1, 3)) >= GLINT * self.in_max
+        white = np.zeros((hs, ws), bool)
+        rows = max(1, BAND // s)
+        for y in range(0, hs, rows):  # in bands: no full-size temporaries
+            part = merged[y * s : min(hs, y + rows) * s, : ws * s]
+            white[y : y + rows] = _blocks(part.min(axis=2), s).max(axis=(1, 3)) >= GLINT * self.in_max
         along *= cv2.dilate(white.view(np.uint8), self.disk) == 0
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
@@ -252,6 +252,4 @@ class GlowRemover:
             up *= share[..., None]
             merged[y0:y1] -= up
 
-        span = y_hi - y_lo
-        parts = workers.strips(span)
-        workers.run(strip, [(y_lo + a, y_lo + b) for a, b in parts])
+        workers.run(strip, [(y, min(y + BAND, y_hi)) for y in range(y_lo, y_hi, BAND)])  # bounded temporaries
