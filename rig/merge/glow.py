@@ -9,16 +9,25 @@ is sharp the background beside it is blurred but not covered, so that slice's lo
 background's own. Within ``REACH`` px of a near edge, on the step's far side, the merge keeps its
 fine detail and its local mean is moved to that slice's::
 
-    out = merged - t * clip(<M(merged - x_near), u>, 0, CAP * |a - b|) * u
+    out = merged - t * clip(<L(merged - x_near), u>, 0, CAP * |a - b|) * u
 
-``M`` is a Gaussian mean (``MEAN`` px) over the far side only (normalised convolution, so the
-near object's sharp edge never enters it), ``x_near`` the slice where the nearest near edge is
-in focus (tent-interpolated for a fractional depth), ``a`` the near side's colour beside the step,
-``b`` the background's (from ``x_near``), ``u`` the unit vector from ``b`` to ``a`` and ``t`` a
+``L`` is a local linear fit (Gaussian window ``MEAN`` px; first-order normalised convolution over
+the far side only, so the near object's sharp edge never enters it and the one-sided window beside
+the edge follows the glow's slope instead of lagging behind it), ``x_near`` the slice where the
+nearest near edge is in focus (tent-interpolated for a fractional depth), ``a`` and ``b`` the near
+and far sides' mean colours beside the step, ``u`` the unit vector from ``b`` to ``a`` and ``t`` a
 taper to 0 at ``REACH``. Only a mix toward the near side's colour is taken out (that is what a
-glow is): other differences between the slices (a glint's bokeh, texture the blurred slice lost)
-are left alone, and near and far sides of about the same colour are left alone too (no visible
-glow). Nothing is sharpened: the output's fine detail is the merge's, its local mean the slices'.
+glow is). Pass 2 softens its weights, so the far side's slices (and their glow) reach a pixel or
+two into the near side at the step: there the correction follows the far side's share.
+
+Guards, each against a way the depth map or the slices mislead: the near side must be a measured
+depth (a flat area's depth is a fill-in) and ``THICK`` px thick (a fibre's glow is faint); all the
+near edges within reach at about one depth (else no one slice has them all sharp); the change must
+point toward the near colour (``ALIGN``), be coherent over a wider window (``WIDE``, ``COHERE``:
+texture the near edge's slice lost is not) and stand out of that texture (``FLOOR``); the two
+sides must differ in colour (``CONTRAST``); far sides near a white highlight are left alone (its
+bokeh in the near edge's slice is no glow). Nothing is sharpened: the output's fine detail is the
+merge's, its local mean a neighbouring slice's.
 
 All of it is computed at a small size (long side about ``SIDE`` px: the glow is 10-50 px wide
 per 1600 px), so it costs a downscale of each slice pass 2 reads and a few small filters; the
@@ -36,7 +45,7 @@ from rig.merge.focus import gaussian
 from rig.merge.workers import Workers
 
 JUMP = 2.5  # slices: a depth step at least this large may throw a glow over its far side
-REACH = 48.0  # px per 1600 px: how far beyond a near edge the glow is removed (tapered from half of it)
+REACH = 48.0  # px per 1600 px: how far beyond a near edge the glow is removed
 SIDE = 400  # px: the long side of the small size the glow is estimated at
 MEAN = 8.0  # px per 1600 px: sigma of the far side's local mean that carries the glow
 COLOUR = 16.0  # px per 1600 px: sigma of the near and far sides' mean colours
@@ -47,23 +56,24 @@ ALIGN = 0.7  # the far side's change must point toward the near colour (cosine; 
 TAPER = 4.0  # the correction fades to 0 over the last 1/TAPER of the reach
 GLINT = 0.9  # of white (every channel): far sides near such highlights are left alone
 WIDE = 2.5  # the wide window, in MEANs
-COHERE = 2.0
+COHERE = 2.0  # the correction is at most this many times the wide window's
 FLOOR = 4.0  # DN of 255: a smaller change toward the near colour is left alone (full correction from 2x)
 BAND = 256  # px: the full-size work is done in bands of rows this high (bounded temporaries)
 CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get no correction (full at 2x)
 
 
-def _blocks(d: np.ndarray, s: int) -> np.ndarray:
-    """``d`` as (rows, s, columns, s): its ``s`` x ``s`` blocks (the last partial blocks dropped)."""
-    h, w = d.shape
-    hs, ws = h // s, w // s
-    return d[: hs * s, : ws * s].reshape(hs, s, ws, s)
+def _block_max(d: np.ndarray, s: int) -> np.ndarray:
+    """Max of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
+    hs, ws = d.shape[0] // s, d.shape[1] // s
+    k = np.ones((s, s), np.uint8)
+    return np.asarray(cv2.dilate(d, k, anchor=(0, 0))[: hs * s : s, : ws * s : s])
 
 
-def _block_minmax(d: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max of ``d`` over each ``s`` x ``s`` block."""
-    blocks = _blocks(d, s)
-    return blocks.min(axis=(1, 3)), blocks.max(axis=(1, 3))
+def _block_min(d: np.ndarray, s: int) -> np.ndarray:
+    """Min of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
+    hs, ws = d.shape[0] // s, d.shape[1] // s
+    k = np.ones((s, s), np.uint8)
+    return np.asarray(cv2.erode(d, k, anchor=(0, 0))[: hs * s : s, : ws * s : s])
 
 
 def _normalised(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,12 +99,14 @@ def _linear(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.nd
     w00, w10, w01 = conv(weight, k0, k0), conv(weight, k1, k0), conv(weight, k0, k1)
     w20, w11, w02 = conv(weight, k2, k0), conv(weight, k1, k1), conv(weight, k0, k2)
     ridge = (0.5 * w00 + 1e-6) * sigma * sigma  # keeps the slope small where the window sees little spread
-    a = np.stack([w00, w10, w01, w10, w20 + ridge, w11, w01, w11, w02 + ridge], axis=-1).reshape(*weight.shape, 3, 3)
-    a[..., 0, 0] += 1e-6
+    # the fit's value is the first row of the inverse of the symmetric system [[a, b, c], [b, d, e], [c, e, f]]
+    a, b, c, d, e, f = w00 + 1e-6, w10, w01, w20 + ridge, w11, w02 + ridge
+    i0, i1, i2 = d * f - e * e, c * e - b * f, b * e - c * d
+    det = a * i0 + b * i1 + c * i2
     wv = values * weight[..., None]
-    rhs = np.stack([conv(wv, k0, k0), conv(wv, k1, k0), conv(wv, k0, k1)], axis=-2)  # H x W x 3 x C
-    fit = np.linalg.solve(a, rhs)
-    return fit[..., 0, :].astype(np.float32), w00
+    fit = i0[..., None] * conv(wv, k0, k0) + i1[..., None] * conv(wv, k1, k0) + i2[..., None] * conv(wv, k0, k1)
+    fit /= det[..., None]
+    return fit.astype(np.float32), w00
 
 
 class GlowRemover:
@@ -112,7 +124,7 @@ class GlowRemover:
         self.n = n
         d = depth if near_first else np.float32(n - 1) - depth  # near = low
         self.small = (w // s, h // s)
-        dmin, dmax = _block_minmax(d, s)
+        dmin, dmax = _block_min(d, s), _block_max(d, s)
         conf = cv2.resize(confidence, self.small, interpolation=cv2.INTER_AREA)
         r = max(2, round(REACH * f / s))
         self.r = r
@@ -202,9 +214,13 @@ class GlowRemover:
         # glow: far sides within reach of a white pixel are left alone
         white = np.zeros((hs, ws), bool)
         rows = max(1, BAND // s)
-        for y in range(0, hs, rows):  # in bands: no full-size temporaries
-            part = merged[y * s : min(hs, y + rows) * s, : ws * s]
-            white[y : y + rows] = _blocks(part.min(axis=2), s).max(axis=(1, 3)) >= GLINT * self.in_max
+        grown: np.ndarray = np.asarray(cv2.dilate((along > 0).view(np.uint8), self.disk))
+        reached = grown.max(axis=1) > 0
+        for y in range(0, hs, rows):  # in bands (no full-size temporaries), only where it matters
+            if reached[y : y + rows].any():
+                part = merged[y * s : min(hs, y + rows) * s, : ws * s]
+                lowest = np.minimum(np.minimum(part[..., 0], part[..., 1]), part[..., 2])
+                white[y : y + rows] = _block_max(lowest, s) >= GLINT * self.in_max
         along *= cv2.dilate(white.view(np.uint8), self.disk) == 0
         c0 = CONTRAST * self.in_max / 255.0
         gate = np.clip(contrast / c0 - 1.0, 0.0, 1.0)
