@@ -6,9 +6,10 @@ all-in-focus texture, the mean of (merged - truth) in rings at given distances o
 rim (DN of 255, mean of the three channels), the same along the top of the rim (the band
 1.01-1.06 coin radii, top third, against the background at 1.25-1.5 radii: what
 tests/test_merge_halo.py measures on a small stack), PSNR overall and in the rim band
-(0.97-1.12 radii). Also writes a 2x crop of the top rim (truth | merged) as a PNG.
+(0.97-1.12 radii). Also writes the merge (``--name``.png) with its depth map and a 2x crop of the
+top rim (truth above, merged below) as PNGs in ``--work``.
 
-    .venv/bin/python bench/sim_glow.py [--work /tmp/rig-sim-glow] [--n 20]
+    .venv/bin/python bench/sim_glow.py [--work /tmp/rig-sim-glow] [--n 20] [--name merged]
 """
 
 from __future__ import annotations
