@@ -160,26 +160,19 @@ class GlowRemover:
         near_o = self.near if near_first else np.float32(n - 1) - self.near
         self.near_index = near_o  # in the slices' own order
 
-    def weights(self, k: int) -> np.ndarray | None:
-        """Where (small size) slice ``k`` is the near edge's slice, with its tent weight; None: nowhere."""
+    def add(self, k: int, img: np.ndarray, matrix: np.ndarray, gain: float) -> None:
+        """Slice ``k`` (its own frame; ``matrix`` maps reference pixels to its pixels) where it is the near edge's."""
         if not self.active:
-            return None
+            return
         wt = 1.0 - np.abs(self.near_index - np.float32(k))
         np.maximum(wt, 0.0, out=wt)
         wt *= self.want
-        return wt if wt.any() else None
-
-    def shrink(self, img: np.ndarray) -> np.ndarray:
-        """A slice at the small size (its own frame)."""
+        if not wt.any():
+            return
         s = self.s
         ws, hs = self.small
-        return np.asarray(cv2.resize(img[: hs * s, : ws * s], (ws, hs), interpolation=cv2.INTER_AREA))
-
-    def add(self, small: np.ndarray, wt: np.ndarray, matrix: np.ndarray, gain: float) -> None:
-        """A slice at the small size (:meth:`shrink`; ``matrix`` maps reference pixels to its full-size
-        pixels) with its :meth:`weights`."""
-        ws, hs = self.small
-        m = to_analysis(np.asarray(matrix, np.float64), 1.0 / self.s)[:2]
+        small = cv2.resize(img[: hs * s, : ws * s], (ws, hs), interpolation=cv2.INTER_AREA)
+        m = to_analysis(np.asarray(matrix, np.float64), 1.0 / s)[:2]
         part = cv2.warpAffine(
             small, m, (ws, hs), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
         ).astype(np.float32)
@@ -276,26 +269,3 @@ class GlowRemover:
             merged[y0:y1] -= up
 
         workers.run(strip, [(y, min(y + BAND, y_hi)) for y in range(y_lo, y_hi, BAND)])  # bounded temporaries
-
-
-class GlowPass:
-    """The glow correction for both orders of the stack: which end is near is not known for certain
-    (``--far-first`` may be missing), and with the wrong order the near colour test finds no glow,
-    so each side of a step is taken as the near side in turn and the test decides."""
-
-    def __init__(self, depth: np.ndarray, confidence: np.ndarray, n: int, in_max: float) -> None:
-        self.removers = [GlowRemover(depth, confidence, n, in_max, near_first=first) for first in (True, False)]
-
-    def add(self, k: int, img: np.ndarray, matrix: np.ndarray, gain: float) -> None:
-        """Slice ``k`` of pass 2 (its own frame; ``matrix`` maps reference pixels to its pixels)."""
-        small = None
-        for remover in self.removers:
-            wt = remover.weights(k)
-            if wt is not None:
-                small = remover.shrink(img) if small is None else small  # the same small size for both
-                remover.add(small, wt, matrix, gain)
-
-    def apply(self, merged: np.ndarray, workers: Workers, depth: np.ndarray, soften: float) -> None:
-        """Subtract the glow from ``merged`` (float, input scale, in place) beside every occluding edge."""
-        for remover in self.removers:
-            remover.apply(merged, workers, depth, soften)

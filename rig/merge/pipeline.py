@@ -35,7 +35,7 @@ from rig.merge.focus import (
     peak_confidence,
     regularise,
 )
-from rig.merge.glow import GlowPass
+from rig.merge.glow import GlowRemover
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
@@ -266,7 +266,7 @@ def _merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
-    glow = GlowPass(depth, confidence, n, in_max)
+    glow = GlowRemover(depth, confidence, n, in_max, near_first=not opt.far_first)
     del confidence
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
         _check_size(files[k], img, (h, w), state["first"])
