@@ -27,14 +27,7 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender, quantise
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import (
-    DepthAccumulator,
-    combine_scales,
-    focus_energies,
-    median_index,
-    peak_confidence,
-    regularise,
-)
+from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, peak_confidence, regularise
 from rig.merge.glow import GlowRemover
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
