@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from rig.camera.scene import make_scene, render
 from rig.merge.pipeline import MergeOptions, merge
@@ -17,10 +16,6 @@ from rig.merge.pipeline import MergeOptions, merge
 W, H, N, DEPTH_UM = 400, 300, 10, 1500.0
 
 
-# Known defect, measured 2026-12-06: +2.3 DN here (+2.9 DN within 10 px of the top rim on the
-# 1600 x 1200 x 20 sim stack, docs/merge.md). Strict: the test fails as soon as the glow is gone,
-# so whoever fixes it removes this marker.
-@pytest.mark.xfail(strict=True, reason="issue 16: the glow outside the sim coin's rim is not removed yet")
 def test_no_glow_outside_the_sim_coins_rim(tmp_path):
     scene = make_scene("coin", W, H, DEPTH_UM, seed=1)
     folder = tmp_path / "slices"

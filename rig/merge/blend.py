@@ -120,11 +120,20 @@ class Blender:
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         """Normalised output converted to ``dtype`` (input values scaled from ``in_max``)."""
-        out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-        ws = np.maximum(self.wsum, 1e-6)
-        out = self.acc / ws[..., None]
-        if out_max != in_max:
-            out *= out_max / in_max
-        np.clip(out, 0.0, out_max, out=out)
-        out += 0.5
-        return out.astype(dtype)
+        return quantise(self.normalised(), dtype, in_max, self.workers)
+
+
+def quantise(img: np.ndarray, dtype: DTypeLike, in_max: float, workers: Workers) -> np.ndarray:
+    """``img`` (float, input scale up to ``in_max``) rounded to ``dtype`` (8 or 16 bits), in row strips."""
+    out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+    out = np.empty(img.shape, dtype)
+
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        part = img[y0:y1] * np.float32(out_max / in_max) if out_max != in_max else img[y0:y1].copy()
+        np.clip(part, 0.0, out_max, out=part)
+        part += 0.5
+        out[y0:y1] = part  # truncates, as astype does
+
+    workers.run(strip, workers.strips(img.shape[0]))
+    return out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,18 +24,16 @@ from rig.errors import MergeError
 from rig.merge import archive
 from rig.merge import io as mio
 from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_scale, fit_breathing, to_analysis
-from rig.merge.blend import Blender
+from rig.merge.blend import Blender, quantise
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
+from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, peak_confidence, regularise
+from rig.merge.glow import GlowRemover
 from rig.merge.inputs import RAW_EXT, find_slices, focus_ranks, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
 from rig.merge.workers import Workers
-
-if TYPE_CHECKING:
-    from numpy.typing import DTypeLike
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +248,7 @@ def _merge(
     depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
     del fine_depth, coarse_depth, scales
     del fine_index
+    confidence = peak_confidence(acc_c)  # where the depth is measured, not filled in (the glow pass)
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
         fitted = fit_breathing(transforms, ref, w, h, slice_centroids(depth, n))
@@ -263,11 +262,14 @@ def _merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
+    glow = GlowRemover(depth, confidence, n, in_max, near_first=not opt.far_first)
+    del confidence
     for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
         _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
         gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
         blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften)
+        glow.add(k, img, transforms[k].matrix, gain)
         del img
         report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
 
@@ -276,12 +278,14 @@ def _merge(
         bits = 8
     dtype = np.uint16 if bits == 16 else np.uint8
     if opt.refine:
-        merged = _refine(
-            blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth, workers
-        )
+        mean = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], report, depth, workers)
     else:
-        merged = blender.result(dtype, in_max)
+        mean = blender.normalised()
     del blender
+    glow.apply(mean, workers, depth, soften)
+    del glow
+    merged = quantise(mean, dtype, in_max, workers)
+    del mean
     meta = mio.read_metadata(files[ref])
     settings = archive.settings_for(Path(input_dir), files, files[ref])
     merged = archive.apply_crop(merged, crop)
@@ -322,12 +326,12 @@ def _refine(
     in_max: float,
     shape: tuple[int, int],
     first: Path,
-    dtype: DTypeLike,
     report: Progress,
     depth: np.ndarray,
     workers: Workers,
 ) -> np.ndarray:
-    """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge."""
+    """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge; the
+    weighted mean (float, input scale)."""
     h, w = shape
     n = len(files)
     sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
@@ -349,7 +353,7 @@ def _refine(
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
         report(0.85 + 0.15 * (step + 1) / (len(near) + 1), f"refine {step + 1}/{len(near)}")
-    return avg.result(dtype, in_max)
+    return avg.normalised()
 
 
 def _gain(tr: Transform, deep: bool, img: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, cast
 import cv2
 import numpy as np
 
-from rig.merge.blend import is_identity
+from rig.merge.blend import is_identity, quantise
 from rig.merge.boxes import Box, SliceBoxes
 from rig.merge.focus import gaussian
 from rig.merge.workers import Workers
@@ -181,18 +181,15 @@ class AgreementAverager:
         self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
         self.wsum[y0:y1, x0:x1] += wt
 
-    def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
-        out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-        out = np.empty(self.acc.shape, dtype)
+    def normalised(self) -> np.ndarray:
+        """The weighted mean in the input scale (float32, computed in place: the averager is spent)."""
 
         def strip(rows: tuple[int, int]) -> None:
             y0, y1 = rows
-            part = self.acc[y0:y1] / self.wsum[y0:y1, :, None]
-            if out_max != in_max:
-                part *= out_max / in_max
-            np.clip(part, 0.0, out_max, out=part)
-            part += 0.5
-            out[y0:y1] = part  # truncates, as astype does
+            self.acc[y0:y1] /= self.wsum[y0:y1, :, None]
 
         self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
-        return out
+        return self.acc
+
+    def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
+        return quantise(self.normalised(), dtype, in_max, self.workers)
