@@ -79,7 +79,25 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(self, timed, parts)
 
+    submit = merge_workers.Workers.submit
+
+    def timed_submit(self: merge_workers.Workers, fn: Any, after: Any = ()) -> Any:
+        return submit(self, lambda: timed(fn)(None), after)
+
+    def timed(fn: Any) -> Any:
+        def part(arg: Any) -> Any:
+            t = time.thread_time()
+            try:
+                return fn() if arg is None else fn(arg)
+            finally:
+                with lock:
+                    inline = threading.current_thread() is threading.main_thread()
+                    pool_cpu[0 if inline else 1] += time.thread_time() - t
+
+        return part
+
     merge_workers.Workers.run = timed_run  # type: ignore[method-assign]
+    merge_workers.Workers.submit = timed_submit  # type: ignore[method-assign]
     main0 = time.thread_time()
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or Path(tmp) / "out.png"

@@ -11,14 +11,15 @@ slices with no weight are not read at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from rig.merge.boxes import Box
+from rig.merge.boxes import Box, box_cells
 from rig.merge.focus import gaussian
-from rig.merge.workers import Workers
+from rig.merge.workers import Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -58,6 +59,8 @@ class Blender:
         self.acc = np.zeros((height, width, channels), np.float32)
         self.wsum = np.zeros((height, width), np.float32)
         self.workers = workers or Workers(1)
+        self._order = InOrder(self.workers)
+        self._backlog = Backlog(1)
 
     def add_slice(
         self,
@@ -68,9 +71,12 @@ class Blender:
         depth: np.ndarray,
         k: int,
         soften: float,
+        block: int = 1,
     ) -> None:
-        """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint; spread over
-        the workers: each box writes only its own pixels)."""
+        """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint, on a grid of
+        ``block`` px; queued on the workers: each box writes only its own pixels, after the earlier
+        slices' boxes under it). Returns once at most the previous slice's boxes are still running;
+        :meth:`normalised` and :meth:`result` wait for all."""
         identity = is_identity(affine)
 
         def one(box: Box) -> None:
@@ -78,7 +84,7 @@ class Blender:
             if wk.any():
                 self.add(img, affine, gain, wk, box, identity)
 
-        self.workers.run(one, boxes)
+        self._backlog.add([self._order.submit(partial(one, box), box_cells(box, block)) for box in boxes])
 
     def add(
         self,
@@ -110,6 +116,7 @@ class Blender:
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the blender is spent)."""
+        self._backlog.drain()
 
         def strip(rows: tuple[int, int]) -> None:
             y0, y1 = rows
@@ -120,6 +127,7 @@ class Blender:
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
         """Normalised output converted to ``dtype`` (input values scaled from ``in_max``)."""
+        self._backlog.drain()
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
         ws = np.maximum(self.wsum, 1e-6)
         out = self.acc / ws[..., None]

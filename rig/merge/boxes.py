@@ -84,6 +84,13 @@ class SliceBoxes:
         return out
 
 
+def box_cells(box: Box, block: int) -> list[tuple[int, int]]:
+    """The blocks (row, column) of a ``block``-px grid that ``box`` covers."""
+    x0, y0, x1, y1 = box
+    cols = range(x0 // block, -(-x1 // block))
+    return [(by, bx) for by in range(y0 // block, -(-y1 // block)) for bx in cols]
+
+
 def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) indices of the runs of True in a 1-D bool array."""
     if not row.any():

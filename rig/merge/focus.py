@@ -13,6 +13,9 @@ confident neighbours by push-pull normalised convolution over a pyramid.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from functools import partial
+
 import cv2
 import numpy as np
 
@@ -41,14 +44,24 @@ def focus_energies(
     row strips are computed in parallel, each from its rows plus a margin wider than the filters
     reach: the result is the same as in one piece.
     """
+    fine, coarse, parts = submit_energies(gray, sigma, coarse_sigma, gain2, workers or Workers(1))
+    for part in parts:
+        part.result()
+    return fine, coarse
+
+
+def submit_energies(
+    gray: np.ndarray, sigma: float, coarse_sigma: float, gain2: float, workers: Workers
+) -> tuple[np.ndarray, np.ndarray, list[Future[None]]]:
+    """:func:`focus_energies` queued on ``workers``: the arrays and the parts that fill them."""
     h, w = gray.shape[:2]
     fine = np.empty((h, w), np.float32)
     coarse = np.empty((max(1, (h + 1) // 2), max(1, (w + 1) // 2)), np.float32)
     # halving needs even strip boundaries; an odd height is done in one piece
-    parts = workers.strips(h, align=2) if workers is not None and h % 2 == 0 else [(0, h)]
+    strips = workers.strips(h, align=2) if h % 2 == 0 else [(0, h)]
     sigmas = (sigma, coarse_sigma)
-    (workers or Workers(1)).run(lambda rows: _energy_rows(gray, sigmas, gain2, rows, fine, coarse), parts)
-    return fine, coarse
+    parts = [workers.submit(partial(_energy_rows, gray, sigmas, gain2, rows, fine, coarse)) for rows in strips]
+    return fine, coarse, parts
 
 
 def _energy_rows(

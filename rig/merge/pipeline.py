@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +29,12 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, regularise
+from rig.merge.focus import DepthAccumulator, combine_scales, median_index, regularise, submit_energies
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
-from rig.merge.workers import Workers
+from rig.merge.workers import Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -78,9 +80,12 @@ class MergeResult:
 
 
 def _prefetch(
-    items: Iterable[tuple[int, Path]], gray: bool, prepare: Callable[[int, np.ndarray], object] | None = None
+    items: Iterable[tuple[int, Path]],
+    gray: bool,
+    prepare: Callable[[int, np.ndarray], object] | None = None,
+    ahead: int = 1,
 ) -> Iterator[tuple[int, np.ndarray, object]]:
-    """Decode the slices ``items`` (index, path) one ahead of the consumer, in a worker thread.
+    """Decode the slices ``items`` (index, path) up to ``ahead`` ahead of the consumer, in a worker thread.
 
     ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
     decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
@@ -93,20 +98,35 @@ def _prefetch(
         return k, img, (prepare(k, img) if prepare is not None else None)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        nxt = next(it, None)
-        fut = pool.submit(job, *nxt) if nxt is not None else None
-        while fut is not None:
-            k, img, extra = fut.result()
-            nxt = next(it, None)
-            fut = pool.submit(job, *nxt) if nxt is not None else None
+        queued: deque[Future[tuple[int, np.ndarray, object]]] = deque()
+
+        def refill() -> None:
+            while len(queued) < ahead:
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                queued.append(pool.submit(job, *nxt))
+
+        refill()
+        while queued:
+            k, img, extra = queued.popleft().result()
+            refill()
             yield k, img, extra
             del img
 
 
-def _fold(acc: DepthAccumulator, k: int, energy: np.ndarray, affine: np.ndarray | None, workers: Workers) -> np.ndarray:
+def _fold(
+    acc: DepthAccumulator,
+    k: int,
+    energy: np.ndarray,
+    affine: np.ndarray | None,
+    order: InOrder,
+    after: list[Future[None]],
+) -> tuple[np.ndarray, list[Future[None]]]:
     """Warp a focus energy map from its slice's frame into the reference frame (0 outside; ``affine``
-    None: it is in that frame already) and add it to ``acc``, in row strips on the ``workers``.
-    Returns the warped energy."""
+    None: it is in that frame already) and add it to ``acc``, in row strips queued on ``order``'s
+    workers once the parts ``after`` (those that compute ``energy``) are done; each strip of ``acc``
+    gets the slices in turn. Returns the warped energy (filled when the parts are done) and the parts."""
     h, w = energy.shape
     out = energy if affine is None else np.empty_like(energy)
 
@@ -125,9 +145,9 @@ def _fold(acc: DepthAccumulator, k: int, energy: np.ndarray, affine: np.ndarray 
             )
         acc.add_rows(k, out[y0:y1], y0)
 
-    workers.run(strip, workers.strips(h))
+    parts = [order.submit(partial(strip, rows), [(id(acc), rows)], after) for rows in order.workers.strips(h)]
     acc.count += 1
-    return out
+    return out, parts
 
 
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
@@ -213,7 +233,8 @@ def _merge(
     span = 0.85 if opt.refine else 1.0  # share of the progress before pass 3
     acc = acc_c = None
     preview: GrowingPreview | None = None
-    for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
+    order, backlog = InOrder(workers), Backlog(1)  # a slice's parts start while the previous one's finish
+    for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare, ahead=1 if opt.follow else 2)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
             sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
@@ -223,16 +244,20 @@ def _merge(
             preview = GrowingPreview(Path(opt.preview), (w, h)) if opt.preview is not None else None
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
-        energy, coarse = focus_energies(gray, sigma, coarse_sigma, tr.gain * tr.gain, workers)
+        energy, coarse, measured = submit_energies(gray, sigma, coarse_sigma, tr.gain * tr.gain, workers)
         del gray
         aligned = k != ref and opt.align
-        energy = _fold(acc, k, energy, tr.affine if aligned else None, workers)
-        _fold(acc_c, k, coarse, to_analysis(tr.matrix, hw / w)[:2] if aligned else None, workers)
+        energy, folded = _fold(acc, k, energy, tr.affine if aligned else None, order, measured)
+        coarse_affine = to_analysis(tr.matrix, hw / w)[:2] if aligned else None
+        folded += _fold(acc_c, k, coarse, coarse_affine, order, measured)[1]
+        backlog.add(folded)
         if preview is not None:
+            backlog.drain()  # the preview needs this slice's warped energy
             preview.add(files[k], energy, tr.affine if aligned else None, tr.gain)
         del energy, coarse
         n_known = max(len(files), 1)
         report(min(0.5, (step + 1) / (2 * n_known + 1)) * span, f"focus {step + 1}/{n_known}")
+    backlog.drain()
     n = len(files)
     if n < 2 or acc is None or acc_c is None:
         raise MergeError(f"{input_dir}: {n} usable slice(s); a merge needs at least 2")
@@ -264,7 +289,7 @@ def _merge(
         _check_size(files[k], img, (h, w), state["first"])
         # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
         gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
-        blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften)
+        blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften, tiles.block)
         del img
         report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
 

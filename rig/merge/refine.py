@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from rig.merge.blend import is_identity
-from rig.merge.boxes import Box, SliceBoxes
+from rig.merge.boxes import Box, SliceBoxes, box_cells
 from rig.merge.focus import gaussian
-from rig.merge.workers import Workers
+from rig.merge.workers import Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike, NDArray
@@ -128,6 +128,8 @@ class AgreementAverager:
         workers: Workers | None = None,
     ) -> None:
         self.workers = workers or Workers(1)
+        self._order = InOrder(self.workers)
+        self._backlog = Backlog(1)
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
         self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
@@ -150,8 +152,11 @@ class AgreementAverager:
         return self.boxes.boxes(k, max_size=BOX)
 
     def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
-        """Add slice ``k`` where it agrees with the guide, box by box (disjoint: spread over the workers)."""
-        self.workers.run(lambda box: self._add_box(k, img, affine, gain, box), self.reaches(k))
+        """Add slice ``k`` where it agrees with the guide, box by box (disjoint, queued on the workers
+        after the earlier slices' boxes under them). Returns once at most the previous slice's boxes
+        are still running; :meth:`result` waits for all."""
+        add = partial(self._add_box, k, img, affine, gain)
+        self._backlog.add([self._order.submit(partial(add, box), box_cells(box, BLOCK)) for box in self.reaches(k)])
 
     def _add_box(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float, box: Box) -> None:
         h, w = self.wsum.shape
@@ -182,6 +187,7 @@ class AgreementAverager:
         self.wsum[y0:y1, x0:x1] += wt
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
+        self._backlog.drain()
         out_max = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
         out = np.empty(self.acc.shape, dtype)
 
