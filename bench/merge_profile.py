@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import logging
+import os
 import pstats
 import re
 import sys
@@ -35,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# RIG_CODE=/path/to/another/checkout profiles that checkout's merge (before/after comparisons)
+sys.path.insert(0, os.environ.get("RIG_CODE", str(ROOT)))
 
 from rig.merge import workers as merge_workers  # noqa: E402
 from rig.merge.pipeline import MergeOptions, merge  # noqa: E402
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     marks: list[tuple[str, float, float]] = [("setup", time.monotonic(), time.process_time())]
+    sched: list[dict[int, tuple[float, float]]] = [_schedstat()]  # per mark: thread -> (on a core, queued) s
 
     def progress(_fraction: float, what: str) -> None:
         m = re.fullmatch(r"(focus|blend|refine) (\d+)/(\d+)", what)
@@ -60,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             return
         if marks[-1][0] != m[1]:
             marks.append((m[1], time.monotonic(), time.process_time()))
+            sched.append(_schedstat())
         if m[2] == m[3]:  # the stage's last slice: what follows until the next stage's first slice
             marks.append((AFTER[m[1]], time.monotonic(), time.process_time()))
+            sched.append(_schedstat())
 
     pool_cpu = [0.0, 0.0]  # parts run in the main thread, in the pool's threads
+    pool_tids: set[int] = set()
     lock = threading.Lock()
     run = merge_workers.Workers.run
 
@@ -76,12 +82,15 @@ def main(argv: list[str] | None = None) -> int:
                 with lock:
                     inline = threading.current_thread() is threading.main_thread()  # one part, or one thread
                     pool_cpu[0 if inline else 1] += time.thread_time() - t
+                    if not inline:
+                        pool_tids.add(threading.get_native_id())
 
         return run(self, timed, parts)
 
-    submit = merge_workers.Workers.submit
+    submit = getattr(merge_workers.Workers, "submit", None)  # absent in older checkouts
 
     def timed_submit(self: merge_workers.Workers, fn: Any, after: Any = ()) -> Any:
+        assert submit is not None
         return submit(self, lambda: timed(fn)(None), after)
 
     def timed(fn: Any) -> Any:
@@ -93,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                 with lock:
                     inline = threading.current_thread() is threading.main_thread()
                     pool_cpu[0 if inline else 1] += time.thread_time() - t
+                    if not inline:
+                        pool_tids.add(threading.get_native_id())
 
         return part
 
     merge_workers.Workers.run = timed_run  # type: ignore[method-assign]
-    merge_workers.Workers.submit = timed_submit  # type: ignore[method-assign]
+    if submit is not None:
+        merge_workers.Workers.submit = timed_submit  # type: ignore[method-assign]
     main0 = time.thread_time()
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or Path(tmp) / "out.png"
@@ -108,16 +120,29 @@ def main(argv: list[str] | None = None) -> int:
         if prof is not None:
             prof.disable()
     marks.append(("end", time.monotonic(), time.process_time()))
+    sched.append(_schedstat())
     main_cpu = time.thread_time() - main0
-    print("| stage | wall s | CPU s | cores |")
-    print("|---|---|---|---|")
-    total_w = total_c = 0.0
-    for (name, w0, c0), (_, w1, c1) in zip(marks, marks[1:], strict=False):
+    print("| stage | wall s | CPU s | cores | pool threads: idle s | queued s |")
+    print("|---|---|---|---|---|---|")
+    total_w = total_c = total_idle = total_queued = 0.0
+    pool_threads = sorted(pool_tids)[: merge_workers.thread_count()]  # the merge's pool (not the PNG encoder's)
+    for (name, w0, c0), (_, w1, c1), s0, s1 in zip(marks, marks[1:], sched, sched[1:], strict=False):
         wall, cpu = w1 - w0, c1 - c0
-        total_w += wall
-        total_c += cpu
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / max(wall, 1e-9):.2f} |")
-    print(f"| total | {total_w:.2f} | {total_c:.2f} | {total_c / max(total_w, 1e-9):.2f} |")
+        alive = [t for t in pool_threads if t in s0 and t in s1]  # the pool ends with the merge
+        ran = sum(s1[t][0] - s0[t][0] for t in alive)
+        queued = sum(s1[t][1] - s0[t][1] for t in alive)
+        idle = max(0.0, wall * len(alive) - ran - queued)
+        total_w, total_c, total_idle, total_queued = (
+            total_w + wall,
+            total_c + cpu,
+            total_idle + idle,
+            total_queued + queued,
+        )
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / max(wall, 1e-9):.2f} | {idle:.2f} | {queued:.2f} |")
+    print(
+        f"| total | {total_w:.2f} | {total_c:.2f} | {total_c / max(total_w, 1e-9):.2f} "
+        f"| {total_idle:.2f} | {total_queued:.2f} |"
+    )
     threads = merge_workers.thread_count()
     main_only, pool = main_cpu - pool_cpu[0], pool_cpu[0] + pool_cpu[1]
     rest = total_c - main_only - pool
@@ -131,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(a.cprofile)
     return 0
+
+
+def _schedstat() -> dict[int, tuple[float, float]]:
+    """Per thread of this process: seconds on a core and seconds runnable but queued for one
+    (``/proc/self/task/*/schedstat``; empty where the kernel does not say)."""
+    out = {}
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            ran, queued, _ = (int(v) for v in (task / "schedstat").read_text().split())
+        except (OSError, ValueError):
+            continue
+        out[int(task.name)] = (ran / 1e9, queued / 1e9)
+    return out
 
 
 if __name__ == "__main__":

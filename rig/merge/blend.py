@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from rig.merge.boxes import Box, box_cells
+from rig.merge.boxes import Box, box_cells, grid_shape
 from rig.merge.focus import gaussian
 from rig.merge.workers import Backlog, InOrder, Workers
 
@@ -59,7 +59,8 @@ class Blender:
         self.acc = np.zeros((height, width, channels), np.float32)
         self.wsum = np.zeros((height, width), np.float32)
         self.workers = workers or Workers(1)
-        self._order = InOrder(self.workers)
+        self._order: InOrder | None = None
+        self._block = 0
         self._backlog = Backlog(1)
 
     def add_slice(
@@ -71,7 +72,7 @@ class Blender:
         depth: np.ndarray,
         k: int,
         soften: float,
-        block: int = 1,
+        block: int,
     ) -> None:
         """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint, on a grid of
         ``block`` px; queued on the workers: each box writes only its own pixels, after the earlier
@@ -84,7 +85,11 @@ class Blender:
             if wk.any():
                 self.add(img, affine, gain, wk, box, identity)
 
-        self._backlog.add([self._order.submit(partial(one, box), box_cells(box, block)) for box in boxes])
+        if self._order is None or block != self._block:
+            self._backlog.drain()
+            self._order, self._block = InOrder(self.workers, grid_shape(depth.shape, block)), block
+        order = self._order
+        self._backlog.add([order.submit(partial(one, box), *box_cells(box, block)) for box in boxes])
 
     def add(
         self,

@@ -145,7 +145,7 @@ def _fold(
             )
         acc.add_rows(k, out[y0:y1], y0)
 
-    parts = [order.submit(partial(strip, rows), [(id(acc), rows)], after) for rows in order.workers.strips(h)]
+    parts = [order.submit(partial(strip, rows), slice(*rows), slice(0, 1), after) for rows in order.workers.strips(h)]
     acc.count += 1
     return out, parts
 
@@ -233,7 +233,7 @@ def _merge(
     span = 0.85 if opt.refine else 1.0  # share of the progress before pass 3
     acc = acc_c = None
     preview: GrowingPreview | None = None
-    order, backlog = InOrder(workers), Backlog(1)  # a slice's parts start while the previous one's finish
+    backlog = Backlog(1)  # a slice's parts start while the previous one's finish
     for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare, ahead=1 if opt.follow else 2)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
@@ -241,6 +241,7 @@ def _merge(
             coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
             hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
             acc, acc_c = DepthAccumulator(h, w, n_max), DepthAccumulator(hh, hw, n_max)
+            order, order_c = InOrder(workers, (h, 1)), InOrder(workers, (hh, 1))  # per row: the slices in turn
             preview = GrowingPreview(Path(opt.preview), (w, h)) if opt.preview is not None else None
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
@@ -249,7 +250,7 @@ def _merge(
         aligned = k != ref and opt.align
         energy, folded = _fold(acc, k, energy, tr.affine if aligned else None, order, measured)
         coarse_affine = to_analysis(tr.matrix, hw / w)[:2] if aligned else None
-        folded += _fold(acc_c, k, coarse, coarse_affine, order, measured)[1]
+        folded += _fold(acc_c, k, coarse, coarse_affine, order_c, measured)[1]
         backlog.add(folded)
         if preview is not None:
             backlog.drain()  # the preview needs this slice's warped energy

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from rig.merge.blend import is_identity
-from rig.merge.boxes import Box, SliceBoxes, box_cells
+from rig.merge.boxes import Box, SliceBoxes, box_cells, grid_shape
 from rig.merge.focus import gaussian
 from rig.merge.workers import Backlog, InOrder, Workers
 
@@ -128,7 +128,7 @@ class AgreementAverager:
         workers: Workers | None = None,
     ) -> None:
         self.workers = workers or Workers(1)
-        self._order = InOrder(self.workers)
+        self._order = InOrder(self.workers, grid_shape(depth.shape, BLOCK))
         self._backlog = Backlog(1)
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
@@ -156,7 +156,7 @@ class AgreementAverager:
         after the earlier slices' boxes under them). Returns once at most the previous slice's boxes
         are still running; :meth:`result` waits for all."""
         add = partial(self._add_box, k, img, affine, gain)
-        self._backlog.add([self._order.submit(partial(add, box), box_cells(box, BLOCK)) for box in self.reaches(k)])
+        self._backlog.add([self._order.submit(partial(add, box), *box_cells(box, BLOCK)) for box in self.reaches(k)])
 
     def _add_box(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float, box: Box) -> None:
         h, w = self.wsum.shape

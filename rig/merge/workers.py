@@ -22,11 +22,12 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import cv2
+import numpy as np
 
 from rig.heap import one_heap
 
@@ -74,7 +75,7 @@ class Workers:
             except BaseException as e:  # noqa: BLE001 - handed to whoever waits for it
                 done.set_exception(e)
             return done
-        return _Task(self._pool, fn, [d for d in after if not d.done() or d.exception() is not None]).future
+        return _Task(self._pool, fn, list(after)).future
 
     def strips(self, height: int, align: int = 1, per_thread: int = 1) -> list[tuple[int, int]]:
         """Row ranges (y0, y1) splitting ``height`` rows into ``per_thread`` strips per thread, the
@@ -140,20 +141,22 @@ class _Task:
 
 class InOrder:
     """Queues parts that add into regions of shared accumulators so that each region gets them in
-    the order they were queued: a part waits for the last part queued for any of its regions
-    (``keys``). Parts of one slice write disjoint regions and run side by side; a part of the next
-    slice starts as soon as the parts under it are done, not when the whole slice is."""
+    the order they were queued: a part waits for the last part queued for any cell of its region
+    (a grid of ``shape`` cells, e.g. blocks of pixels). Parts of one slice write disjoint regions and
+    run side by side; a part of the next slice starts as soon as the parts under it are done, not
+    when the whole slice is."""
 
-    def __init__(self, workers: Workers) -> None:
+    def __init__(self, workers: Workers, shape: tuple[int, int]) -> None:
         self.workers = workers
-        self._last: dict[Hashable, Future[Any]] = {}
+        self._last = np.full(shape, None, object)  # per cell: the last part queued for it
 
-    def submit(self, fn: Callable[[], Any], keys: Iterable[Hashable], after: Iterable[Future[Any]] = ()) -> Future[Any]:
-        keys = list(keys)
-        deps = {id(f): f for f in (*after, *(self._last[k] for k in keys if k in self._last)) if not f.done()}
-        fut = self.workers.submit(fn, deps.values())
-        for k in keys:
-            self._last[k] = fut
+    def submit(self, fn: Callable[[], Any], rows: slice, cols: slice, after: Iterable[Future[Any]] = ()) -> Future[Any]:
+        """Queue ``fn`` for the cells ``[rows, cols]``, after the parts ``after`` too."""
+        region = self._last[rows, cols]
+        deps = {f for f in region.ravel().tolist() if f is not None}
+        deps.update(after)
+        fut = self.workers.submit(fn, [f for f in deps if not f.done()])
+        region[...] = fut
         return fut
 
 
