@@ -105,13 +105,25 @@ def _radius(sigma: float) -> int:
     return int(np.ceil(3.0 * sigma))
 
 
+def step_bounds(coarse: np.ndarray, shape: tuple[int, int], window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coarse depth at full size (``shape``), and its minimum and maximum within ``window`` px
+    (for :func:`combine_scales`; it needs only the coarse depth, so it can run beside the fine one)."""
+    h, w = shape
+    if coarse.shape != shape:
+        coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
+    return coarse, cv2.erode(coarse, se), cv2.dilate(coarse, se)
+
+
 def combine_scales(
     fine: np.ndarray,
-    coarse: np.ndarray,
+    coarse: np.ndarray | None,
     window: int,
     jump: float = 2.5,
     guard: float = 1.0,
     fine_index: np.ndarray | None = None,
+    bounds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    workers: Workers | None = None,
 ) -> np.ndarray:
     """The coarse depth, except within ``window`` px of one of its depth steps: the fine depth there.
 
@@ -120,21 +132,29 @@ def combine_scales(
     when it lies in that range: the regularised fine depth mixes the two sides where the strong
     edge of the step lowers the confidence of the weaker side, and an in-between depth is a slice
     where neither side is sharp. A fine depth outside the range is a fill-in from far away (a flat
-    area's push-pull), not a better estimate: the coarse depth stays there.
+    area's push-pull), not a better estimate: the coarse depth stays there. ``bounds``:
+    :func:`step_bounds` of ``coarse`` if the caller has it already; ``workers``: in row strips.
     """
     h, w = fine.shape
-    if coarse.shape != fine.shape:
-        coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
-    lo, hi = cv2.erode(coarse, se), cv2.dilate(coarse, se)
-    near_step = (hi - lo) > jump
-    near_step &= (fine >= lo - guard) & (fine <= hi + guard)
-    out = np.where(near_step, fine, coarse)
-    if fine_index is not None:
-        raw = fine_index.astype(np.float32)
-        use = near_step & (raw >= lo - guard) & (raw <= hi + guard)
-        np.copyto(out, raw, where=use)
-    return out.astype(np.float32)
+    if bounds is None:
+        assert coarse is not None, "combine_scales needs the coarse depth or its bounds"
+        bounds = step_bounds(coarse, (h, w), window)
+    full, lo, hi = bounds
+    out = np.empty((h, w), np.float32)
+
+    def strip(rows: tuple[int, int]) -> None:  # every step is per pixel
+        r = slice(*rows)
+        f, a, b = fine[r], lo[r], hi[r]
+        near_step = (b - a) > jump
+        near_step &= (f >= a - guard) & (f <= b + guard)
+        out[r] = np.where(near_step, f, full[r])
+        if fine_index is not None:
+            raw = fine_index[r].astype(np.float32)
+            use = near_step & (raw >= a - guard) & (raw <= b + guard)
+            np.copyto(out[r], raw, where=use)
+
+    (workers or Workers(1)).run(strip, workers.strips(h) if workers is not None else [(0, h)])
+    return out
 
 
 class DepthAccumulator:
@@ -161,15 +181,27 @@ class DepthAccumulator:
         self.total[rows] += energy
 
 
-def median_index(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
-    """The best-slice index, median-filtered (isolated wrong picks removed, depth steps kept)."""
+def median_index(acc: DepthAccumulator, median: int = 5, workers: Workers | None = None) -> np.ndarray:
+    """The best-slice index, median-filtered (isolated wrong picks removed, depth steps kept);
+    with ``workers`` in row strips, each filtered with a margin of half the window (the same result)."""
     idx = acc.index
     if idx.dtype == np.uint16 and acc.n <= 256:
         idx = idx.astype(np.uint8)  # a follow-mode accumulator sized for any count: allow large medians
     k = max(3, median | 1)
     if idx.dtype == np.uint16 and k > 5:
         k = 5
-    return cv2.medianBlur(idx, k)
+    if workers is None:
+        return cv2.medianBlur(idx, k)
+    out = np.empty_like(idx)
+    h = idx.shape[0]
+
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        a, b = max(0, y0 - k // 2), min(h, y1 + k // 2)
+        out[y0:y1] = cv2.medianBlur(idx[a:b], k)[y0 - a : y1 - a]
+
+    workers.run(strip, workers.strips(h))
+    return out
 
 
 def regularise(acc: DepthAccumulator, median: int = 5, index: np.ndarray | None = None) -> np.ndarray:

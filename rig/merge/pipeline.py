@@ -29,7 +29,14 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import DepthAccumulator, combine_scales, median_index, regularise, submit_energies
+from rig.merge.focus import (
+    DepthAccumulator,
+    combine_scales,
+    median_index,
+    regularise,
+    step_bounds,
+    submit_energies,
+)
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
@@ -150,6 +157,13 @@ def _fold(
     return out, parts
 
 
+def _coarse_bounds(
+    acc: DepthAccumulator, shape: tuple[int, int], window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regularised coarse depth map's :func:`step_bounds` (one part, beside the fine depth map's)."""
+    return step_bounds(regularise(acc, median=5), shape, window)
+
+
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
     if img.shape[:2] != shape:
         raise MergeError(
@@ -266,12 +280,14 @@ def _merge(
     total_steps = 2 * n + 1
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
-    fine_index = median_index(acc, median=med)
-    # the two scales are independent: one thread each
-    scales = [(acc, med, fine_index), (acc_c, 5, None)]
-    fine_depth, coarse_depth = workers.run(lambda a: regularise(a[0], median=a[1], index=a[2]), scales)
-    depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
-    del fine_depth, coarse_depth, scales
+    fine_index = median_index(acc, median=med, workers=workers)
+    # the two scales are independent: one thread each (the coarse one also finds its depth steps)
+    window = int(2 * coarse_sigma) + 2
+    fine_job = workers.submit(partial(regularise, acc, median=med, index=fine_index))
+    coarse_job = workers.submit(partial(_coarse_bounds, acc_c, (h, w), window))
+    fine_depth, bounds = fine_job.result(), coarse_job.result()
+    depth = combine_scales(fine_depth, None, window, fine_index=fine_index, bounds=bounds, workers=workers)
+    del fine_depth, bounds, fine_job, coarse_job
     del fine_index
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
