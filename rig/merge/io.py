@@ -14,6 +14,9 @@ import os
 import struct
 import tempfile
 import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +145,42 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
     if not gray and img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     return img
+
+
+def prefetch(
+    items: Iterable[tuple[int, Path]],
+    gray: bool,
+    prepare: Callable[[int, np.ndarray], object] | None = None,
+    ahead: int = 1,
+) -> Iterator[tuple[int, np.ndarray, object]]:
+    """Decode the slices ``items`` (index, path) up to ``ahead`` ahead of the consumer, in a worker thread.
+
+    ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
+    decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
+    decoders release the GIL). ``items`` may block (slices still being captured).
+    """
+    it = iter(items)
+
+    def job(k: int, path: Path) -> tuple[int, np.ndarray, object]:
+        img = read_image(path, gray)
+        return k, img, (prepare(k, img) if prepare is not None else None)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        queued: deque[Future[tuple[int, np.ndarray, object]]] = deque()
+
+        def refill() -> None:
+            while len(queued) < ahead:
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                queued.append(pool.submit(job, *nxt))
+
+        refill()
+        while queued:
+            k, img, extra = queued.popleft().result()
+            refill()
+            yield k, img, extra
+            del img
 
 
 def read_metadata(path: Path) -> Metadata:

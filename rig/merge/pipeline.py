@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,42 +83,6 @@ class MergeResult:
     seconds: float
     transforms: list[Transform] = field(default_factory=list)
     used_slices: int = 0
-
-
-def _prefetch(
-    items: Iterable[tuple[int, Path]],
-    gray: bool,
-    prepare: Callable[[int, np.ndarray], object] | None = None,
-    ahead: int = 1,
-) -> Iterator[tuple[int, np.ndarray, object]]:
-    """Decode the slices ``items`` (index, path) up to ``ahead`` ahead of the consumer, in a worker thread.
-
-    ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
-    decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
-    decoders release the GIL). ``items`` may block (slices still being captured).
-    """
-    it = iter(items)
-
-    def job(k: int, path: Path) -> tuple[int, np.ndarray, object]:
-        img = mio.read_image(path, gray)
-        return k, img, (prepare(k, img) if prepare is not None else None)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        queued: deque[Future[tuple[int, np.ndarray, object]]] = deque()
-
-        def refill() -> None:
-            while len(queued) < ahead:
-                nxt = next(it, None)
-                if nxt is None:
-                    return
-                queued.append(pool.submit(job, *nxt))
-
-        refill()
-        while queued:
-            k, img, extra = queued.popleft().result()
-            refill()
-            yield k, img, extra
-            del img
 
 
 def _fold(
@@ -248,7 +211,7 @@ def _merge(
     acc = acc_c = None
     preview: GrowingPreview | None = None
     backlog = Backlog(1)  # a slice's parts start while the previous one's finish
-    for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare, ahead=1 if opt.follow else 2)):
+    for step, (k, gray, _) in enumerate(mio.prefetch(items, True, prepare, ahead=1 if opt.follow else 2)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
             sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
@@ -302,21 +265,37 @@ def _merge(
     deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
     in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
-    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
-        _check_size(files[k], img, (h, w), state["first"])
-        # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
-        gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
-        blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften, tiles.block)
-        del img
-        report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
+    noise_sigma = max(1.5, 2.0 * max(w, h) / 1600.0)  # px: pass 3's agreement window
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise") as beside:
+        # pass 3's noise model needs only the slices and their transforms: it runs beside pass 2
+        noise = beside.submit(_noise, files, transforms, deep, in_max, noise_sigma, workers) if opt.refine else None
+        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False)):
+            _check_size(files[k], img, (h, w), state["first"])
+            # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
+            gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
+            boxes = tiles.boxes(k, max_size=256)
+            blender.add_slice(img, transforms[k].affine, gain, boxes, depth, k, soften, tiles.block)
+            del img
+            report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
+        levels = noise.result() if noise is not None else None
 
     bits = opt.bits or (16 if deep else 8)
     if out.suffix.lower() in mio.JPEG_EXT:
         bits = 8
     dtype = np.uint16 if bits == 16 else np.uint8
-    if opt.refine:
+    if levels is not None:
         merged = _refine(
-            blender, files, transforms, deep, in_max, (h, w), state["first"], dtype, report, depth, workers
+            blender,
+            files,
+            transforms,
+            (deep, in_max),
+            levels,
+            noise_sigma,
+            state["first"],
+            dtype,
+            report,
+            depth,
+            workers,
         )
     else:
         merged = blender.result(dtype, in_max)
@@ -337,38 +316,45 @@ def _merge(
     return MergeResult(out, n, w, h, bits, seconds, [transforms[k] for k in range(n)], len(used))
 
 
+def _noise(
+    files: list[Path], transforms: dict[int, Transform], deep: bool, in_max: float, sigma: float, workers: Workers
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 3's noise model (:func:`rig.merge.refine.noise_model`) from pairs of neighbouring slices
+    at both ends and in the middle of the stack."""
+    n = len(files)
+
+    def pairs() -> Iterator[SlicePair]:
+        firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
+        decoded = mio.prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False)  # one ahead
+        for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
+            tr_a, tr_b = transforms[ka], transforms[kb]
+            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
+
+    return noise_model(pairs(), sigma, in_max, workers)
+
+
 def _refine(
     blender: Blender,
     files: list[Path],
     transforms: dict[int, Transform],
-    deep: bool,
-    in_max: float,
-    shape: tuple[int, int],
+    scale: tuple[bool, float],
+    noise: tuple[np.ndarray, np.ndarray],
+    sigma: float,
     first: Path,
     dtype: DTypeLike,
     report: Progress,
     depth: np.ndarray,
     workers: Workers,
 ) -> np.ndarray:
-    """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge."""
-    h, w = shape
+    """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge.
+    ``scale``: (deep, in_max) of the stack; ``noise``: :func:`_noise`."""
+    deep, in_max = scale
     n = len(files)
-    sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
-
-    # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
-    def pairs() -> Iterator[SlicePair]:
-        firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
-        decoded = _prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False)  # one ahead
-        for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
-            tr_a, tr_b = transforms[ka], transforms[kb]
-            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
-
-    noise = noise_model(pairs(), sigma, in_max, workers)
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
-    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
-        _check_size(files[k], img, (h, w), first)
+    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False)):
+        _check_size(files[k], img, depth.shape[:2], first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
         report(0.85 + 0.15 * (step + 1) / (len(near) + 1), f"refine {step + 1}/{len(near)}")
