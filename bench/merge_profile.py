@@ -110,6 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     merge_workers.Workers.run = timed_run  # type: ignore[method-assign]
     if submit is not None:
         merge_workers.Workers.submit = timed_submit  # type: ignore[method-assign]
+    rss_peaks = [0.0]  # MB, per stage (the last entry: the running stage)
+    sampling = threading.Event()
+
+    def sample_rss() -> None:  # every 20 ms, the process's resident set
+        while not sampling.wait(0.02):
+            while len(rss_peaks) < len(marks):
+                rss_peaks.append(0.0)
+            rss_peaks[-1] = max(rss_peaks[-1], _rss_mb())
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
     main0 = time.thread_time()
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or Path(tmp) / "out.png"
@@ -119,14 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         merge(a.slices, out, MergeOptions(overwrite=True, refine=not a.no_refine), progress=progress)
         if prof is not None:
             prof.disable()
+    sampling.set()
+    sampler.join()
     marks.append(("end", time.monotonic(), time.process_time()))
     sched.append(_schedstat())
+    rss_peaks += [0.0] * (len(marks) - len(rss_peaks))
     main_cpu = time.thread_time() - main0
-    print("| stage | wall s | CPU s | cores | pool threads: idle s | queued s |")
-    print("|---|---|---|---|---|---|")
+    print("| stage | wall s | CPU s | cores | pool threads: idle s | queued s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     total_w = total_c = total_idle = total_queued = 0.0
     pool_threads = sorted(pool_tids)[: merge_workers.thread_count()]  # the merge's pool (not the PNG encoder's)
-    for (name, w0, c0), (_, w1, c1), s0, s1 in zip(marks, marks[1:], sched, sched[1:], strict=False):
+    for (name, w0, c0), (_, w1, c1), s0, s1, rss in zip(marks, marks[1:], sched, sched[1:], rss_peaks, strict=False):
         wall, cpu = w1 - w0, c1 - c0
         alive = [t for t in pool_threads if t in s0 and t in s1]  # the pool ends with the merge
         ran = sum(s1[t][0] - s0[t][0] for t in alive)
@@ -138,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
             total_idle + idle,
             total_queued + queued,
         )
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / max(wall, 1e-9):.2f} | {idle:.2f} | {queued:.2f} |")
+        print(
+            f"| {name} | {wall:.2f} | {cpu:.2f} | {cpu / max(wall, 1e-9):.2f} | {idle:.2f} | {queued:.2f} | {rss:.0f} |"
+        )
     print(
         f"| total | {total_w:.2f} | {total_c:.2f} | {total_c / max(total_w, 1e-9):.2f} "
-        f"| {total_idle:.2f} | {total_queued:.2f} |"
+        f"| {total_idle:.2f} | {total_queued:.2f} | {max(rss_peaks):.0f} |"
     )
     threads = merge_workers.thread_count()
     main_only, pool = main_cpu - pool_cpu[0], pool_cpu[0] + pool_cpu[1]
@@ -156,6 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(a.cprofile)
     return 0
+
+
+def _rss_mb() -> float:
+    """This process's resident set now (``/proc/self/status``; 0 where the kernel does not say)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def _schedstat() -> dict[int, tuple[float, float]]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from rig.merge.boxes import Box, box_cells, grid_shape
 from rig.merge.focus import gaussian
-from rig.merge.workers import Backlog, InOrder, Workers
+from rig.merge.workers import PIXELWISE, Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -127,7 +127,7 @@ class Blender:
             y0, y1 = rows
             self.acc[y0:y1] /= np.maximum(self.wsum[y0:y1], 1e-6)[..., None]
 
-        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0], per_thread=PIXELWISE))
         return self.acc
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:

@@ -19,7 +19,7 @@ from functools import partial
 import cv2
 import numpy as np
 
-from rig.merge.workers import Workers
+from rig.merge.workers import PIXELWISE, Workers
 
 RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
@@ -115,6 +115,24 @@ def step_bounds(coarse: np.ndarray, shape: tuple[int, int], window: int) -> tupl
     return coarse, cv2.erode(coarse, se), cv2.dilate(coarse, se)
 
 
+def depth_map(acc: DepthAccumulator, acc_c: DepthAccumulator, med: int, window: int, workers: Workers) -> np.ndarray:
+    """The regularised depth map from the fine and the coarse accumulators (``window``: the coarse
+    depth steps' reach, :func:`rig.merge.focus.combine_scales`)."""
+    fine_index = median_index(acc, median=med, workers=workers)
+    # the two scales are independent: one thread each (the coarse one also finds its depth steps)
+    fine_job = workers.submit(partial(regularise, acc, median=med, index=fine_index))
+    coarse_job = workers.submit(partial(_coarse_bounds, acc_c, acc.best.shape, window))
+    fine_depth, bounds = fine_job.result(), coarse_job.result()
+    return combine_scales(fine_depth, None, window, fine_index=fine_index, bounds=bounds, workers=workers)
+
+
+def _coarse_bounds(
+    acc: DepthAccumulator, shape: tuple[int, int], window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regularised coarse depth map's :func:`step_bounds` (one part, beside the fine depth map's)."""
+    return step_bounds(regularise(acc, median=5), shape, window)
+
+
 def combine_scales(
     fine: np.ndarray,
     coarse: np.ndarray | None,
@@ -153,7 +171,7 @@ def combine_scales(
             use = near_step & (raw >= a - guard) & (raw <= b + guard)
             np.copyto(out[r], raw, where=use)
 
-    (workers or Workers(1)).run(strip, workers.strips(h) if workers is not None else [(0, h)])
+    (workers or Workers(1)).run(strip, workers.strips(h, per_thread=PIXELWISE) if workers is not None else [(0, h)])
     return out
 
 
@@ -200,7 +218,7 @@ def median_index(acc: DepthAccumulator, median: int = 5, workers: Workers | None
         a, b = max(0, y0 - k // 2), min(h, y1 + k // 2)
         out[y0:y1] = cv2.medianBlur(idx[a:b], k)[y0 - a : y1 - a]
 
-    workers.run(strip, workers.strips(h))
+    workers.run(strip, workers.strips(h, per_thread=PIXELWISE))
     return out
 
 

@@ -28,14 +28,7 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import (
-    DepthAccumulator,
-    combine_scales,
-    median_index,
-    regularise,
-    step_bounds,
-    submit_energies,
-)
+from rig.merge.focus import DepthAccumulator, depth_map, submit_energies
 from rig.merge.inputs import RAW_EXT, find_slices, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
@@ -118,13 +111,6 @@ def _fold(
     parts = [order.submit(partial(strip, rows), slice(*rows), slice(0, 1), after) for rows in order.workers.strips(h)]
     acc.count += 1
     return out, parts
-
-
-def _coarse_bounds(
-    acc: DepthAccumulator, shape: tuple[int, int], window: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The regularised coarse depth map's :func:`step_bounds` (one part, beside the fine depth map's)."""
-    return step_bounds(regularise(acc, median=5), shape, window)
 
 
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
@@ -243,15 +229,10 @@ def _merge(
     total_steps = 2 * n + 1
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
-    fine_index = median_index(acc, median=med, workers=workers)
-    # the two scales are independent: one thread each (the coarse one also finds its depth steps)
-    window = int(2 * coarse_sigma) + 2
-    fine_job = workers.submit(partial(regularise, acc, median=med, index=fine_index))
-    coarse_job = workers.submit(partial(_coarse_bounds, acc_c, (h, w), window))
-    fine_depth, bounds = fine_job.result(), coarse_job.result()
-    depth = combine_scales(fine_depth, None, window, fine_index=fine_index, bounds=bounds, workers=workers)
-    del fine_depth, bounds, fine_job, coarse_job
-    del fine_index
+    deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
+    in_max = 65535.0 if deep else 255.0
+    noise_sigma = max(1.5, 2.0 * max(w, h) / 1600.0)  # px: pass 3's agreement window
+    depth = depth_map(acc, acc_c, med, int(2 * coarse_sigma) + 2, workers)
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
         fitted = fit_breathing(transforms, ref, w, h, slice_centroids(depth, n))
@@ -262,12 +243,9 @@ def _merge(
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = SliceBoxes(depth, n, 1.0, pad=int(np.ceil(3 * soften)) + 1)
     blender = Blender(h, w, workers=workers)
-    deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
-    in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
-    noise_sigma = max(1.5, 2.0 * max(w, h) / 1600.0)  # px: pass 3's agreement window
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise") as beside:
-        # pass 3's noise model needs only the slices and their transforms: it runs beside pass 2
+        # pass 3's noise model needs only a few slices and their transforms: it runs beside pass 2
         noise = beside.submit(_noise, files, transforms, deep, in_max, noise_sigma, workers) if opt.refine else None
         for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False)):
             _check_size(files[k], img, (h, w), state["first"])

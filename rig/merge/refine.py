@@ -28,7 +28,7 @@ import numpy as np
 from rig.merge.blend import is_identity
 from rig.merge.boxes import Box, SliceBoxes, box_cells, grid_shape
 from rig.merge.focus import gaussian
-from rig.merge.workers import Backlog, InOrder, Workers
+from rig.merge.workers import PIXELWISE, Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike, NDArray
@@ -145,7 +145,7 @@ class AgreementAverager:
             self.var[y0:y1] = np.interp(guide[y0:y1].mean(axis=2), *noise)
             self.acc[y0:y1] = guide[y0:y1]
 
-        self.workers.run(strip, self.workers.strips(h))
+        self.workers.run(strip, self.workers.strips(h, per_thread=PIXELWISE))
 
     def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
         """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` is within reach of the depth map."""
@@ -200,5 +200,5 @@ class AgreementAverager:
             part += 0.5
             out[y0:y1] = part  # truncates, as astype does
 
-        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0], per_thread=PIXELWISE))
         return out

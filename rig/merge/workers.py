@@ -31,6 +31,11 @@ import numpy as np
 
 from rig.heap import one_heap
 
+# row strips per thread for per-pixel work without margins (normalisation, the depth map's
+# combination): the temporaries of a few strips at a time, not of the whole image, and a strip
+# that runs late is a small one
+PIXELWISE = 4
+
 T = TypeVar("T")
 R = TypeVar("R")
 
