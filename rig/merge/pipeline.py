@@ -197,7 +197,7 @@ def _merge(
     acc = acc_c = None
     preview: GrowingPreview | None = None
     backlog = Backlog(1)  # a slice's parts start while the previous one's finish
-    for step, (k, gray, _) in enumerate(mio.prefetch(items, True, prepare, ahead=1 if opt.follow else 2)):
+    for step, (k, gray, _) in enumerate(mio.prefetch(items, True, prepare, 1 if opt.follow else 2, workers)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
             sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
@@ -247,7 +247,7 @@ def _merge(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise") as beside:
         # pass 3's noise model needs only a few slices and their transforms: it runs beside pass 2
         noise = beside.submit(_noise, files, transforms, deep, in_max, noise_sigma, workers) if opt.refine else None
-        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False)):
+        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False, workers=workers)):
             _check_size(files[k], img, (h, w), state["first"])
             # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
             gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
@@ -303,7 +303,7 @@ def _noise(
 
     def pairs() -> Iterator[SlicePair]:
         firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
-        decoded = mio.prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False)  # one ahead
+        decoded = mio.prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False, workers=workers)  # one ahead
         for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
             tr_a, tr_b = transforms[ka], transforms[kb]
             yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
@@ -331,7 +331,7 @@ def _refine(
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
-    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False)):
+    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, workers=workers)):
         _check_size(files[k], img, depth.shape[:2], first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
