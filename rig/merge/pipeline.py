@@ -3,8 +3,10 @@
 Pass 1 streams the slices once as grey images: align each to its neighbour, compute its focus
 energy in its own frame, warp the energy into the reference frame and fold it into the depth
 accumulator. The depth map is then regularised. Pass 2 streams the slices again in colour and
-adds each one only where the depth map gives it weight. At no time are more than two slices in
-memory (the one being processed and the one being decoded ahead), whatever the stack size.
+adds each one only where the depth map gives it weight; pass 3 (:mod:`rig.merge.refine`) adds
+them once more where they agree with that merge within the noise. At no time are more than a
+few slices in memory (two being processed, one or two being decoded ahead, and in pass 2 the
+noise model's pair), whatever the stack size.
 """
 
 from __future__ import annotations

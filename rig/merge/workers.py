@@ -10,10 +10,11 @@ its merges); while a pool is open OpenCV itself runs single-threaded, so code th
 pool's threads takes the pool (or its ``threads``), not ``cv2.getNumThreads()``.
 
 Waiting for every part of a slice before the next slice starts leaves a core idle whenever one
-part runs late (a third runnable thread, the decoder, or a stalled virtual CPU), so the passes
-also queue parts with :meth:`Workers.submit` (a part starts when the parts it depends on are done)
-and :class:`InOrder` (each region of an accumulator gets its slices' parts in slice order: the
-sums are the same, bit for bit, as one slice after the other), and keep at most two slices in
+part runs late (another runnable thread, or a stalled virtual CPU), so the passes queue parts
+with :meth:`Workers.submit` (a part starts when the parts it depends on are done; decoding and
+registering the slices are parts too, so no third thread competes with the pool's) and
+:class:`InOrder` (each region of an accumulator gets its slices' parts in slice order: the sums
+are the same, bit for bit, as one slice after the other), and keep at most two slices' parts in
 flight with :class:`Backlog`.
 """
 
