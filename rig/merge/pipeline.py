@@ -249,7 +249,7 @@ def _merge(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise") as beside:
         # pass 3's noise model needs only a few slices and their transforms: it runs beside pass 2
         noise = beside.submit(_noise, files, transforms, deep, in_max, noise_sigma, workers) if opt.refine else None
-        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False, workers=workers)):
+        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False, None, 2, workers)):
             _check_size(files[k], img, (h, w), state["first"])
             # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
             gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
@@ -333,7 +333,7 @@ def _refine(
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
-    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, workers=workers)):
+    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, None, 2, workers)):
         _check_size(files[k], img, depth.shape[:2], first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
