@@ -105,42 +105,30 @@ def _radius(sigma: float) -> int:
     return int(np.ceil(3.0 * sigma))
 
 
-def step_bounds(coarse: np.ndarray, shape: tuple[int, int], window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The coarse depth at full size (``shape``), and its minimum and maximum within ``window`` px
-    (for :func:`combine_scales`; it needs only the coarse depth, so it can run beside the fine one)."""
-    h, w = shape
-    if coarse.shape != shape:
-        coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
-    se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
-    return coarse, cv2.erode(coarse, se), cv2.dilate(coarse, se)
-
-
 def depth_map(acc: DepthAccumulator, acc_c: DepthAccumulator, med: int, window: int, workers: Workers) -> np.ndarray:
     """The regularised depth map from the fine and the coarse accumulators (``window``: the coarse
-    depth steps' reach, :func:`rig.merge.focus.combine_scales`)."""
+    depth steps' reach, :func:`combine_scales`)."""
     fine_index = median_index(acc, median=med, workers=workers)
-    # the two scales are independent: one thread each (the coarse one also finds its depth steps)
+    # the two scales are independent: one thread each
     fine_job = workers.submit(partial(regularise, acc, median=med, index=fine_index))
-    coarse_job = workers.submit(partial(_coarse_bounds, acc_c, acc.best.shape, window))
-    fine_depth, bounds = fine_job.result(), coarse_job.result()
-    return combine_scales(fine_depth, None, window, fine_index=fine_index, bounds=bounds, workers=workers)
+    coarse_job = workers.submit(partial(_coarse_full, acc_c, acc.best.shape))
+    fine_depth, coarse_depth = fine_job.result(), coarse_job.result()
+    return combine_scales(fine_depth, coarse_depth, window, fine_index=fine_index, workers=workers)
 
 
-def _coarse_bounds(
-    acc: DepthAccumulator, shape: tuple[int, int], window: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The regularised coarse depth map's :func:`step_bounds` (one part, beside the fine depth map's)."""
-    return step_bounds(regularise(acc, median=5), shape, window)
+def _coarse_full(acc: DepthAccumulator, shape: tuple[int, ...]) -> np.ndarray:
+    """The regularised coarse depth map at full size (one part, beside the fine depth map's)."""
+    h, w = shape
+    return cv2.resize(regularise(acc, median=5), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def combine_scales(
     fine: np.ndarray,
-    coarse: np.ndarray | None,
+    coarse: np.ndarray,
     window: int,
     jump: float = 2.5,
     guard: float = 1.0,
     fine_index: np.ndarray | None = None,
-    bounds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     workers: Workers | None = None,
 ) -> np.ndarray:
     """The coarse depth, except within ``window`` px of one of its depth steps: the fine depth there.
@@ -150,26 +138,29 @@ def combine_scales(
     when it lies in that range: the regularised fine depth mixes the two sides where the strong
     edge of the step lowers the confidence of the weaker side, and an in-between depth is a slice
     where neither side is sharp. A fine depth outside the range is a fill-in from far away (a flat
-    area's push-pull), not a better estimate: the coarse depth stays there. ``bounds``:
-    :func:`step_bounds` of ``coarse`` if the caller has it already; ``workers``: in row strips.
+    area's push-pull), not a better estimate: the coarse depth stays there. With ``workers``, in
+    row strips (the coarse depth's minimum and maximum of each from its rows plus ``window``: the
+    same result as in one piece, without whole-image temporaries).
     """
     h, w = fine.shape
-    if bounds is None:
-        assert coarse is not None, "combine_scales needs the coarse depth or its bounds"
-        bounds = step_bounds(coarse, (h, w), window)
-    full, lo, hi = bounds
+    if coarse.shape != fine.shape:
+        coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
     out = np.empty((h, w), np.float32)
 
-    def strip(rows: tuple[int, int]) -> None:  # every step is per pixel
-        r = slice(*rows)
-        f, a, b = fine[r], lo[r], hi[r]
-        near_step = (b - a) > jump
-        near_step &= (f >= a - guard) & (f <= b + guard)
-        out[r] = np.where(near_step, f, full[r])
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        a0, a1 = max(0, y0 - window), min(h, y1 + window)
+        inner = slice(y0 - a0, y1 - a0)
+        lo, hi = cv2.erode(coarse[a0:a1], se)[inner], cv2.dilate(coarse[a0:a1], se)[inner]
+        f = fine[y0:y1]
+        near_step = (hi - lo) > jump
+        near_step &= (f >= lo - guard) & (f <= hi + guard)
+        out[y0:y1] = np.where(near_step, f, coarse[y0:y1])
         if fine_index is not None:
-            raw = fine_index[r].astype(np.float32)
-            use = near_step & (raw >= a - guard) & (raw <= b + guard)
-            np.copyto(out[r], raw, where=use)
+            raw = fine_index[y0:y1].astype(np.float32)
+            use = near_step & (raw >= lo - guard) & (raw <= hi + guard)
+            np.copyto(out[y0:y1], raw, where=use)
 
     (workers or Workers(1)).run(strip, workers.strips(h, per_thread=PIXELWISE) if workers is not None else [(0, h)])
     return out
