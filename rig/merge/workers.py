@@ -91,8 +91,9 @@ class Workers:
         return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
     def close(self) -> None:
+        """Waits for the parts that are running; parts still queued (a merge that failed) are dropped."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
             cv2.setNumThreads(self._opencv_threads)
 
