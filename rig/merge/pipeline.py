@@ -333,7 +333,7 @@ def _refine(
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
-    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, None, 2, workers)):
+    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, workers=workers)):
         _check_size(files[k], img, depth.shape[:2], first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
