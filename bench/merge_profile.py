@@ -7,13 +7,18 @@ Stages follow the merge's progress messages: ``focus`` (pass 1: decode, registra
 measure), then from the last focus slice to the first blended one ``depth map + blend 1``,
 ``blend`` (pass 2), ``noise model + refine 1``, ``refine`` (pass 3) and ``write`` (encoding and
 writing the outputs). "cores" is CPU / wall: how many cores the stage kept
-busy. CPU time counts every thread of the process, so it is much less sensitive to other jobs
-on the machine than the wall time. ``--cprofile N`` also prints the N functions with the most
-main-thread time (cProfile; worker threads are not profiled).
+busy; "idle" the seconds the pool's threads were blocked with no part to run (neither on a core
+nor queued for one: ``/proc/self/task/*/schedstat``), "queued" the seconds they were runnable but
+waiting for a core (other jobs, or the merge's own extra threads), and the peak RSS of the stage
+(sampled every 20 ms). ``RIG_CODE=DIR`` profiles the merge of another checkout (before/after
+pairs with this script's columns). CPU time counts every thread of the process, so it is much
+less sensitive to other jobs on the machine than the wall time. ``--cprofile N`` also prints the
+N functions with the most main-thread time (cProfile; worker threads are not profiled).
 
 The last line splits the CPU time by thread: the main thread outside the thread pool (serial
-work), the pool's parts (``rig/merge/workers.py``, spread over the cores) and the rest (the
-decoder/registration thread and OpenCV's own threads, which overlap the other two). On a loaded
+work), the pool's parts (``rig/merge/workers.py``, spread over the cores; since the third speed
+round also the decoding and registration) and the rest (the noise model's thread, a one-thread
+merge's decoder thread, OpenCV's own threads, which overlap the other two). On a loaded
 machine wall times say little, but these do: on an idle one the merge takes about
 main + pool / threads seconds if the rest fits beside the serial work, main + (pool + rest) /
 threads if it competes with the pool (the line prints both; neither counts the interpreter's
