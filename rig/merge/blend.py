@@ -11,14 +11,15 @@ slices with no weight are not read at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from rig.merge.boxes import Box
+from rig.merge.boxes import Box, box_cells, grid_shape
 from rig.merge.focus import gaussian
-from rig.merge.workers import Workers
+from rig.merge.workers import PIXELWISE, Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike
@@ -58,6 +59,9 @@ class Blender:
         self.acc = np.zeros((height, width, channels), np.float32)
         self.wsum = np.zeros((height, width), np.float32)
         self.workers = workers or Workers(1)
+        self._order: InOrder | None = None
+        self._block = 0
+        self._backlog = Backlog(1)
 
     def add_slice(
         self,
@@ -68,9 +72,12 @@ class Blender:
         depth: np.ndarray,
         k: int,
         soften: float,
+        block: int,
     ) -> None:
-        """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint; spread over
-        the workers: each box writes only its own pixels)."""
+        """Add slice ``k`` with its :func:`box_weight` in each of ``boxes`` (disjoint, on a grid of
+        ``block`` px; queued on the workers: each box writes only its own pixels, after the earlier
+        slices' boxes under it). Returns once at most the previous slice's boxes are still running;
+        :meth:`normalised` and :meth:`result` wait for all."""
         identity = is_identity(affine)
 
         def one(box: Box) -> None:
@@ -78,7 +85,11 @@ class Blender:
             if wk.any():
                 self.add(img, affine, gain, wk, box, identity)
 
-        self.workers.run(one, boxes)
+        if self._order is None or block != self._block:
+            self._backlog.drain()
+            self._order, self._block = InOrder(self.workers, grid_shape(depth.shape, block)), block
+        order = self._order
+        self._backlog.add([order.submit(partial(one, box), *box_cells(box, block)) for box in boxes])
 
     def add(
         self,
@@ -110,12 +121,13 @@ class Blender:
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the blender is spent)."""
+        self._backlog.drain()
 
         def strip(rows: tuple[int, int]) -> None:
             y0, y1 = rows
             self.acc[y0:y1] /= np.maximum(self.wsum[y0:y1], 1e-6)[..., None]
 
-        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0], per_thread=PIXELWISE))
         return self.acc
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:

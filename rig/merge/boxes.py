@@ -84,6 +84,17 @@ class SliceBoxes:
         return out
 
 
+def box_cells(box: Box, block: int) -> tuple[slice, slice]:
+    """The blocks (rows, columns) of a ``block``-px grid that ``box`` covers."""
+    x0, y0, x1, y1 = box
+    return slice(y0 // block, -(-y1 // block)), slice(x0 // block, -(-x1 // block))
+
+
+def grid_shape(shape: tuple[int, ...], block: int) -> tuple[int, int]:
+    """Blocks of ``block`` px (rows, columns) that cover an image of ``shape``."""
+    return -(-shape[0] // block), -(-shape[1] // block)
+
+
 def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) indices of the runs of True in a 1-D bool array."""
     if not row.any():

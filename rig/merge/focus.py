@@ -13,10 +13,13 @@ confident neighbours by push-pull normalised convolution over a pyramid.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from functools import partial
+
 import cv2
 import numpy as np
 
-from rig.merge.workers import Workers
+from rig.merge.workers import PIXELWISE, Workers
 
 RELATIVE_RADIUS = 32  # px per 1600 px of image size
 RELATIVE_GAIN = 4.0  # energy below 1/4 of the neighbourhood's best loses confidence
@@ -41,14 +44,24 @@ def focus_energies(
     row strips are computed in parallel, each from its rows plus a margin wider than the filters
     reach: the result is the same as in one piece.
     """
+    fine, coarse, parts = submit_energies(gray, sigma, coarse_sigma, gain2, workers or Workers(1))
+    for part in parts:
+        part.result()
+    return fine, coarse
+
+
+def submit_energies(
+    gray: np.ndarray, sigma: float, coarse_sigma: float, gain2: float, workers: Workers
+) -> tuple[np.ndarray, np.ndarray, list[Future[None]]]:
+    """:func:`focus_energies` queued on ``workers``: the arrays and the parts that fill them."""
     h, w = gray.shape[:2]
     fine = np.empty((h, w), np.float32)
     coarse = np.empty((max(1, (h + 1) // 2), max(1, (w + 1) // 2)), np.float32)
     # halving needs even strip boundaries; an odd height is done in one piece
-    parts = workers.strips(h, align=2) if workers is not None and h % 2 == 0 else [(0, h)]
+    strips = workers.strips(h, align=2) if h % 2 == 0 else [(0, h)]
     sigmas = (sigma, coarse_sigma)
-    (workers or Workers(1)).run(lambda rows: _energy_rows(gray, sigmas, gain2, rows, fine, coarse), parts)
-    return fine, coarse
+    parts = [workers.submit(partial(_energy_rows, gray, sigmas, gain2, rows, fine, coarse)) for rows in strips]
+    return fine, coarse, parts
 
 
 def _energy_rows(
@@ -92,6 +105,23 @@ def _radius(sigma: float) -> int:
     return int(np.ceil(3.0 * sigma))
 
 
+def depth_map(acc: DepthAccumulator, acc_c: DepthAccumulator, med: int, window: int, workers: Workers) -> np.ndarray:
+    """The regularised depth map from the fine and the coarse accumulators (``window``: the coarse
+    depth steps' reach, :func:`combine_scales`)."""
+    fine_index = median_index(acc, median=med, workers=workers)
+    # the two scales are independent: one thread each
+    fine_job = workers.submit(partial(regularise, acc, median=med, index=fine_index))
+    coarse_job = workers.submit(partial(_coarse_full, acc_c, acc.best.shape))
+    fine_depth, coarse_depth = fine_job.result(), coarse_job.result()
+    return combine_scales(fine_depth, coarse_depth, window, fine_index=fine_index, workers=workers)
+
+
+def _coarse_full(acc: DepthAccumulator, shape: tuple[int, ...]) -> np.ndarray:
+    """The regularised coarse depth map at full size (one part, beside the fine depth map's)."""
+    h, w = shape
+    return cv2.resize(regularise(acc, median=5), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def combine_scales(
     fine: np.ndarray,
     coarse: np.ndarray,
@@ -99,6 +129,7 @@ def combine_scales(
     jump: float = 2.5,
     guard: float = 1.0,
     fine_index: np.ndarray | None = None,
+    workers: Workers | None = None,
 ) -> np.ndarray:
     """The coarse depth, except within ``window`` px of one of its depth steps: the fine depth there.
 
@@ -107,21 +138,32 @@ def combine_scales(
     when it lies in that range: the regularised fine depth mixes the two sides where the strong
     edge of the step lowers the confidence of the weaker side, and an in-between depth is a slice
     where neither side is sharp. A fine depth outside the range is a fill-in from far away (a flat
-    area's push-pull), not a better estimate: the coarse depth stays there.
+    area's push-pull), not a better estimate: the coarse depth stays there. With ``workers``, in
+    row strips (the coarse depth's minimum and maximum of each from its rows plus ``window``: the
+    same result as in one piece, without whole-image temporaries).
     """
     h, w = fine.shape
     if coarse.shape != fine.shape:
         coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     se = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * window + 1, 2 * window + 1))
-    lo, hi = cv2.erode(coarse, se), cv2.dilate(coarse, se)
-    near_step = (hi - lo) > jump
-    near_step &= (fine >= lo - guard) & (fine <= hi + guard)
-    out = np.where(near_step, fine, coarse)
-    if fine_index is not None:
-        raw = fine_index.astype(np.float32)
-        use = near_step & (raw >= lo - guard) & (raw <= hi + guard)
-        np.copyto(out, raw, where=use)
-    return out.astype(np.float32)
+    out = np.empty((h, w), np.float32)
+
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        a0, a1 = max(0, y0 - window), min(h, y1 + window)
+        inner = slice(y0 - a0, y1 - a0)
+        lo, hi = cv2.erode(coarse[a0:a1], se)[inner], cv2.dilate(coarse[a0:a1], se)[inner]
+        f = fine[y0:y1]
+        near_step = (hi - lo) > jump
+        near_step &= (f >= lo - guard) & (f <= hi + guard)
+        out[y0:y1] = np.where(near_step, f, coarse[y0:y1])
+        if fine_index is not None:
+            raw = fine_index[y0:y1].astype(np.float32)
+            use = near_step & (raw >= lo - guard) & (raw <= hi + guard)
+            np.copyto(out[y0:y1], raw, where=use)
+
+    (workers or Workers(1)).run(strip, workers.strips(h, per_thread=PIXELWISE) if workers is not None else [(0, h)])
+    return out
 
 
 class DepthAccumulator:
@@ -148,15 +190,27 @@ class DepthAccumulator:
         self.total[rows] += energy
 
 
-def median_index(acc: DepthAccumulator, median: int = 5) -> np.ndarray:
-    """The best-slice index, median-filtered (isolated wrong picks removed, depth steps kept)."""
+def median_index(acc: DepthAccumulator, median: int = 5, workers: Workers | None = None) -> np.ndarray:
+    """The best-slice index, median-filtered (isolated wrong picks removed, depth steps kept);
+    with ``workers`` in row strips, each filtered with a margin of half the window (the same result)."""
     idx = acc.index
     if idx.dtype == np.uint16 and acc.n <= 256:
         idx = idx.astype(np.uint8)  # a follow-mode accumulator sized for any count: allow large medians
     k = max(3, median | 1)
     if idx.dtype == np.uint16 and k > 5:
         k = 5
-    return cv2.medianBlur(idx, k)
+    if workers is None:
+        return cv2.medianBlur(idx, k)
+    out = np.empty_like(idx)
+    h = idx.shape[0]
+
+    def strip(rows: tuple[int, int]) -> None:
+        y0, y1 = rows
+        a, b = max(0, y0 - k // 2), min(h, y1 + k // 2)
+        out[y0:y1] = cv2.medianBlur(idx[a:b], k)[y0 - a : y1 - a]
+
+    workers.run(strip, workers.strips(h, per_thread=PIXELWISE))
+    return out
 
 
 def regularise(acc: DepthAccumulator, median: int = 5, index: np.ndarray | None = None) -> np.ndarray:

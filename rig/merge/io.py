@@ -14,6 +14,10 @@ import os
 import struct
 import tempfile
 import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +146,88 @@ def read_image(path: Path, gray: bool = False) -> np.ndarray:
     if not gray and img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     return img
+
+
+def prefetch(
+    items: Iterable[tuple[int, Path]],
+    gray: bool,
+    prepare: Callable[[int, np.ndarray], object] | None = None,
+    ahead: int = 1,
+    workers: Workers | None = None,
+) -> Iterator[tuple[int, np.ndarray, object]]:
+    """Decode the slices ``items`` (index, path) up to ``ahead`` ahead of the consumer, in a worker thread.
+
+    ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
+    decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
+    decoders release the GIL). ``items`` may block (slices still being captured). With ``workers``
+    (more than one thread) the decoding and ``prepare`` are parts queued on them instead (``prepare``
+    after the previous slice's): no third thread competes with the two that do the per-pixel work.
+    """
+    it = iter(items)
+    if workers is not None and workers.threads > 1:
+        yield from _prefetch_parts(it, gray, prepare, ahead, workers)
+        return
+
+    def job(k: int, path: Path) -> tuple[int, np.ndarray, object]:
+        img = read_image(path, gray)
+        return k, img, (prepare(k, img) if prepare is not None else None)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        queued: deque[Future[tuple[int, np.ndarray, object]]] = deque()
+
+        def refill() -> None:
+            while len(queued) < ahead:
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                queued.append(pool.submit(job, *nxt))
+
+        refill()
+        while queued:
+            k, img, extra = queued.popleft().result()
+            refill()
+            yield k, img, extra
+            del img
+
+
+def _prefetch_parts(
+    it: Iterator[tuple[int, Path]],
+    gray: bool,
+    prepare: Callable[[int, np.ndarray], object] | None,
+    ahead: int,
+    workers: Workers,
+) -> Iterator[tuple[int, np.ndarray, object]]:
+    """:func:`prefetch` as parts on ``workers``: each slice decoded in one, ``prepare`` in another that
+    runs after the slice's decoding and the previous slice's ``prepare``."""
+    queued: deque[tuple[int, Future[np.ndarray], Future[object] | None]] = deque()
+    chain: list[Future[object]] = []  # the last slice's prepare
+
+    def refill() -> None:
+        while len(queued) < ahead:
+            nxt = next(it, None)
+            if nxt is None:
+                return
+            k, path = nxt
+            decoded = workers.submit(partial(read_image, path, gray))
+            prepared = None
+            if prepare is not None:
+                prepared = workers.submit(partial(_prepared, prepare, k, decoded), [decoded, *chain])
+                chain[:] = [prepared]
+            queued.append((k, decoded, prepared))
+
+    refill()
+    while queued:
+        k, decoded, prepared = queued.popleft()
+        img = decoded.result()
+        extra = prepared.result() if prepared is not None else None
+        del decoded, prepared  # the futures hold the slice
+        refill()
+        yield k, img, extra
+        del img
+
+
+def _prepared(prepare: Callable[[int, np.ndarray], object], k: int, decoded: Future[np.ndarray]) -> object:
+    return prepare(k, decoded.result())
 
 
 def read_metadata(path: Path) -> Metadata:

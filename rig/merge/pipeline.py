@@ -3,8 +3,10 @@
 Pass 1 streams the slices once as grey images: align each to its neighbour, compute its focus
 energy in its own frame, warp the energy into the reference frame and fold it into the depth
 accumulator. The depth map is then regularised. Pass 2 streams the slices again in colour and
-adds each one only where the depth map gives it weight. At no time are more than two slices in
-memory (the one being processed and the one being decoded ahead), whatever the stack size.
+adds each one only where the depth map gives it weight; pass 3 (:mod:`rig.merge.refine`) adds
+them once more where they agree with that merge within the noise. At no time are more than a
+few slices in memory (two being processed, one or two being decoded ahead, and in pass 2 the
+noise model's pair), whatever the stack size.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,13 @@ from rig.merge.align import ChainAligner, Transform, analysis_image, analysis_sc
 from rig.merge.blend import Blender, quantise
 from rig.merge.boxes import SliceBoxes
 from rig.merge.exif import orientation_only
-from rig.merge.focus import DepthAccumulator, combine_scales, focus_energies, median_index, peak_confidence, regularise
+from rig.merge.focus import DepthAccumulator, depth_map, peak_confidence, submit_energies
 from rig.merge.glow import GlowRemover
 from rig.merge.inputs import RAW_EXT, find_slices, focus_ranks, follow_slices
 from rig.merge.memory import check_memory
 from rig.merge.preview import GrowingPreview
 from rig.merge.refine import AgreementAverager, SlicePair, noise_model
-from rig.merge.workers import Workers
+from rig.merge.workers import Backlog, InOrder, Workers
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +78,18 @@ class MergeResult:
     used_slices: int = 0
 
 
-def _prefetch(
-    items: Iterable[tuple[int, Path]], gray: bool, prepare: Callable[[int, np.ndarray], object] | None = None
-) -> Iterator[tuple[int, np.ndarray, object]]:
-    """Decode the slices ``items`` (index, path) one ahead of the consumer, in a worker thread.
-
-    ``prepare(k, img)`` also runs in the worker, in order (the alignment chain): with two cores,
-    decoding and registration of slice k+1 overlap the focus measure of slice k (OpenCV and the
-    decoders release the GIL). ``items`` may block (slices still being captured).
-    """
-    it = iter(items)
-
-    def job(k: int, path: Path) -> tuple[int, np.ndarray, object]:
-        img = mio.read_image(path, gray)
-        return k, img, (prepare(k, img) if prepare is not None else None)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        nxt = next(it, None)
-        fut = pool.submit(job, *nxt) if nxt is not None else None
-        while fut is not None:
-            k, img, extra = fut.result()
-            nxt = next(it, None)
-            fut = pool.submit(job, *nxt) if nxt is not None else None
-            yield k, img, extra
-            del img
-
-
-def _fold(acc: DepthAccumulator, k: int, energy: np.ndarray, affine: np.ndarray | None, workers: Workers) -> np.ndarray:
+def _fold(
+    acc: DepthAccumulator,
+    k: int,
+    energy: np.ndarray,
+    affine: np.ndarray | None,
+    order: InOrder,
+    after: list[Future[None]],
+) -> tuple[np.ndarray, list[Future[None]]]:
     """Warp a focus energy map from its slice's frame into the reference frame (0 outside; ``affine``
-    None: it is in that frame already) and add it to ``acc``, in row strips on the ``workers``.
-    Returns the warped energy."""
+    None: it is in that frame already) and add it to ``acc``, in row strips queued on ``order``'s
+    workers once the parts ``after`` (those that compute ``energy``) are done; each strip of ``acc``
+    gets the slices in turn. Returns the warped energy (filled when the parts are done) and the parts."""
     h, w = energy.shape
     out = energy if affine is None else np.empty_like(energy)
 
@@ -123,9 +108,9 @@ def _fold(acc: DepthAccumulator, k: int, energy: np.ndarray, affine: np.ndarray 
             )
         acc.add_rows(k, out[y0:y1], y0)
 
-    workers.run(strip, workers.strips(h))
+    parts = [order.submit(partial(strip, rows), slice(*rows), slice(0, 1), after) for rows in order.workers.strips(h)]
     acc.count += 1
-    return out
+    return out, parts
 
 
 def _check_size(path: Path, img: np.ndarray, shape: tuple[int, int], first: Path) -> None:
@@ -211,26 +196,32 @@ def _merge(
     span = 0.85 if opt.refine else 1.0  # share of the progress before pass 3
     acc = acc_c = None
     preview: GrowingPreview | None = None
-    for step, (k, gray, _) in enumerate(_prefetch(items, True, prepare)):
+    backlog = Backlog(1)  # a slice's parts start while the previous one's finish
+    for step, (k, gray, _) in enumerate(mio.prefetch(items, True, prepare, 1 if opt.follow else 2, workers)):
         h, w = state["shape"]
         if acc is None or acc_c is None:  # both are made at the first slice
             sigma = opt.focus_sigma or max(1.0, 1.25 * max(w, h) / 1600.0)
             coarse_sigma = max(2.0, COARSE_FOCUS * 1.25 * max(w, h) / 1600.0)
             hh, hw = max(1, (h + 1) // 2), max(1, (w + 1) // 2)
             acc, acc_c = DepthAccumulator(h, w, n_max), DepthAccumulator(hh, hw, n_max)
+            order, order_c = InOrder(workers, (h, 1)), InOrder(workers, (hh, 1))  # per row: the slices in turn
             preview = GrowingPreview(Path(opt.preview), (w, h)) if opt.preview is not None else None
         deep = deep or gray.dtype == np.uint16
         tr = transforms[k]
-        energy, coarse = focus_energies(gray, sigma, coarse_sigma, tr.gain * tr.gain, workers)
+        energy, coarse, measured = submit_energies(gray, sigma, coarse_sigma, tr.gain * tr.gain, workers)
         del gray
         aligned = k != ref and opt.align
-        energy = _fold(acc, k, energy, tr.affine if aligned else None, workers)
-        _fold(acc_c, k, coarse, to_analysis(tr.matrix, hw / w)[:2] if aligned else None, workers)
+        energy, folded = _fold(acc, k, energy, tr.affine if aligned else None, order, measured)
+        coarse_affine = to_analysis(tr.matrix, hw / w)[:2] if aligned else None
+        folded += _fold(acc_c, k, coarse, coarse_affine, order_c, measured)[1]
+        backlog.add(folded)
         if preview is not None:
+            backlog.drain()  # the preview needs this slice's warped energy
             preview.add(files[k], energy, tr.affine if aligned else None, tr.gain)
         del energy, coarse
         n_known = max(len(files), 1)
         report(min(0.5, (step + 1) / (2 * n_known + 1)) * span, f"focus {step + 1}/{n_known}")
+    backlog.drain()
     n = len(files)
     if n < 2 or acc is None or acc_c is None:
         raise MergeError(f"{input_dir}: {n} usable slice(s); a merge needs at least 2")
@@ -241,13 +232,10 @@ def _merge(
         files, ref = _reorder(ranks, files, transforms, (acc, acc_c)), ranks[ref]
 
     med = max(5, int(round(5 * max(w, h) / 1600)) | 1)
-    fine_index = median_index(acc, median=med)
-    # the two scales are independent: one thread each
-    scales = [(acc, med, fine_index), (acc_c, 5, None)]
-    fine_depth, coarse_depth = workers.run(lambda a: regularise(a[0], median=a[1], index=a[2]), scales)
-    depth = combine_scales(fine_depth, coarse_depth, int(2 * coarse_sigma) + 2, fine_index=fine_index)
-    del fine_depth, coarse_depth, scales
-    del fine_index
+    deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
+    in_max = 65535.0 if deep else 255.0
+    noise_sigma = max(1.5, 2.0 * max(w, h) / 1600.0)  # px: pass 3's agreement window
+    depth = depth_map(acc, acc_c, med, int(2 * coarse_sigma) + 2, workers)
     confidence = peak_confidence(acc_c)  # where the depth is measured, not filled in (the glow pass)
     del acc, acc_c
     if opt.align:  # pass 2 uses the breathing-constrained transforms
@@ -259,26 +247,40 @@ def _merge(
     soften = max(0.7, 1.6 * max(w, h) / 1600.0)  # px: slice changes blend over ~2 soften
     tiles = SliceBoxes(depth, n, 1.0, pad=int(np.ceil(3 * soften)) + 1)
     blender = Blender(h, w, workers=workers)
-    deep = deep or any(f.suffix.lower() in RAW_EXT for f in files)
-    in_max = 65535.0 if deep else 255.0
     used = [k for k in range(n) if tiles.any(k)]
     glow = GlowRemover(depth, confidence, n, in_max, near_first=not opt.far_first)
     del confidence
-    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in used], False)):
-        _check_size(files[k], img, (h, w), state["first"])
-        # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
-        gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
-        blender.add_slice(img, transforms[k].affine, gain, tiles.boxes(k, max_size=256), depth, k, soften)
-        glow.add(k, img, transforms[k].matrix, gain)
-        del img
-        report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise") as beside:
+        # pass 3's noise model needs only a few slices and their transforms: it runs beside pass 2
+        noise = beside.submit(_noise, files, transforms, deep, in_max, noise_sigma, workers) if opt.refine else None
+        for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in used], False, None, 2, workers)):
+            _check_size(files[k], img, (h, w), state["first"])
+            # an 8-bit slice in a 16-bit stack is brought to the 16-bit scale
+            gain = transforms[k].gain * (257.0 if deep and img.dtype == np.uint8 else 1.0)
+            boxes = tiles.boxes(k, max_size=256)
+            blender.add_slice(img, transforms[k].affine, gain, boxes, depth, k, soften, tiles.block)
+            glow.add(k, img, transforms[k].matrix, gain)
+            del img
+            report((n + step + 1) / total_steps * span, f"blend {step + 1}/{len(used)}")
+        levels = noise.result() if noise is not None else None
 
     bits = opt.bits or (16 if deep else 8)
     if out.suffix.lower() in mio.JPEG_EXT:
         bits = 8
     dtype = np.uint16 if bits == 16 else np.uint8
-    if opt.refine:
-        mean = _refine(blender, files, transforms, deep, in_max, (h, w), state["first"], report, depth, workers)
+    if levels is not None:
+        mean = _refine(
+            blender,
+            files,
+            transforms,
+            (deep, in_max),
+            levels,
+            noise_sigma,
+            state["first"],
+            report,
+            depth,
+            workers,
+        )
     else:
         mean = blender.normalised()
     del blender
@@ -318,38 +320,44 @@ def _reorder(
     return ordered
 
 
+def _noise(
+    files: list[Path], transforms: dict[int, Transform], deep: bool, in_max: float, sigma: float, workers: Workers
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pass 3's noise model (:func:`rig.merge.refine.noise_model`) from pairs of neighbouring slices
+    at both ends and in the middle of the stack."""
+    n = len(files)
+
+    def pairs() -> Iterator[SlicePair]:
+        firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
+        decoded = mio.prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False, workers=workers)  # one ahead
+        for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
+            tr_a, tr_b = transforms[ka], transforms[kb]
+            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
+
+    return noise_model(pairs(), sigma, in_max, workers)
+
+
 def _refine(
     blender: Blender,
     files: list[Path],
     transforms: dict[int, Transform],
-    deep: bool,
-    in_max: float,
-    shape: tuple[int, int],
+    scale: tuple[bool, float],
+    noise: tuple[np.ndarray, np.ndarray],
+    sigma: float,
     first: Path,
     report: Progress,
     depth: np.ndarray,
     workers: Workers,
 ) -> np.ndarray:
     """Pass 3 (:mod:`rig.merge.refine`): every slice again, added where it agrees with the merge; the
-    weighted mean (float, input scale)."""
-    h, w = shape
+    weighted mean (float, input scale). ``scale``: (deep, in_max) of the stack; ``noise``: :func:`_noise`."""
+    deep = scale[0]
     n = len(files)
-    sigma = max(1.5, 2.0 * max(w, h) / 1600.0)
-
-    # noise model from pairs of neighbouring slices at both ends and in the middle of the stack
-    def pairs() -> Iterator[SlicePair]:
-        firsts = sorted({0, max(0, n // 2 - 1), max(0, n - 2)})
-        decoded = _prefetch([(j, files[j]) for k in firsts for j in (k, k + 1)], False)  # one ahead
-        for (ka, a, _), (kb, b, _) in zip(decoded, decoded, strict=True):
-            tr_a, tr_b = transforms[ka], transforms[kb]
-            yield a, tr_a.affine, _gain(tr_a, deep, a), b, tr_b.affine, _gain(tr_b, deep, b)
-
-    noise = noise_model(pairs(), sigma, in_max, workers)
     avg = AgreementAverager(blender.normalised(), noise, sigma, depth, n, workers)
     del blender.acc, blender.wsum  # the guide lives on in the averager only
     near = [k for k in range(n) if avg.boxes.any(k)]
-    for step, (k, img, _) in enumerate(_prefetch([(k, files[k]) for k in near], False)):
-        _check_size(files[k], img, (h, w), first)
+    for step, (k, img, _) in enumerate(mio.prefetch([(k, files[k]) for k in near], False, workers=workers)):
+        _check_size(files[k], img, depth.shape[:2], first)
         avg.add(k, img, transforms[k].affine, _gain(transforms[k], deep, img))
         del img
         report(0.85 + 0.15 * (step + 1) / (len(near) + 1), f"refine {step + 1}/{len(near)}")

@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from rig.merge.blend import is_identity, quantise
-from rig.merge.boxes import Box, SliceBoxes
+from rig.merge.boxes import Box, SliceBoxes, box_cells, grid_shape
 from rig.merge.focus import gaussian
-from rig.merge.workers import Workers
+from rig.merge.workers import PIXELWISE, Backlog, InOrder, Workers
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike, NDArray
@@ -128,6 +128,8 @@ class AgreementAverager:
         workers: Workers | None = None,
     ) -> None:
         self.workers = workers or Workers(1)
+        self._order = InOrder(self.workers, grid_shape(depth.shape, BLOCK))
+        self._backlog = Backlog(1)
         self.guide = guide  # H x W x 3 float32, input scale
         self.depth = depth  # slice index per pixel (the depth map)
         self.reach = max(2.0, REACH * n)  # slices this far from the depth get no weight
@@ -143,15 +145,18 @@ class AgreementAverager:
             self.var[y0:y1] = np.interp(guide[y0:y1].mean(axis=2), *noise)
             self.acc[y0:y1] = guide[y0:y1]
 
-        self.workers.run(strip, self.workers.strips(h))
+        self.workers.run(strip, self.workers.strips(h, per_thread=PIXELWISE))
 
     def reaches(self, k: int) -> list[tuple[int, int, int, int]]:
         """Boxes (x0, y0, x1, y1) covering every pixel where slice ``k`` is within reach of the depth map."""
         return self.boxes.boxes(k, max_size=BOX)
 
     def add(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float) -> None:
-        """Add slice ``k`` where it agrees with the guide, box by box (disjoint: spread over the workers)."""
-        self.workers.run(lambda box: self._add_box(k, img, affine, gain, box), self.reaches(k))
+        """Add slice ``k`` where it agrees with the guide, box by box (disjoint, queued on the workers
+        after the earlier slices' boxes under them). Returns once at most the previous slice's boxes
+        are still running; :meth:`result` waits for all."""
+        add = partial(self._add_box, k, img, affine, gain)
+        self._backlog.add([self._order.submit(partial(add, box), *box_cells(box, BLOCK)) for box in self.reaches(k)])
 
     def _add_box(self, k: int, img: np.ndarray, affine: np.ndarray, gain: float, box: Box) -> None:
         h, w = self.wsum.shape
@@ -183,12 +188,13 @@ class AgreementAverager:
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the averager is spent)."""
+        self._backlog.drain()
 
         def strip(rows: tuple[int, int]) -> None:
             y0, y1 = rows
             self.acc[y0:y1] /= self.wsum[y0:y1, :, None]
 
-        self.workers.run(strip, self.workers.strips(self.acc.shape[0]))
+        self.workers.run(strip, self.workers.strips(self.acc.shape[0], per_thread=PIXELWISE))
         return self.acc
 
     def result(self, dtype: DTypeLike, in_max: float) -> np.ndarray:
