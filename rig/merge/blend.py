@@ -116,8 +116,11 @@ class Blender:
                 borderMode=cv2.BORDER_REFLECT,
             )
         wk = weight * np.float32(gain) if gain != 1.0 else weight
-        self.acc[y0:y1, x0:x1] += cv2.multiply(part.astype(np.float32), cv2.merge([wk, wk, wk]))
-        self.wsum[y0:y1, x0:x1] += weight
+        # OpenCV multiplies the 8/16-bit pixels by the float weights and adds in place: the same
+        # float operations as converting, multiplying and adding with numpy, at half the cost
+        acc, wsum = self.acc[y0:y1, x0:x1], self.wsum[y0:y1, x0:x1]
+        cv2.add(acc, cv2.multiply(part, cv2.merge([wk, wk, wk]), dtype=cv2.CV_32F), dst=acc)
+        cv2.add(wsum, weight, dst=wsum)
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the blender is spent)."""

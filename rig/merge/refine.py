@@ -183,8 +183,9 @@ class AgreementAverager:
         near = cv2.absdiff(self.depth[y0:y1, x0:x1], float(k))  # type: ignore[call-overload]
         wt *= np.clip(1.0 - near * np.float32(1.0 / self.reach), 0.0, 1.0)
         part = part[inner]
-        self.acc[y0:y1, x0:x1] += cv2.multiply(part, cv2.merge([wt, wt, wt]))
-        self.wsum[y0:y1, x0:x1] += wt
+        acc, wsum = self.acc[y0:y1, x0:x1], self.wsum[y0:y1, x0:x1]
+        cv2.add(acc, cv2.multiply(part, cv2.merge([wt, wt, wt])), dst=acc)  # in place (as +=, cheaper)
+        cv2.add(wsum, wt, dst=wsum)
 
     def normalised(self) -> np.ndarray:
         """The weighted mean in the input scale (float32, computed in place: the averager is spent)."""
