@@ -100,9 +100,20 @@ def expect(locator: Any) -> Any:
 def wait_js(page: Any, expression: str, timeout_ms: int = T) -> None:
     """Poll a JS expression from Python (``wait_for_function`` would need eval, which the CSP forbids)."""
     deadline = time.monotonic() + timeout_ms / 1000
-    while not page.evaluate(expression):
+    while not _evaluate(page, expression):
         assert time.monotonic() < deadline, f"timed out waiting for {expression}"
         page.wait_for_timeout(50)
+
+
+def _evaluate(page: Any, expression: str) -> Any:
+    """The expression's value; False while the page is between two documents (a click that
+    navigates: the old page may lack the element, or its context is gone mid-evaluation)."""
+    try:
+        return page.evaluate(expression)
+    except sync_api.Error as exc:
+        if "Cannot read properties of null" in exc.message or "Execution context was destroyed" in exc.message:
+            return False
+        raise
 
 
 def wait_animations(page: Any) -> None:
