@@ -109,6 +109,10 @@ def check_texture(m: Measure) -> None:
         )
 
 
+class BeyondLimits(UsageError):
+    """The calibration's moves from where the rail is would leave its soft limits (nothing moved)."""
+
+
 def steps_per_unit(config: MachineConfig) -> float:
     """Motor steps per unit of rail position: per um on a rail (as configured), 1 on a lens drive."""
     return config.rail.steps_per_mm / 1000.0 if config.rail.units == "um" else 1.0
@@ -134,7 +138,7 @@ def calibrate(
         depth_span = target_depth_um if units == "um" else span
         low, high = min(low, home - depth_span * 0.75), max(high, home + depth_span * 1.5)
     if low < lo or high > hi:
-        raise UsageError(
+        raise BeyondLimits(
             f"calibration moves {low:g}..{high:g} {units}, beyond the soft limits "
             f"{lo:g}..{hi:g} {units}: start it further from the ends"
         )

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rig.calibration import calibrate, calibration_path, describe, save_calibration
+    from rig.calibration import BeyondLimits, calibrate, calibration_path, describe, save_calibration
     from rig.errors import UsageError
     from rig.machine import Machine
 
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     with Machine.build(config) as machine:
         try:
             result = calibrate(machine.rail, machine.camera, machine.config, cancel, args.sweep, args.target_depth_um)
-        except UsageError as exc:
-            if config.rail.backend == "sim" and "soft limits" in str(exc):
+        except BeyondLimits as exc:
+            if config.rail.backend == "sim":
                 # a new process's simulated rail is at rail.sim.start_um: a jog does not carry over
                 raise UsageError(
                     f"{exc} (the simulated rail starts every process at rail.sim.start_um = "
