@@ -37,6 +37,8 @@ depth map only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -64,16 +66,17 @@ CONTRAST = 4.0  # DN of 255: near and far sides closer in colour than this get n
 
 def _block_max(d: np.ndarray, s: int) -> np.ndarray:
     """Max of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
-    hs, ws = d.shape[0] // s, d.shape[1] // s
-    k = np.ones((s, s), np.uint8)
-    return np.asarray(cv2.dilate(d, k, anchor=(0, 0))[: hs * s : s, : ws * s : s])
+    return _block(cv2.dilate, d, s)
 
 
 def _block_min(d: np.ndarray, s: int) -> np.ndarray:
     """Min of ``d`` over each ``s`` x ``s`` block (the last partial blocks dropped)."""
+    return _block(cv2.erode, d, s)
+
+
+def _block(morphology: Any, d: np.ndarray, s: int) -> np.ndarray:
     hs, ws = d.shape[0] // s, d.shape[1] // s
-    k = np.ones((s, s), np.uint8)
-    return np.asarray(cv2.erode(d, k, anchor=(0, 0))[: hs * s : s, : ws * s : s])
+    return np.asarray(morphology(d, np.ones((s, s), np.uint8), anchor=(0, 0))[: hs * s : s, : ws * s : s])
 
 
 def _normalised(values: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
